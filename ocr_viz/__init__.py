@@ -1,0 +1,12 @@
+"""ocr_viz: the OCR segmentation model (Yuan et al., ECCV 2020) and the heads it is
+compared with, computing and recording every stage the paper names."""
+from .api import UntrainedWarning, default_device, fold_batchnorm, load_model, postprocess
+from .checkpoints import CheckpointError
+from .heads.ocr import OCRHeadTrace
+from .images import ImageError, open_image, preprocess
+from .segmentor import Segmentor, Trace
+
+__all__ = [
+    "CheckpointError", "ImageError", "OCRHeadTrace", "Segmentor", "Trace", "UntrainedWarning",
+    "default_device", "fold_batchnorm", "load_model", "open_image", "postprocess", "preprocess",
+]

@@ -1,0 +1,123 @@
+"""The OCR head (Yuan, Chen, Wang, ECCV 2020), one function per equation.
+
+Shapes: b batch, c channels, k classes (= object regions), n = h*w pixels.
+Beyond the paper's equations, as in the official code: phi and psi are two
+conv-BN-ReLU blocks, delta and rho one each, the relation logits are scaled by
+key_channels^-0.5, the spatial softmax has a temperature, and g ends in dropout.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from einops import einsum, rearrange
+from torch import nn
+
+
+def conv_bn_relu(c_in: int, c_out: int, kernel: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
+    )
+
+
+def m_tilde(M: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Eq. 4 (weights): m~_ki = softmax over pixels i of M_ki, so each region's weights sum to 1."""
+    return torch.softmax(temperature * rearrange(M, "b k h w -> b k (h w)"), dim=-1)
+
+
+def f(m_tilde: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Eq. 4: f_k = sum_i m~_ki x_i, the object region representations."""
+    return einsum(m_tilde, rearrange(x, "b c h w -> b (h w) c"), "b k n, b n c -> b k c")
+
+
+def kappa(phi_x: torch.Tensor, psi_f: torch.Tensor) -> torch.Tensor:
+    """Eq. 5 (logits): kappa(x_i, f_k) = phi(x_i)^T psi(f_k) / sqrt(key channels)."""
+    return einsum(phi_x, psi_f, "b n d, b k d -> b n k") * phi_x.shape[-1] ** -0.5
+
+
+def w(kappa: torch.Tensor) -> torch.Tensor:
+    """Eq. 5: w_ik = softmax over regions k of kappa(x_i, f_k), so each pixel's weights sum to 1."""
+    return torch.softmax(kappa, dim=-1)
+
+
+def context(w: torch.Tensor, delta_f: torch.Tensor) -> torch.Tensor:
+    """Eq. 3 (inside rho): sum_k w_ik delta(f_k), each pixel's mix of the region values."""
+    return einsum(w, delta_f, "b n k, b k d -> b n d")
+
+
+@dataclass
+class OCRHeadTrace:
+    """Every intermediate of one pass through the OCR head (h, w: feature-map size, n = h*w).
+
+    x (b,c,h,w) pixel representations; M (b,k,h,w) soft object regions (aux logits);
+    m_tilde (b,k,n) spatial softmax of M; f (b,k,c) region representations;
+    kappa (b,n,k) relation logits; w (b,n,k) relation; y (b,c,h,w) object contextual
+    representations; z (b,c,h,w) augmented representations; logits (b,k,h,w).
+    """
+
+    x: torch.Tensor
+    M: torch.Tensor
+    m_tilde: torch.Tensor
+    f: torch.Tensor
+    kappa: torch.Tensor
+    w: torch.Tensor
+    y: torch.Tensor
+    z: torch.Tensor
+    logits: torch.Tensor
+
+
+class OCRHead(nn.Module):
+    """Soft regions M, pixel features x, then Eq. 4, 5, 3, 6 and a 1x1 classifier."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        mid_channels: int = 512,
+        key_channels: int = 256,
+        dropout: float = 0.05,
+        temperature: float = 1.0,
+    ):
+        super().__init__()
+        self.temperature = temperature
+        self.aux_head = nn.Sequential(  # soft object regions, supervised by the auxiliary loss
+            conv_bn_relu(in_channels, in_channels), nn.Conv2d(in_channels, num_classes, 1)
+        )
+        self.conv3x3 = conv_bn_relu(in_channels, mid_channels, 3)  # pixel representations x
+        self.phi = nn.Sequential(conv_bn_relu(mid_channels, key_channels), conv_bn_relu(key_channels, key_channels))
+        self.psi = nn.Sequential(conv_bn_relu(mid_channels, key_channels), conv_bn_relu(key_channels, key_channels))
+        self.delta = conv_bn_relu(mid_channels, key_channels)
+        self.rho = conv_bn_relu(key_channels, mid_channels)
+        self.g = nn.Sequential(conv_bn_relu(2 * mid_channels, mid_channels), nn.Dropout2d(dropout))
+        self.classifier = nn.Conv2d(mid_channels, num_classes, 1)
+
+    def regions(self, f: torch.Tensor, transform: nn.Module) -> torch.Tensor:
+        """Apply a 1x1 conv transform to the K region vectors, (b,k,c) -> (b,k,d)."""
+        return rearrange(transform(rearrange(f, "b k c -> b c k 1")), "b d k 1 -> b k d")
+
+    def y(self, x: torch.Tensor, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Eq. 3 and 5: y_i = rho(sum_k w_ik delta(f_k)); returns y, kappa and w."""
+        h = x.shape[-2]
+        phi_x = rearrange(self.phi(x), "b d h w -> b (h w) d")
+        k = kappa(phi_x, self.regions(f, self.psi))
+        w_ik = w(k)
+        y_i = self.rho(rearrange(context(w_ik, self.regions(f, self.delta)), "b (h w) d -> b d h w", h=h))
+        return y_i, k, w_ik
+
+    def z(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Eq. 6: z_i = g([x_i^T y_i^T]^T)."""
+        return self.g(torch.cat([x, y], dim=1))
+
+    def trace(self, features: torch.Tensor) -> OCRHeadTrace:
+        M = self.aux_head(features)
+        x = self.conv3x3(features)
+        m = m_tilde(M, self.temperature)
+        f_k = f(m, x)
+        y, k, w_ik = self.y(x, f_k)
+        z = self.z(x, y)
+        return OCRHeadTrace(x=x, M=M, m_tilde=m, f=f_k, kappa=k, w=w_ik, y=y, z=z, logits=self.classifier(z))
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, soft-region logits M), both at the feature resolution."""
+        t = self.trace(features)
+        return t.logits, t.M
