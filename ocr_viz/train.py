@@ -7,7 +7,8 @@
 Loss: cross-entropy on the logits + aux_weight x cross-entropy on the soft regions M
 (OCR only), both with optional median-frequency class weights. SGD with momentum,
 linear warm-up, then poly decay. `--out` holds `state.pt` (resumable, written every
-`--checkpoint-every` steps) and, at the end, `final.safetensors` with its metadata.
+`--checkpoint-every` steps), `log.jsonl` (one {"step", "loss"} line per step, rank 0's
+batch loss; appended to on resume) and, at the end, `final.safetensors` with its metadata.
 """
 from __future__ import annotations
 
@@ -82,7 +83,9 @@ def median_frequency_weights(labels: list[np.ndarray], num_classes: int) -> torc
         pixels += counts
         present += (counts > 0) * (label != IGNORE_INDEX).sum()
     freq = pixels / np.maximum(present, 1)
-    return torch.tensor(np.median(freq) / np.maximum(freq, 1e-12), dtype=torch.float32)
+    seen = freq > 0  # the median over the classes that occur; absent classes (no pixels to weigh) get 1
+    median = np.median(freq[seen]) if seen.any() else 1.0
+    return torch.tensor(np.where(seen, median / np.maximum(freq, 1e-12), 1.0), dtype=torch.float32)
 
 
 def learning_rate_factor(step: int, total: int, warmup: int, power: float) -> float:
@@ -149,6 +152,9 @@ def main(argv=None) -> Path:
         model.backbone.load_state_dict(donor.backbone.state_dict())
     else:
         load_imagenet_weights(model.backbone)
+    if "head" not in arch["feature_names"]:  # the backbone's 1x1 conv to 1280 channels feeds no loss: DDP refuses unused parameters
+        model.backbone._conv_head.requires_grad_(False)
+        model.backbone._bn1.requires_grad_(False)
     if args.freeze_backbone:
         model.backbone.requires_grad_(False)
     model.to(device, memory_format=torch.channels_last)  # about 25% faster convolutions on CPU here
@@ -208,6 +214,9 @@ def main(argv=None) -> Path:
             optimizer.step()
             step += 1
             running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+            if rank == 0:
+                with (out / "log.jsonl").open("a") as log:
+                    log.write(json.dumps({"step": step, "loss": loss.item()}) + "\n")
             bar.update(1)
             bar.set_postfix(loss=f"{running:.3f}", lr=f"{base_lrs[0] * factor:.4f}")
             if step % args.checkpoint_every == 0:

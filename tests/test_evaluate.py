@@ -1,0 +1,120 @@
+"""Metrics on hand-made label maps with known answers, and the evaluation loop and CLI on two CamVid test images."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_arch
+
+from ocr_viz import checkpoints, models
+from ocr_viz.api import untrained_meta
+from ocr_viz.data.classes import CAMVID_CLASSES, IGNORE_INDEX
+from ocr_viz.data.datasets import read_pair
+from ocr_viz.evaluate import evaluate, image_tensor, main, regression_subset
+from ocr_viz.metrics import ConfusionMatrix, mean_iou, per_class_iou, pixel_accuracy, summary
+
+torch.set_num_threads(1)
+
+X = IGNORE_INDEX
+LABEL = np.array([
+    [0, 0, 1, 1],
+    [0, 0, 1, 1],
+    [2, 2, X, X],
+    [2, 2, X, X],
+])
+PRED = np.array([
+    [0, 0, 1, 1],
+    [1, 1, 1, 1],
+    [2, 2, 0, 0],  # the last two columns fall on ignored pixels
+    [2, 2, 2, 2],
+])
+# class 0: TP 2, FN 2, FP 0 -> 1/2; class 1: TP 4, FP 2 -> 2/3; class 2: TP 4 -> 1; 10 of 12 pixels right.
+
+
+def confusion_of(pred, label, num_classes=3):
+    cm = ConfusionMatrix(num_classes)
+    cm.update(pred, label)
+    return cm.counts
+
+
+def test_iou_and_accuracy_of_a_known_pair():
+    cm = confusion_of(PRED, LABEL)
+    assert cm.dtype == torch.int64 and cm.sum() == 12
+    assert per_class_iou(cm).tolist() == pytest.approx([1 / 2, 2 / 3, 1.0], abs=1e-12)
+    assert mean_iou(cm) == pytest.approx((1 / 2 + 2 / 3 + 1) / 3, abs=1e-12)
+    assert pixel_accuracy(cm) == pytest.approx(10 / 12, abs=1e-12)
+
+
+def test_ignored_and_out_of_range_labels_are_not_counted():
+    label = LABEL.copy()
+    label[3, 3] = 255
+    cm = confusion_of(torch.from_numpy(PRED), torch.from_numpy(label))
+    assert cm.tolist() == [[2, 2, 0], [0, 4, 0], [0, 0, 4]]  # rows: true class, columns: predicted
+    assert confusion_of(PRED, np.full_like(LABEL, X)).sum() == 0
+
+
+def test_absent_class_has_no_iou_and_is_left_out_of_the_mean():
+    cm = confusion_of(PRED, LABEL, num_classes=4)
+    assert math.isnan(per_class_iou(cm)[3])
+    assert mean_iou(cm) == pytest.approx((1 / 2 + 2 / 3 + 1) / 3, abs=1e-12)
+    result = summary(cm, ["a", "b", "c", "d"])
+    assert result["per_class_iou"]["d"] is None and result["confusion"][1] == [0, 4, 0, 0]
+    json.dumps(result, allow_nan=False)
+
+
+def test_accumulating_is_summing_and_bad_input_is_refused():
+    cm = ConfusionMatrix(3)
+    cm.update(PRED, LABEL)
+    cm.update(PRED, LABEL)
+    assert torch.equal(cm.counts, 2 * confusion_of(PRED, LABEL))
+    with pytest.raises(ValueError, match="shape"):
+        cm.update(PRED[:2], LABEL)
+    with pytest.raises(ValueError, match="0..2"):
+        cm.update(np.full_like(LABEL, 3), LABEL)
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    torch.manual_seed(0)
+    return models.build(tiny_arch("ocr")).eval()
+
+
+def test_evaluate_matches_the_trace(camvid_root, tiny_model):
+    """scale 1, no flip: the confusion matrices are those of Trace.pred and Trace.aux_pred."""
+    pair = regression_subset(camvid_root)[0]
+    image, label = read_pair(*pair)
+    trace = tiny_model.trace(image_tensor(image, torch.device("cpu")))
+    result = evaluate(tiny_model, [pair])
+    assert result["confusion"] == confusion_of(trace.pred[0], label, 11).tolist()
+    assert result["aux"]["confusion"] == confusion_of(trace.aux_pred[0], label, 11).tolist()
+
+
+def test_regression_subset_is_the_first_20_sorted_test_pairs(camvid_root):
+    subset = regression_subset(camvid_root)
+    assert len(subset) == 20 and [i.name for i, _ in subset] == sorted(p.name for p in (camvid_root / "test").iterdir())[:20]
+    assert all(i.stem == m.stem and m.parent.name == "testannot" for i, m in subset)
+
+
+def test_cli_writes_well_formed_json(camvid_root, tiny_model, tmp_path, capsys):
+    path = tmp_path / "tiny.safetensors"
+    checkpoints.save(tiny_model, path, untrained_meta(tiny_arch("ocr")))
+    out = tmp_path / "results.json"
+    main([str(path), "--data", str(camvid_root), "--limit", "2", "--scale", "0.5", "--flip",
+          "--out", str(out), "--threads", "1", "--no-progress"])
+    result = json.loads(out.read_text())
+    assert result["checkpoint"] == str(path) and result["split"] == "test" and result["images"] == 2
+    assert result["scale"] == 0.5 and result["flip"] is True and result["trained"] is False
+    assert list(result["per_class_iou"]) == list(CAMVID_CLASSES)
+    counted = sum(int((read_pair(*p)[1] < IGNORE_INDEX).sum()) for p in regression_subset(camvid_root)[:2])
+    assert np.array(result["confusion"]).shape == (11, 11) and np.sum(result["confusion"]) == counted
+    assert 0 <= result["pixel_accuracy"] <= 1 and 0 <= result["miou"] <= 1 and result["seconds_per_image"] > 0
+    assert set(result["aux"]) == {"miou", "pixel_accuracy", "per_class_iou", "confusion"}
+    assert {"torch", "machine"} <= set(result)
+    assert "mIoU" in capsys.readouterr().out
+
+
+def test_heads_without_aux_report_none(camvid_root):
+    torch.manual_seed(0)
+    model = models.build(tiny_arch("fcn"))
+    assert evaluate(model, regression_subset(camvid_root)[:1], scale=0.25)["aux"] is None
