@@ -63,8 +63,8 @@ def finish(head: OCRHead, t: OCRHeadTrace, y: torch.Tensor) -> OCRHeadTrace:
 def from_f(head: OCRHead, t: OCRHeadTrace, m: torch.Tensor, f_k: torch.Tensor) -> OCRHeadTrace:
     """Eq. 5, 3, 6 and the classifier from new region weights m~ and representations f."""
     with evaluating(head):
-        y, k, w_ik = head.y(t.x, f_k)
-        return finish(head, replace(t, m_tilde=m, f=f_k, kappa=k, w=w_ik), y)
+        k, w_ik = head.relation(t.x, f_k)
+        return finish(head, replace(t, m_tilde=m, f=f_k, kappa=k, w=w_ik), head.y(w_ik, f_k, t.x.shape[-2]))
 
 
 @torch.no_grad()
@@ -93,8 +93,7 @@ def with_relation(head: OCRHead, trace, w_ik: torch.Tensor) -> OCRHeadTrace:
     """Replace the relation w (b,n,k; each pixel's weights sum to 1) and rerun from Eq. 3."""
     t = replace(ocr_trace(trace), w=w_ik)
     with evaluating(head):
-        y = head.rho(rearrange(context_of(head, t), "b (h w) d -> b d h w", h=t.x.shape[-2]))
-        return finish(head, t, y)
+        return finish(head, t, head.y(t.w, t.f, t.x.shape[-2]))
 
 
 @torch.no_grad()

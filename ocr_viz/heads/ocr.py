@@ -95,14 +95,14 @@ class OCRHead(nn.Module):
         """Apply a 1x1 conv transform to the K region vectors, (b,k,c) -> (b,k,d)."""
         return rearrange(transform(rearrange(f, "b k c -> b c k 1")), "b d k 1 -> b k d")
 
-    def y(self, x: torch.Tensor, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Eq. 3 and 5: y_i = rho(sum_k w_ik delta(f_k)); returns y, kappa and w."""
-        h = x.shape[-2]
-        phi_x = rearrange(self.phi(x), "b d h w -> b (h w) d")
-        k = kappa(phi_x, self.regions(f, self.psi))
-        w_ik = w(k)
-        y_i = self.rho(rearrange(context(w_ik, self.regions(f, self.delta)), "b (h w) d -> b d h w", h=h))
-        return y_i, k, w_ik
+    def relation(self, x: torch.Tensor, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 5: kappa(x_i, f_k) = phi(x_i)^T psi(f_k) and its softmax over regions, w_ik."""
+        k = kappa(rearrange(self.phi(x), "b d h w -> b (h w) d"), self.regions(f, self.psi))
+        return k, w(k)
+
+    def y(self, w: torch.Tensor, f: torch.Tensor, height: int) -> torch.Tensor:
+        """Eq. 3: y_i = rho(sum_k w_ik delta(f_k)), back on the (height, width) grid."""
+        return self.rho(rearrange(context(w, self.regions(f, self.delta)), "b (h w) d -> b d h w", h=height))
 
     def z(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Eq. 6: z_i = g([x_i^T y_i^T]^T)."""
@@ -113,7 +113,8 @@ class OCRHead(nn.Module):
         x = self.conv3x3(features)
         m = m_tilde(M, self.temperature)
         f_k = f(m, x)
-        y, k, w_ik = self.y(x, f_k)
+        k, w_ik = self.relation(x, f_k)
+        y = self.y(w_ik, f_k, x.shape[-2])
         z = self.z(x, y)
         return OCRHeadTrace(x=x, M=M, m_tilde=m, f=f_k, kappa=k, w=w_ik, y=y, z=z, logits=self.classifier(z))
 

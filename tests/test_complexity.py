@@ -1,0 +1,87 @@
+"""Complexity measures at tiny sizes: parameter bookkeeping, FLOP growth with pixels, the paper's counts, the CLI."""
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from ocr_viz import bench, complexity, models
+
+torch.set_num_threads(1)
+
+# Tiny channels and many pixels, so non-local's n^2 attention term dominates its FLOPs.
+TINY = complexity.Setting(
+    "tiny", 8, 3,
+    {"fcn": {"mid_channels": 8}, "aspp": {"mid_channels": 8}, "nonlocal": {"mid_channels": 8},
+     "baseoc": {"mid_channels": 8, "key_channels": 4}, "ocr": {"mid_channels": 8, "key_channels": 4}},
+    (48, 48), (48, 48),
+)
+
+
+@pytest.mark.parametrize("name", models.HEADS)
+def test_parameter_count_equals_sum_over_leaf_modules(name):
+    head = complexity.build_head(name, TINY)
+    total = complexity.check_parameter_count(head)
+    assert total == sum(p.numel() for p in head.parameters()) == sum(complexity.leaf_parameter_counts(head).values())
+
+
+def test_parameter_check_catches_parameters_held_by_a_non_leaf_module():
+    head = complexity.build_head("fcn", TINY)
+    head.extra = nn.Parameter(torch.zeros(3))
+    with pytest.raises(ValueError, match="root"):
+        complexity.check_parameter_count(head)
+
+
+def flops_at(name: str, size: tuple[int, int], device: str = "cpu") -> int:
+    return complexity.flops(complexity.build_head(name, TINY, device), TINY.shape(size))
+
+
+def test_nonlocal_flops_grow_quadratically_and_ocr_linearly():
+    nonlocal_ratio = flops_at("nonlocal", (48, 96)) / flops_at("nonlocal", (48, 48))
+    ocr_ratio = flops_at("ocr", (48, 96)) / flops_at("ocr", (48, 48))
+    assert 3.3 <= nonlocal_ratio <= 4.2
+    assert 1.8 <= ocr_ratio <= 2.3
+
+
+@pytest.mark.parametrize("name", models.HEADS)
+def test_meta_tensors_count_the_same_flops_as_a_real_run(name):
+    assert flops_at(name, (9, 13), "meta") == flops_at(name, (9, 13), "cpu") > 0
+
+
+@pytest.mark.parametrize("name, row", [("ocr", "OCR"), ("aspp", "ASPP"), ("baseoc", "Self-Attention")])
+def test_paper_style_counts_match_the_papers_table(name, row):
+    setting = complexity.paper_setting()
+    head = complexity.build_head(name, setting, "meta")
+    params = complexity.paper_style_params(head, name)[1]
+    excluded = complexity.PAPER_EXCLUDED_MODULES.get(name, ())
+    gflops = complexity.flops(head, setting.shape(setting.counted_size), excluded) / 1e9
+    paper = complexity.PAPER_TABLE[row]
+    assert params / 1e6 == pytest.approx(paper.params_m, rel=0.03)
+    assert gflops == pytest.approx(paper.gflops, rel=0.02)
+
+
+def test_allocator_peak_replays_events_in_time_order():
+    assert complexity.allocator_peak([(3, -100), (1, 100), (2, 50), (4, 30)]) == 150
+
+
+def test_peak_memory_sees_a_temporary_tensor():
+    peak = complexity.peak_memory(lambda: torch.ones(1000, 1000).sum())
+    assert 4_000_000 <= peak <= 4_100_000
+
+
+def test_scaling_reports_every_head_and_size():
+    points = complexity.scaling(("nonlocal", "ocr"), (8, (8, 16)), setting=TINY, repeats=1)
+    assert [(p.head, p.pixels) for p in points] == [("nonlocal", 64), ("nonlocal", 128), ("ocr", 64), ("ocr", 128)]
+    assert all(p.flops > 0 and p.latency > 0 and p.peak_memory > 0 for p in points)
+
+
+def test_complexity_cli_prints_every_head(capsys, tmp_path):
+    out = tmp_path / "c.json"
+    assert bench.main(["complexity", "--quick", "--threads", "1", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    for section in ("(a) THE PAPER'S SETTING", "(b) THE APP'S SETTING"):
+        table = text.split(section)[1]
+        assert all(f"\n{h} " in table for h in models.HEADS)
+    results = json.loads(out.read_text())
+    assert sorted(h["head"] for h in results["app"]["heads"]) == sorted(models.HEADS)
+    assert results["app"]["ratios_to_ocr"]["ocr"]["flops_paper"] == 1.0
