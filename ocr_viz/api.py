@@ -53,8 +53,7 @@ def load_model(name_or_path: str | Path | bytes, device: str | torch.device | No
             )
             return model.to(device).eval(), untrained_meta(arch)
         name_or_path = path
-    model, meta = checkpoints.load(name_or_path, device)
-    return model, meta
+    return checkpoints.load(name_or_path, device)
 
 
 def postprocess(logits: torch.Tensor, size: tuple[int, int], palette=CAMVID_PALETTE) -> tuple[np.ndarray, np.ndarray]:

@@ -1,8 +1,13 @@
 """Checkpoints: safetensors (tensors only, nothing executed on load) plus JSON metadata
 under the key "ocr_viz": the architecture, classes and palette, normalisation,
-training recipe and metrics."""
+training recipe and metrics.
+
+A head trained on another checkpoint's frozen backbone may be saved without the
+backbone: its metadata then names that file ("backbone_from", looked up beside it) and
+the SHA-256 of its backbone tensors, so the comparison heads ship once, not five times."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -22,14 +27,35 @@ class CheckpointError(ValueError):
     """A file that is not a usable ocr_viz checkpoint; the message says why."""
 
 
-def save(model: Segmentor, path: str | Path, meta: dict, half: bool = False) -> None:
-    """Write weights (fp16 if `half`; BatchNorm statistics stay fp32) and metadata."""
-    state = {}
-    for k, v in model.state_dict().items():
+def storable(state: dict[str, torch.Tensor], half: bool) -> dict[str, torch.Tensor]:
+    """CPU, contiguous, and fp16 if `half` (BatchNorm statistics stay fp32)."""
+    out = {}
+    for k, v in state.items():
         v = v.detach().cpu().contiguous()
-        if half and v.is_floating_point() and "running_" not in k:
-            v = v.half()
-        state[k] = v
+        out[k] = v.half() if half and v.is_floating_point() and "running_" not in k else v
+    return out
+
+
+def backbone_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over the backbone tensors' names and fp32 values."""
+    h = hashlib.sha256()
+    for k in sorted(k for k in tensors if k.startswith("backbone.")):
+        v = tensors[k]
+        h.update(k.encode())
+        h.update((v.float() if v.is_floating_point() else v).numpy().tobytes())
+    return h.hexdigest()
+
+
+def save(model: Segmentor, path: str | Path, meta: dict, half: bool = False, backbone_from: str | Path | None = None) -> None:
+    """Write weights and metadata; with `backbone_from` (a checkpoint holding this very
+    backbone), only the head's tensors are written and the metadata points there."""
+    state = storable(model.state_dict(), half)
+    if backbone_from is not None:
+        donor, _ = read(backbone_from)
+        if backbone_digest(donor) != backbone_digest(state):
+            raise CheckpointError(f"the model's backbone differs from the one in {backbone_from}")
+        meta = {**meta, "backbone_from": Path(backbone_from).name, "backbone_sha256": backbone_digest(donor)}
+        state = {k: v for k, v in state.items() if not k.startswith("backbone.")}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(path), metadata={META_KEY: json.dumps(meta)})
 
@@ -82,9 +108,26 @@ def check_compatible(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None
         raise CheckpointError("checkpoint does not match its architecture; " + "; ".join(p for p in parts if p))
 
 
-def load(source: str | Path | bytes, device: str | torch.device = "cpu") -> tuple[Segmentor, dict]:
-    """Build the architecture named in the metadata and load the weights into it (fp32)."""
+def with_shared_backbone(tensors: dict, meta: dict, folder: Path) -> dict[str, torch.Tensor]:
+    """Add the backbone tensors of the checkpoint named by meta["backbone_from"] in `folder`."""
+    name = Path(meta["backbone_from"]).name  # a bare file name: never a path out of `folder`
+    donor_path = folder / name
+    if not donor_path.is_file():
+        raise CheckpointError(f"this head's backbone is stored in {name}, which is not in {folder}")
+    donor, _ = read(donor_path)
+    if backbone_digest(donor) != meta.get("backbone_sha256"):
+        raise CheckpointError(f"the backbone in {donor_path} is not the one this head was trained on (SHA-256 differs)")
+    return {**{k: v for k, v in donor.items() if k.startswith("backbone.")}, **tensors}
+
+
+def load(source: str | Path | bytes, device: str | torch.device = "cpu", shared_folder: str | Path | None = None) -> tuple[Segmentor, dict]:
+    """Build the architecture named in the metadata and load the weights into it (fp32).
+    A head-only checkpoint takes its backbone from `shared_folder` (default: its own folder)."""
     tensors, meta = read(source)
+    if "backbone_from" in meta:
+        if shared_folder is None and isinstance(source, (bytes, bytearray)):
+            raise CheckpointError("an uploaded head-only checkpoint needs its backbone file; upload a full checkpoint")
+        tensors = with_shared_backbone(tensors, meta, Path(shared_folder or Path(source).parent))
     try:
         model = models.build(meta["arch"])
     except (KeyError, TypeError, ValueError) as e:

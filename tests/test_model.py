@@ -142,3 +142,22 @@ def test_postprocess_colours_labels():
     logits[0, 8] = 1.0  # Car everywhere
     labels, colours = ocr_viz.postprocess(logits, (4, 4))
     assert (labels == 8).all() and tuple(colours[0, 0, 0]) == (64, 0, 128)
+
+
+def test_head_only_checkpoint_shares_the_backbone(tmp_path):
+    torch.manual_seed(0)
+    ocr_model = models.build(tiny_arch("ocr")).eval()
+    checkpoints.save(ocr_model, tmp_path / "ocr.safetensors", {"arch": tiny_arch("ocr")})
+    fcn_model = models.build(tiny_arch("fcn")).eval()
+    fcn_model.backbone.load_state_dict(ocr_model.backbone.state_dict())
+    checkpoints.save(fcn_model, tmp_path / "fcn.safetensors", {"arch": tiny_arch("fcn")}, backbone_from=tmp_path / "ocr.safetensors")
+    tensors, meta = checkpoints.read(tmp_path / "fcn.safetensors")
+    assert not any(k.startswith("backbone.") for k in tensors) and meta["backbone_from"] == "ocr.safetensors"
+    loaded, _ = ocr_viz.load_model(tmp_path / "fcn.safetensors", device="cpu")
+    images = torch.randn(1, 3, 40, 40)
+    torch.testing.assert_close(loaded.predict(images), fcn_model.predict(images), atol=0, rtol=0)
+    # a different backbone beside it is detected
+    other = models.build(tiny_arch("ocr"))
+    checkpoints.save(other, tmp_path / "ocr.safetensors", {"arch": tiny_arch("ocr")})
+    with pytest.raises(ocr_viz.CheckpointError, match="SHA-256 differs"):
+        ocr_viz.load_model(tmp_path / "fcn.safetensors", device="cpu")
