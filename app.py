@@ -1,6 +1,68 @@
-"""ocr-viz: see every stage of Object-Contextual Representations (OCR) on your own image."""
+"""ocr-viz: every stage of Object-Contextual Representations (OCR) on your own image.
+
+The entry point: the page list, the sidebar (image and model choice, on every page), then the
+chosen page. Every page reads the same cached trace (ocr_viz.app_state.current()).
+"""
 import streamlit as st
 
-st.set_page_config(page_title="ocr-viz", layout="wide")
-st.title("ocr-viz")
-st.write("The app is being built; the model library is in `ocr_viz/`.")
+from ocr_viz import app_state, gallery
+
+st.set_page_config(page_title="ocr-viz", page_icon=":material/hub:", layout="wide")
+
+PAGES = [
+    st.Page("app_pages/home.py", title="Home: the pipeline", icon=":material/home:", default=True),
+    st.Page("app_pages/pixels.py", title="x_i  pixel representations", icon=":material/grid_on:"),
+    st.Page("app_pages/regions.py", title="M_k  soft object regions", icon=":material/layers:"),
+    st.Page("app_pages/objects.py", title="f_k  object regions (Eq. 4)", icon=":material/category:"),
+    st.Page("app_pages/relation.py", title="w_ik  pixel-region relation (Eq. 5)", icon=":material/share:"),
+    st.Page("app_pages/context.py", title="y_i, z_i  context (Eq. 3, 6)", icon=":material/merge:"),
+    st.Page("app_pages/segmentation.py", title="Segmentation", icon=":material/palette:"),
+    st.Page("app_pages/about.py", title="About and deviations", icon=":material/info:"),
+]
+page = st.navigation(PAGES)
+app_state.restore_from_url()
+
+with st.sidebar:
+    st.subheader("Image")
+    sources = {"sample": "Samples", "camvid": "CamVid test (with ground truth)", app_state.UPLOAD: "Upload"}
+    if gallery.data_root() is None:
+        sources.pop("camvid")
+    if st.session_state[app_state.SOURCE] not in sources:
+        st.session_state[app_state.SOURCE] = "sample"
+    chosen = app_state.bound(st.radio, app_state.SOURCE, "source", options=list(sources), format_func=sources.get,
+                             label_visibility="collapsed")
+    if chosen == app_state.UPLOAD:
+        st.session_state[app_state.IMAGE] = app_state.UPLOAD
+        st.file_uploader("image file", type=["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"],
+                         key=app_state.UPLOADED_IMAGE)
+    else:
+        entries = gallery.samples() if chosen == "sample" else gallery.dataset_images()
+        keys = [e.key for e in entries]
+        if st.session_state[app_state.IMAGE] not in keys:
+            st.session_state[app_state.IMAGE] = keys[0]
+        labels = {e.key: e.label for e in entries}
+        app_state.bound(st.selectbox, app_state.IMAGE, "image", options=keys, format_func=labels.get)
+
+    st.subheader("Model")
+    app_state.bound(st.radio, app_state.MODEL, "model", options=[app_state.SHIPPED, app_state.UPLOAD],
+                    format_func={app_state.SHIPPED: "shipped OCR model", app_state.UPLOAD: "upload a checkpoint"}.get,
+                    label_visibility="collapsed")
+    if st.session_state[app_state.MODEL] == app_state.UPLOAD:
+        st.file_uploader("safetensors checkpoint (saved by ocr_viz.checkpoints.save)", type=["safetensors"],
+                         key=app_state.UPLOADED_MODEL)
+
+current = app_state.load_current()
+
+with st.sidebar:
+    trained = current.meta.get("trained", False)
+    st.caption(f"model: **{current.meta.get('name', '?')}** ({current.meta['arch']['head']} head), "
+               f"device: **{current.device}**")
+    if trained:
+        st.success("trained weights", icon=":material/check_circle:")
+    else:
+        st.warning("**Untrained weights**: ImageNet backbone, randomly initialised head. The stages are computed "
+                   "correctly, but they do not show what a trained OCR model learns.", icon=":material/warning:")
+    st.selectbox("figure download format", ["png", "svg"], key=app_state.FIGURE_FORMAT,
+                 help="the camera icon on each figure saves it in this format")
+
+page.run()

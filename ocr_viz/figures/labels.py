@@ -1,0 +1,41 @@
+"""Label maps (segmentations) over the photo, in input-pixel coordinates, with a legend of
+the class colours present."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .charts import rgb, titled
+from .maps import data_uri
+
+
+def blend(image: np.ndarray, labels: np.ndarray, palette, opacity: float, mask: np.ndarray | None = None) -> np.ndarray:
+    """(H,W,3) uint8: the photo with each pixel's class colour laid over it (only where `mask`)."""
+    colours = np.asarray(palette, dtype=np.float64)[np.clip(labels, 0, len(palette) - 1)]
+    mixed = (1 - opacity) * image + opacity * colours
+    if mask is not None:
+        grey = image.mean(-1, keepdims=True).repeat(3, -1) * 0.6  # dim what is not marked
+        mixed = np.where(mask[..., None], mixed, grey)
+    return np.round(mixed).astype(np.uint8)
+
+
+def legend_traces(classes: list[str], palette, present) -> list[go.Scatter]:
+    """Invisible points that only make legend entries, one per class present."""
+    return [go.Scatter(x=[None], y=[None], mode="markers", name=classes[k], showlegend=True,
+                       marker=dict(symbol="square", size=12, color=rgb(palette[k]))) for k in present]
+
+
+def label_figure(image: np.ndarray, labels: np.ndarray, classes: list[str], palette, title: str, *,
+                 opacity: float = 0.6, mask: np.ndarray | None = None, caption: str = "", height: int = 420) -> go.Figure:
+    """Labels over the photo with the given opacity; `mask` limits the colours to some pixels."""
+    fig = go.Figure(go.Image(source=data_uri(blend(image, labels, palette, opacity, mask)), hoverinfo="skip"))
+    shown = labels if mask is None else labels[mask]
+    for trace in legend_traces(classes, palette, np.unique(shown)):
+        fig.add_trace(trace)
+    h, w = labels.shape
+    fig.update_layout(title=titled(title, caption), height=height, margin=dict(l=10, r=10, t=60, b=10),
+                      legend=dict(orientation="h", yanchor="top", y=-0.02), showlegend=True)
+    fig.update_xaxes(range=[-0.5, w - 0.5], showgrid=False, zeroline=False, visible=False, constrain="domain")
+    fig.update_yaxes(range=[h - 0.5, -0.5], showgrid=False, zeroline=False, visible=False, scaleanchor="x",
+                     constrain="domain")
+    return fig

@@ -1,0 +1,155 @@
+"""Per-pixel maps as plotly figures, drawn in feature-map coordinates (column c, row r of the
+h x w map the head works on), so a map, the photo under it and a clicked pixel line up.
+
+A click on a heatmap cell is not reported by Streamlit, so clickable figures carry an
+invisible scatter layer with one point per feature-map cell at (x, y) = (column, row).
+"""
+from __future__ import annotations
+
+import base64
+import io
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+from matplotlib.image import imsave
+from plotly.subplots import make_subplots
+
+from .scales import Scale, apply
+
+MAP_COLOURS = "Viridis"
+
+
+def data_uri(image: np.ndarray) -> str:
+    """(H,W,3) uint8 -> JPEG data URI: far smaller in the page than a list of pixel values
+    (a 640 x 480 photo is ~50 kB, against ~450 kB as PNG)."""
+    buffer = io.BytesIO()
+    imsave(buffer, image, format="jpeg", pil_kwargs={"quality": 90})
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def photo_trace(image: np.ndarray, grid: tuple[int, int]) -> go.Image:
+    """The input image stretched over the h x w grid: input pixel j sits at (j + 0.5) * w/W - 0.5."""
+    dy, dx = grid[0] / image.shape[0], grid[1] / image.shape[1]
+    return go.Image(source=data_uri(image), x0=dx / 2 - 0.5, y0=dy / 2 - 0.5, dx=dx, dy=dy, hoverinfo="skip")
+
+
+def click_layer(grid: tuple[int, int], values: np.ndarray | None = None, value_name: str = "value") -> go.Scatter:
+    """One invisible, clickable point per feature-map cell at x = column, y = row (a click
+    reports them); `values` (h,w) go along as customdata for the tooltip."""
+    rows, cols = np.mgrid[0 : grid[0], 0 : grid[1]]
+    value = f"<br>{value_name} = %{{customdata:.4g}}" if values is not None else ""
+    return go.Scatter(
+        x=cols.ravel(), y=rows.ravel(), mode="markers", name="pixels",
+        customdata=values.ravel().astype(np.float32) if values is not None else None,
+        marker=dict(size=6, color="rgba(0,0,0,0)"), showlegend=False,
+        hovertemplate="pixel i = (row %{y}, col %{x})" + value + "<extra>click to choose</extra>",
+        selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
+    )
+
+
+def pixel_marker(pixel: tuple[int, int]) -> go.Scatter:
+    return go.Scatter(
+        x=[pixel[1]], y=[pixel[0]], mode="markers", name=f"pixel (row {pixel[0]}, col {pixel[1]})", showlegend=False,
+        marker=dict(symbol="circle-open", size=16, color="white", line=dict(width=3, color="white")),
+        hoverinfo="skip", unselected=dict(marker=dict(opacity=1)),
+    )
+
+
+def frame(fig: go.Figure, title: str, caption: str, grid: tuple[int, int], height: int) -> go.Figure:
+    """Equal-aspect axes with row 0 at the top, and a title whose second line is the caption."""
+    fig.update_layout(
+        title=dict(text=f"{title}<br><sup>{caption}</sup>" if caption else title, x=0, font=dict(size=15)),
+        height=height, margin=dict(l=10, r=10, t=60, b=10), hovermode="closest", dragmode="pan",
+        clickmode="event+select",
+    )
+    fig.update_xaxes(range=[-0.5, grid[1] - 0.5], showgrid=False, zeroline=False, constrain="domain")
+    fig.update_yaxes(range=[grid[0] - 0.5, -0.5], showgrid=False, zeroline=False, scaleanchor="x", constrain="domain")
+    return fig
+
+
+def map_figure(
+    values: np.ndarray, title: str, scale: Scale = Scale(), *, image: np.ndarray | None = None, opacity: float = 1.0,
+    colours: str = MAP_COLOURS, value_name: str = "value", pixel: tuple[int, int] | None = None,
+    clickable: bool = False, height: int = 420,
+) -> go.Figure:
+    """One (h,w) map, optionally over the photo with the given opacity; the caption names the scale."""
+    scaled = apply(values, scale)
+    grid = values.shape
+    fig = go.Figure()
+    if image is not None:
+        fig.add_trace(photo_trace(image, grid))
+    fig.add_trace(go.Heatmap(
+        z=scaled.values.astype(np.float32), zmin=scaled.zmin, zmax=scaled.zmax, colorscale=colours, opacity=opacity,
+        customdata=values.astype(np.float32),
+        colorbar=dict(title=scaled.colorbar_title, thickness=12),
+        hovertemplate=f"row %{{y}}, col %{{x}}<br>{value_name} = %{{customdata:.4g}}<extra></extra>",
+    ))
+    if clickable:
+        fig.add_trace(click_layer(grid, values, value_name))
+    if pixel is not None:
+        fig.add_trace(pixel_marker(pixel))
+    return frame(fig, title, scaled.caption, grid, height)
+
+
+def pca_caption(share) -> str:
+    """Caption for a PCA shown as colours: which components, how much variance each explains."""
+    return "R, G, B = principal components 1-3 (" + ", ".join(f"{v:.0%}" for v in share) + " of the variance)"
+
+
+def rgb_figure(rgb: np.ndarray, title: str, caption: str = "", *, pixel: tuple[int, int] | None = None,
+               height: int = 420) -> go.Figure:
+    """(h,w,3) colours in [0,1] (e.g. a PCA of features) as an image."""
+    fig = go.Figure(go.Image(z=np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8),
+                             hovertemplate="row %{y}, col %{x}<extra></extra>"))
+    if pixel is not None:
+        fig.add_trace(pixel_marker(pixel))
+    return frame(fig, title, caption, rgb.shape[:2], height)
+
+
+def photo_figure(image: np.ndarray, grid: tuple[int, int], title: str, caption: str = "", *,
+                 pixel: tuple[int, int] | None = None, marks: np.ndarray | None = None,
+                 clickable: bool = False, height: int = 420) -> go.Figure:
+    """The photo in feature-map coordinates; optional chosen pixel, marked (row, col) points and click layer."""
+    fig = go.Figure(photo_trace(image, grid))
+    if marks is not None and len(marks):
+        ranks = [str(i + 1) for i in range(len(marks))]
+        fig.add_trace(go.Scatter(x=marks[:, 1], y=marks[:, 0], mode="markers+text", text=ranks,
+                                 textposition="top center", textfont=dict(color="yellow"), showlegend=False,
+                                 marker=dict(symbol="square-open", size=10, color="yellow", line=dict(width=2)),
+                                 hovertemplate="rank %{text}: row %{y}, col %{x}<extra></extra>"))
+    if clickable:
+        fig.add_trace(click_layer(grid))
+    if pixel is not None:
+        fig.add_trace(pixel_marker(pixel))
+    return frame(fig, title, caption, grid, height)
+
+
+def map_grid(maps: np.ndarray, titles: list[str], title: str, scale: Scale = Scale(), *, shared: bool = True,
+             colours: str = MAP_COLOURS, columns: int = 4, value_name: str = "value") -> go.Figure:
+    """(K,h,w) maps as small multiples; one colour range for all (`shared`) or one per map."""
+    count, h, w = maps.shape
+    rows = math.ceil(count / columns)
+    shared_scale = apply(maps, scale)
+    own = [apply(m, scale) for m in maps] if not shared else []
+    captions = [s.caption.split(", ", 1)[-1] for s in own] if own else [""] * count
+    fig = make_subplots(rows=rows, cols=columns, horizontal_spacing=0.02, vertical_spacing=0.08,
+                        subplot_titles=[f"{t}<br><sup>{c}</sup>" if c else t for t, c in zip(titles, captions)])
+    for index, data in enumerate(maps):
+        scaled = own[index] if own else shared_scale
+        values = scaled.values if own else shared_scale.values[index]
+        fig.add_trace(go.Heatmap(
+            z=values.astype(np.float32), zmin=scaled.zmin, zmax=scaled.zmax, colorscale=colours,
+            customdata=data.astype(np.float32), showscale=shared and index == 0,
+            colorbar=dict(title=shared_scale.colorbar_title, thickness=12),
+            hovertemplate=f"{titles[index]}<br>row %{{y}}, col %{{x}}<br>{value_name} = %{{customdata:.4g}}<extra></extra>",
+        ), row=index // columns + 1, col=index % columns + 1)
+    caption = shared_scale.caption + " (shared by all maps)" if shared else f"{scale.kind} scale, each map its own range"
+    fig.update_layout(title=dict(text=f"{title}<br><sup>{caption}</sup>", x=0, font=dict(size=15)),
+                      height=rows * (190 * h / w + 40) + 100, margin=dict(l=10, r=10, t=100, b=10))
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed")
+    for index in range(count):
+        axis = "x" if index == 0 else f"x{index + 1}"
+        fig.layout[f"yaxis{index + 1 if index else ''}"].scaleanchor = axis
+    return fig

@@ -1,0 +1,149 @@
+"""The Streamlit app, driven by AppTest with the real model on the sample images: every page
+renders, choosing a class or a pixel changes what is shown without rerunning the network,
+and the query parameters restore the view."""
+import json
+
+import pytest
+from app_helpers import PAGES, STAGE_PAGES, figure_titles, open_page, problems, start
+
+from ocr_viz import app_state, checkpoints, explain, models
+from ocr_viz.data.classes import CAMVID_CLASSES, CAMVID_PALETTE
+
+
+@pytest.fixture(scope="module")
+def app():
+    """One app session for the module; tests that change its state put it back."""
+    return start()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders(app, page):
+    open_page(app, page)
+    assert problems(app) == []
+    assert app.title, f"{page} has no title"
+    if page in STAGE_PAGES:
+        stage = explain.STAGE_BY_KEY[page]
+        assert app.title[0].value.startswith(stage.title)
+        assert len(app.get("latex")) == len(stage.equations)
+        codes = [c.value for c in app.code]
+        for name in stage.sources:
+            assert explain.source(explain.resolve(name)).strip() in codes, f"{page} does not show the source of {name}"
+        assert "Tensor shapes in this run" in " ".join(c.value for c in app.caption)
+
+
+def test_home_shows_the_pipeline_with_this_runs_shapes(app):
+    open_page(app, "home")
+    dot = app.get("graphviz_chart")[0].proto.spec
+    assert "1 x 256 x 60 x 80" in dot and "1 x 4800 x 11" in dot  # x and w for a 640 x 480 sample
+    if app.session_state[app_state.CURRENT].meta["trained"]:
+        assert "trained weights" in app.sidebar.success[0].value
+    else:
+        assert "Untrained weights" in app.sidebar.warning[0].value
+
+
+def test_equations_are_numbered_as_in_the_paper(app):
+    for page, numbers in {"objects": ["(4)"], "relation": ["(5)"], "context": ["(3)", "(6)"]}.items():
+        open_page(app, page)
+        shown = " ".join(e.proto.body for e in app.get("latex"))
+        assert all(n in shown for n in numbers), page
+
+
+def test_choosing_a_class_and_a_pixel_changes_the_relation_page(app):
+    open_page(app, "relation")
+    before = figure_titles(app)
+    assert "region k = Road" in before[0] and "(row 30, col 40)" in before[1]
+    app.selectbox(key="widget." + app_state.CLASS).set_value(8).run()  # Car
+    app.number_input(key="widget." + app_state.ROW).set_value(5).run()
+    app.number_input(key="widget." + app_state.COL).set_value(7).run()
+    after = figure_titles(app)
+    assert problems(app) == []
+    assert "region k = Car" in after[0] and "pixel i = 407 (row 5, col 7)" in after[1]
+    assert app.query_params["class"] == "Car" and app.query_params["pixel"] == "5,7"
+    # the class persists across pages
+    open_page(app, "regions")
+    assert any("for Car" in t for t in figure_titles(app))
+    app.selectbox(key="widget." + app_state.CLASS).set_value(3).run()
+    app.session_state[app_state.ROW], app.session_state[app_state.COL] = 30, 40
+
+
+def test_choices_do_not_rerun_the_network(app, monkeypatch):
+    from ocr_viz import views
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the network ran again")
+
+    monkeypatch.setattr(views, "run", fail)
+    open_page(app, "relation")
+    app.selectbox(key="widget." + app_state.CLASS).set_value(5).run()
+    app.number_input(key="widget." + app_state.ROW).set_value(12).run()
+    assert problems(app) == []
+    app.selectbox(key="widget." + app_state.CLASS).set_value(3).run()
+
+
+def test_query_params_restore_the_view():
+    at = start({"image": "sample:home.jpg", "class": "Sky", "pixel": "4,9"})
+    open_page(at, "relation")
+    titles = figure_titles(at)
+    assert problems(at) == []
+    assert "region k = Sky" in titles[0] and "(row 4, col 9)" in titles[1]
+    assert at.query_params == {"image": "sample:home.jpg", "class": "Sky", "pixel": "4,9", "model": "ocr"}
+    assert "home" in at.caption[0].value  # the page names its image
+
+
+def test_a_link_to_an_unknown_image_or_class_falls_back_to_the_defaults():
+    at = start({"image": "sample:../../etc/passwd", "class": "Unicorn", "pixel": "9999,-3"})
+    assert problems(at) == []
+    assert at.query_params["image"] == app_state.DEFAULT_IMAGE and at.query_params["class"] == "Sky"
+    row, col = at.query_params["pixel"].split(",")
+    assert 0 <= int(row) < 60 and 0 <= int(col) < 80
+
+
+def test_dataset_images_come_with_ground_truth(camvid_root, monkeypatch):
+    monkeypatch.setenv("OCR_VIZ_DATA", str(camvid_root))
+    from ocr_viz import gallery
+
+    key = gallery.dataset_images()[0].key
+    at = start({"image": key})
+    open_page(at, "segmentation")
+    assert problems(at) == []
+    assert any("ground truth" in t for t in figure_titles(at))
+    assert any("pixel accuracy" in m.value for m in at.markdown)
+
+
+def uploaded_checkpoint(head: str, tmp_path) -> bytes:
+    """A valid checkpoint file (fp16) of an untrained model with the shipped architecture."""
+    path = tmp_path / f"{head}.safetensors"
+    meta = {"name": f"test-{head}", "arch": models.arch_for(head), "trained": False,
+            "classes": list(CAMVID_CLASSES), "palette": [list(c) for c in CAMVID_PALETTE]}
+    checkpoints.save(models.build(meta["arch"]).eval(), path, meta, half=True)
+    return path.read_bytes()
+
+
+def test_an_invalid_checkpoint_is_refused_and_a_valid_one_used(tmp_path):
+    at = start()
+    at.radio(key="widget." + app_state.MODEL).set_value(app_state.UPLOAD).run()
+    at.file_uploader(key=app_state.UPLOADED_MODEL).upload("weights.safetensors", b"\x00" * 64 + b"not a checkpoint").run()
+    assert any("was refused" in e.value for e in at.error) and not at.exception
+    assert "shipped" in at.session_state[app_state.CURRENT].model_key  # fell back, still working
+    at.file_uploader(key=app_state.UPLOADED_MODEL).upload("mine.safetensors", uploaded_checkpoint("ocr", tmp_path)).run()
+    assert problems(at) == []
+    assert at.session_state[app_state.CURRENT].meta["name"] == "test-ocr"
+    assert "model" not in at.query_params  # an uploaded model cannot travel in a link
+
+
+def test_a_non_ocr_checkpoint_shows_its_segmentation_and_explains_the_rest(tmp_path):
+    at = start()
+    at.radio(key="widget." + app_state.MODEL).set_value(app_state.UPLOAD).run()
+    at.file_uploader(key=app_state.UPLOADED_MODEL).upload("fcn.safetensors", uploaded_checkpoint("fcn", tmp_path)).run()
+    open_page(at, "relation")
+    assert problems(at) == [] and "the loaded model's head is `fcn`" in at.warning[0].value
+    open_page(at, "segmentation")
+    assert problems(at) == [] and figure_titles(at)
+
+
+def test_figures_download_as_svg_when_chosen(app):
+    open_page(app, "objects")
+    app.sidebar.selectbox(key=app_state.FIGURE_FORMAT).set_value("svg").run()
+    configs = [json.loads(c.proto.config) for c in app.get("plotly_chart")]
+    assert all(c["toImageButtonOptions"]["format"] == "svg" for c in configs)
+    app.sidebar.selectbox(key=app_state.FIGURE_FORMAT).set_value("png").run()

@@ -1,0 +1,159 @@
+"""The app in a real browser: start `streamlit run app.py`, upload an image, open the relation
+page, click a pixel and check that the bar chart follows; save a screenshot to tests/artifacts/.
+
+Needs Debian's chromium (/usr/bin/chromium) and the playwright Python package (never
+`playwright install`: it downloads a browser). Without them the test is skipped, unless
+OCR_VIZ_REQUIRE_BROWSER=1, when it fails. With OCR_VIZ_UPDATE_SCREENSHOT=1 it also rewrites
+the README's assets/screenshot.png (the relation page for a sample image).
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+RELATION_NAV = "w_ik  pixel-region relation (Eq. 5)"
+WAIT_MS = 120_000  # a background job may share the CPU
+
+
+def missing_browser() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (pip install playwright; never `playwright install`)"
+    if not Path(CHROMIUM).exists():
+        return f"no chromium at {CHROMIUM} (apt-get install chromium)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    reason = missing_browser()
+    if reason:
+        if os.environ.get("OCR_VIZ_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"OCR_VIZ_REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    """`streamlit run app.py` on a free port, stopped after the module's tests."""
+    if missing_browser() and os.environ.get("OCR_VIZ_REQUIRE_BROWSER") != "1":
+        pytest.skip(missing_browser())
+    port = free_port()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log = open(ARTIFACTS / "streamlit.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"},  # leave CPU to others
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if process.poll() is not None or time.time() > deadline:
+                pytest.fail(f"streamlit did not start; see {ARTIFACTS / 'streamlit.log'}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def wait_until_idle(page) -> None:
+    """Until a title is shown and Streamlit's 'running' indicator has been gone for a moment."""
+    page.wait_for_selector("h1", timeout=WAIT_MS)
+    deadline = time.time() + WAIT_MS / 1000
+    quiet_since = None
+    while time.time() < deadline:
+        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
+        quiet_since = None if running else (quiet_since or time.time())
+        if quiet_since and time.time() - quiet_since > 1.0:
+            return
+        page.wait_for_timeout(200)
+    raise TimeoutError("the app kept running")
+
+
+def chart_title(page, index: int) -> str:
+    return page.locator('[data-testid="stPlotlyChart"]').nth(index).locator(".gtitle").first.text_content()
+
+
+def click_in_chart(page, index: int, fx: float, fy: float) -> None:
+    """Click at fractions (fx, fy) of the plotting area of the index-th plotly chart."""
+    area = page.locator('[data-testid="stPlotlyChart"]').nth(index).locator(".nsewdrag").first
+    box = area.bounding_box()
+    page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+
+
+def test_upload_then_click_a_pixel_on_the_relation_page(browser, server):
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.goto(server)
+    wait_until_idle(page)
+    assert "OCR, stage by stage" in page.locator("h1").first.text_content()
+
+    page.get_by_text("Upload", exact=True).click()
+    upload = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+    upload.set_input_files(str(ROOT / "assets" / "samples" / "leuvenB.jpg"))
+    page.wait_for_selector("text=leuvenB.jpg: the model's input", timeout=WAIT_MS)
+    wait_until_idle(page)
+
+    page.get_by_test_id("stSidebarNavItems").get_by_role("link", name=RELATION_NAV).click()
+    page.wait_for_selector("text=Pixel-region relation", timeout=WAIT_MS)
+    wait_until_idle(page)
+    assert "leuvenB.jpg" in page.get_by_text("leuvenB.jpg, ").first.text_content()  # the upload survived navigation
+    before = chart_title(page, 1)
+    assert "(row 30, col 40)" in before
+
+    click_in_chart(page, 0, 0.15, 0.2)
+    page.wait_for_function("([t]) => !document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .gtitle')[1]"
+                           ".textContent.includes(t)", arg=["(row 30, col 40)"], timeout=WAIT_MS)
+    wait_until_idle(page)
+    after = chart_title(page, 1)
+    assert after != before and "w_i for pixel i = " in after
+    assert "pixel=30%2C40" not in page.url  # the URL follows the click
+    page.screenshot(path=str(ARTIFACTS / "relation_after_click.png"), full_page=True)
+    page.close()
+
+
+@pytest.mark.skipif(os.environ.get("OCR_VIZ_UPDATE_SCREENSHOT") != "1",
+                    reason="set OCR_VIZ_UPDATE_SCREENSHOT=1 to rewrite assets/screenshot.png")
+def test_readme_screenshot(browser, server):
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.goto(f"{server}/relation?image=sample:leuvenB.jpg&class=Bicyclist&pixel=44,30")
+    wait_until_idle(page)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(ROOT / "assets" / "screenshot.png"))
+    page.close()

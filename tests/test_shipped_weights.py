@@ -1,0 +1,44 @@
+"""The shipped weights, end to end: they load, they score what the model card says on
+a fixed subset, and the soft object region for "Car" lies on the cars."""
+import pytest
+import torch
+
+import ocr_viz
+from ocr_viz.api import shipped_path
+from ocr_viz.data.datasets import camvid_pairs, read_pair
+from ocr_viz.evaluate import evaluate, image_tensor, regression_subset
+from ocr_viz.results import load_results
+
+SHIPPED = ("ocr", "fcn", "aspp", "nonlocal", "baseoc")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_weights_exist_and_are_trained(name):
+    assert shipped_path(name).is_file(), f"{shipped_path(name)} is missing"
+    _, meta = ocr_viz.load_model(name, device="cpu")
+    assert meta["trained"] is True and meta["arch"]["head"] == name
+
+
+@pytest.mark.parametrize("name", sorted(load_results("subset20")))
+def test_regression_on_the_fixed_subset(name, camvid_root):
+    card = load_results("subset20")[name]
+    model, _ = ocr_viz.load_model(card["checkpoint"], device="cpu")
+    result = evaluate(model, regression_subset(camvid_root), scale=card["scale"], flip=card["flip"])
+    assert result["miou"] >= card["miou"] - 0.005, f"{name}: {result['miou']:.4f} < card {card['miou']:.4f} - 0.005"
+
+
+def test_every_shipped_model_has_a_regression_figure():
+    assert set(SHIPPED) <= set(load_results("subset20"))
+
+
+def test_car_region_lies_on_the_cars(camvid_root):
+    """Most of the spatial-softmax mass of M_Car falls on ground-truth car pixels."""
+    model, meta = ocr_viz.load_model("ocr", device="cpu")
+    car = meta["classes"].index("Car")
+    image, label = read_pair(*camvid_pairs(camvid_root, "test")[0])  # a street with parked cars
+    t = model.trace(image_tensor(image, torch.device("cpu")))
+    h, w = t.features.shape[-2:]
+    car_fraction = torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(label == car).float()[None, None], (h, w))
+    mass_on_cars = (t.head.m_tilde[0, car] * car_fraction.flatten()).sum().item()
+    assert car_fraction.mean() < 0.2  # cars are a small part of the image...
+    assert mass_on_cars > 0.6  # ...yet they hold most of m~_Car's weight

@@ -1,0 +1,110 @@
+"""The app's library layer without Streamlit: trace -> arrays, the numpy summaries, the figures."""
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_arch
+
+from ocr_viz import analysis, explain, models, views
+from ocr_viz.figures import Scale, class_bars, map_figure, pipeline_dot
+from ocr_viz.figures.scales import apply
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def arrays():
+    torch.manual_seed(0)
+    model = models.build(tiny_arch("ocr")).eval()
+    trace = model.trace(torch.randn(1, 3, 64, 80))
+    return views.trace_arrays(trace, np.zeros((64, 80, 3), np.uint8), "ocr"), trace
+
+
+def test_per_pixel_and_per_region_values_land_on_the_right_cells(arrays):
+    a, trace = arrays
+    h, w = a.grid
+    r, c = 5, 7
+    np.testing.assert_allclose(a.w[:, r, c], trace.head.w[0, r * w + c].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(a.kappa[:, r, c], trace.head.kappa[0, r * w + c].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(a.m_tilde[3, r, c], trace.head.m_tilde[0, 3, r * w + c].item(), rtol=1e-6)
+    np.testing.assert_allclose(a.w.sum(0), 1, atol=1e-5)
+    np.testing.assert_allclose(a.m_tilde.sum((1, 2)), 1, atol=1e-5)
+    assert a.shapes["w"] == (1, h * w, 11) and not a.w.flags.writeable
+
+
+def test_contributions_along_f_k_add_up_to_its_length(arrays):
+    a, _ = arrays
+    k = 2
+    along = analysis.contributions(a.m_tilde[k], a.x, a.f[k], "along f_k")
+    assert along.sum() == pytest.approx(np.linalg.norm(a.f[k]), rel=1e-4)
+    norm = analysis.contributions(a.m_tilde[k], a.x, a.f[k], "norm")
+    assert (norm >= along - 1e-6).all()
+
+
+def test_summaries():
+    assert analysis.entropy(np.full((11, 2, 2), 1 / 11)).mean() == pytest.approx(np.log(11))
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(50, 6)) * np.array([10, 3, 1, 1, 1, 1])
+    projected, share = analysis.pca(vectors, 2)
+    assert share[0] > share[1] and projected.shape == (50, 2)
+    rgb, _ = analysis.pca_rgb(rng.normal(size=(8, 4, 5)))
+    assert rgb.shape == (4, 5, 3) and rgb.min() >= 0 and rgb.max() <= 1
+    assert analysis.resize_nearest(np.array([[0, 1], [2, 3]]), (4, 4))[3, 0] == 2
+    change = analysis.changes(np.array([0, 1, 2]), np.array([0, 2, 2]), truth=np.array([0, 2, 1]))
+    assert (change["changed"], change["fixed"], change["broken"]) == (1, 1, 0)
+
+
+def test_scales_say_what_they_do():
+    data = np.array([1e-6, 1e-3, 0.5])
+    assert apply(data, Scale("log")).caption.startswith("colour: log10")
+    assert "log needs positive values" in apply(data - 0.1, Scale("log")).caption
+    clipped = apply(np.arange(101.0), Scale("percentile", 5, 95))
+    assert (clipped.zmin, clipped.zmax) == (5, 95)
+    near = apply(np.array([2.39771, 2.39788]), Scale())  # entropies that differ in the 5th digit
+    assert "2.39771" in near.caption
+
+
+def test_map_figure_has_a_click_layer_with_cell_coordinates():
+    fig = map_figure(np.arange(12.0).reshape(3, 4), "t", clickable=True, pixel=(1, 2))
+    layer = next(t for t in fig.data if t.name == "pixels")
+    assert len(layer.x) == 12 and (layer.y[6], layer.x[6], layer.customdata[6]) == (1, 2, 6.0)  # row 1, col 2
+    assert "colour: linear" in fig.layout.title.text
+
+
+def test_bars_state_their_axis():
+    fig = class_bars(np.array([0.09, 0.0905, 0.091]), ["a", "b", "c"], [(0, 0, 0)] * 3, "t", zoom=True)
+    assert "zoomed" in fig.layout.title.text and fig.layout.xaxis.range[0] > 0.08
+
+
+def test_pipeline_lists_every_stage_with_its_shape(arrays):
+    a, _ = arrays
+    dot = pipeline_dot(explain.pipeline_nodes(a.shapes), explain.PIPELINE_EDGES, {"relation": "relation?x=1"})
+    assert dot.count("->") == len(explain.PIPELINE_EDGES) and 'URL="relation?x=1"' in dot
+    assert explain.shape_text(a.shapes["w"]) in dot
+
+
+def test_every_stage_names_code_that_exists():
+    for stage in explain.STAGES:
+        for name in stage.sources:
+            assert "def " in explain.source(explain.resolve(name))
+
+
+def test_figures_import_neither_torch_nor_streamlit():
+    for path in (ROOT / "ocr_viz" / "figures").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+        allowed = {"__future__", "base64", "io", "math", "html", "dataclasses", "numpy", "plotly", "matplotlib"}
+        assert imported <= allowed, path
+
+
+def test_only_the_app_layer_imports_streamlit():
+    for path in (ROOT / "ocr_viz").rglob("*.py"):
+        if path.name != "app_state.py":
+            assert "import streamlit" not in path.read_text(), path
