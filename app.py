@@ -11,12 +11,18 @@ st.set_page_config(page_title="ocr-viz", page_icon=":material/hub:", layout="wid
 
 PAGES = [
     st.Page("app_pages/home.py", title="Home: the pipeline", icon=":material/home:", default=True),
+    st.Page("app_pages/lecture.py", title="Lecture mode: step by step", icon=":material/school:"),
     st.Page("app_pages/pixels.py", title="x_i  pixel representations", icon=":material/grid_on:"),
     st.Page("app_pages/regions.py", title="M_k  soft object regions", icon=":material/layers:"),
     st.Page("app_pages/objects.py", title="f_k  object regions (Eq. 4)", icon=":material/category:"),
     st.Page("app_pages/relation.py", title="w_ik  pixel-region relation (Eq. 5)", icon=":material/share:"),
     st.Page("app_pages/context.py", title="y_i, z_i  context (Eq. 3, 6)", icon=":material/merge:"),
     st.Page("app_pages/segmentation.py", title="Segmentation", icon=":material/palette:"),
+    st.Page("app_pages/compare.py", title="Compare the heads", icon=":material/compare:"),
+    st.Page("app_pages/complexity.py", title="Complexity of the heads", icon=":material/speed:"),
+    st.Page("app_pages/ablations.py", title="Ablations: GT-OCR, uniform w, no context", icon=":material/science:"),
+    st.Page("app_pages/interventions.py", title="Interventions: what if", icon=":material/tune:"),
+    st.Page("app_pages/export.py", title="Export: figures, trace, link", icon=":material/download:"),
     st.Page("app_pages/about.py", title="About and deviations", icon=":material/info:"),
 ]
 page = st.navigation(PAGES)

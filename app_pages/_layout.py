@@ -51,3 +51,39 @@ def scale_picker(key: str, default: str = "linear", label: str = "colour scale")
         return Scale(kind)
     low, high = st.slider("percentiles", 0.0, 100.0, (1.0, 99.0), step=0.5, key=f"scale.{key}.range")
     return Scale(kind, low, high)
+
+
+LARGE_TYPE = "state.large_type"
+PROJECTOR_CSS = """<style>
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] p,
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] li { font-size: 1.6rem; line-height: 1.45; }
+[data-testid="stMain"] [data-testid="stCaptionContainer"],
+[data-testid="stMain"] [data-testid="stCaptionContainer"] p { font-size: 1.25rem; }
+[data-testid="stMain"] h1 { font-size: 3.2rem !important; }
+[data-testid="stMain"] h2, [data-testid="stMain"] h3 { font-size: 2.3rem !important; }
+[data-testid="stMain"] .katex { font-size: 1.75em !important; }
+[data-testid="stMain"] pre code { font-size: 1.15rem !important; }
+[data-testid="stMain"] button p,
+[data-testid="stMain"] [data-testid="stWidgetLabel"] p { font-size: 1.3rem !important; }
+</style>"""
+
+
+def large_type_toggle() -> bool:
+    """A toggle for large type, readable on a projector; kept across pages while the session lasts."""
+    st.session_state.setdefault(LARGE_TYPE, False)
+    on = app_state.bound(st.toggle, LARGE_TYPE, "large type (projector)",
+                         help="larger text, equations, code and figure labels, for the back of a lecture hall")
+    if on:
+        st.html(PROJECTOR_CSS)
+    return on
+
+
+def share_box(page_path: str, here: str, label: str = "Link to this view") -> str | None:
+    """The link that reopens `page_path` in the current state, as copyable text; None (and why) for uploads."""
+    link = app_state.share_link(page_path, here)
+    if link is None:
+        st.caption(f"{label}: not available while an uploaded image or model is in use (a link cannot carry the file).")
+        return None
+    st.caption(f"{label} (the copy icon copies it):")
+    st.code(link, language=None, wrap_lines=True)
+    return link

@@ -39,9 +39,10 @@ def untrained_meta(arch: dict) -> dict:
 
 def load_model(name_or_path: str | Path | bytes, device: str | torch.device | None = None) -> tuple[Segmentor, dict]:
     """(model in eval mode, metadata) for a shipped name ("ocr", "fcn", "aspp", "nonlocal",
-    "baseoc"), a checkpoint path, or the bytes of an uploaded safetensors checkpoint."""
+    "baseoc", or any other file in assets/weights/), a checkpoint path, or the bytes of an
+    uploaded safetensors checkpoint."""
     device = torch.device(device) if device is not None else default_device()
-    if isinstance(name_or_path, str) and name_or_path in models.HEADS:
+    if isinstance(name_or_path, str) and (name_or_path in models.HEADS or shipped_path(name_or_path).is_file()):
         path = shipped_path(name_or_path)
         if not path.exists():
             arch = models.arch_for(name_or_path)

@@ -14,16 +14,18 @@ choosing a class or clicking a pixel never reruns the network.
 from __future__ import annotations
 
 import hashlib
+import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from urllib.parse import urlencode
 
 import numpy as np
 import streamlit as st
+from PIL import Image
 
 import ocr_viz
-from ocr_viz import gallery, uploads, views
+from ocr_viz import compare, export, gallery, uploads, views
 from ocr_viz.api import shipped_path
 from ocr_viz.views import TraceArrays
 
@@ -36,6 +38,8 @@ UPLOAD, SHIPPED = "upload", "shipped"
 SHIPPED_NAME = "ocr"
 DEFAULT_IMAGE, DEFAULT_CLASS = "sample:leuvenA.jpg", "Road"
 FIGURE_FORMAT = "figure_format"
+STEP = "state.step"  # the lecture's step, 1-based; in the URL (?step=) once the lecture has been shown
+DOWNLOADS = "state.downloads"  # figures offered for download in this run, for unique widget keys
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class Current:
     trace_key: str       # (model, image) identity: the cache key of `arrays`
     arrays: TraceArrays
     truth: np.ndarray | None  # (H,W) ground truth at the model's input size, for dataset images
+    model: object = field(default=None, repr=False, compare=False)  # the Segmentor, for head-only experiments
 
     @property
     def classes(self) -> list[str]:
@@ -90,9 +95,25 @@ def _arrays(trace_key: str, _model, _image, head: str) -> TraceArrays:
     return views.run(_model, _image, head)
 
 
+@st.cache_resource(max_entries=2, show_spinner="Running the five heads on the image...")
+def _comparison(key: str, _models: dict, _image: np.ndarray) -> compare.Comparison:
+    return compare.run_all(_models, Image.fromarray(_image))
+
+
 @st.cache_resource(max_entries=64)
 def _derived(trace_key: str, name: str, _compute):
     return _compute()
+
+
+@st.cache_resource(max_entries=12, show_spinner="Rerunning the head...")
+def _experiment(trace_key: str, what, _compute):
+    return _compute()
+
+
+def experiment(what, compute):
+    """A what-if result on the current trace (e.g. an intervention), computed once per trace and
+    `what` (hashable, naming the experiment and its settings); fewer kept than `derived`, as they are larger."""
+    return _experiment(current().trace_key, what, compute)
 
 
 def derived(name: str, compute):
@@ -118,6 +139,8 @@ def restore_from_url() -> None:
     row, _, col = params.get("pixel", "").partition(",")
     if row.isdigit() and col.isdigit():
         st.session_state[ROW], st.session_state[COL] = int(row), int(col)
+    if params.get("step", "").isdigit():
+        st.session_state[STEP] = int(params["step"])
     st.session_state[RESTORED] = True
 
 
@@ -127,6 +150,8 @@ def write_url(image_key: str, model_key: str, class_name: str, pixel: tuple[int,
         wanted["image"] = image_key
     if not model_key.startswith(UPLOAD):
         wanted["model"] = SHIPPED_NAME
+    if STEP in st.session_state:
+        wanted["step"] = str(st.session_state[STEP])
     if dict(st.query_params) != wanted:
         st.query_params.from_dict(wanted)
 
@@ -171,10 +196,15 @@ def load_model() -> tuple[str, object, dict]:
             return f"{UPLOAD}:{digest(data)}", model, meta
         except ocr_viz.CheckpointError as e:
             st.error(f"The checkpoint {upload.name!r} was refused: {e}. Using the shipped model instead.")
-    path = shipped_path(SHIPPED_NAME)
+    return shipped_model(SHIPPED_NAME)
+
+
+def shipped_model(name: str) -> tuple[str, object, dict]:
+    """(model key, model, meta) of a shipped model by name, reloaded when its weights file changes."""
+    path = shipped_path(name)
     stamp = path.stat().st_mtime if path.exists() else None
-    model, meta = _shipped_model(SHIPPED_NAME, stamp)
-    return f"{SHIPPED}:{SHIPPED_NAME}:{stamp}", model, meta
+    model, meta = _shipped_model(name, stamp)
+    return f"{SHIPPED}:{name}:{stamp}", model, meta
 
 
 def load_image() -> tuple[str, str, bytes, object, object]:
@@ -204,9 +234,11 @@ def load_current() -> Current:
     truth = None
     if entry is not None and entry.label_path is not None:
         truth = gallery.read_ground_truth(entry.label_path, arrays.image.shape[1::-1])
-    current = Current(model_key, meta, str(next(model.parameters()).device), image_key, label, trace_key, arrays, truth)
+    current = Current(model_key, meta, str(next(model.parameters()).device), image_key, label, trace_key, arrays, truth,
+                      model)
     settle_choices(arrays, current.classes)
     write_url(image_key, model_key, current.classes[chosen_class()], chosen_pixel())
+    st.session_state[DOWNLOADS] = 0
     st.session_state[CURRENT] = current
     return current
 
@@ -252,13 +284,84 @@ def figure_config() -> dict:
     return {"displaylogo": False, "toImageButtonOptions": {"format": st.session_state.get(FIGURE_FORMAT, "png"), "scale": 2}}
 
 
-def chart(figure, clickable_key: str | None = None) -> None:
-    """Show a figure; with `clickable_key`, a click on it chooses the pixel (feature-map x, y)."""
+def chart(figure, clickable_key: str | None = None, downloads: bool = True) -> None:
+    """Show a figure, with a download menu under it; with `clickable_key`, a click on it chooses
+    the pixel (feature-map x, y)."""
     if clickable_key is None:
         st.plotly_chart(figure, config=figure_config())
     else:
         st.plotly_chart(figure, key=clickable_key, on_select=partial(_pixel_clicked, clickable_key),
                         selection_mode="points", config=figure_config())
+    if downloads:
+        figure_downloads(figure)
+
+
+def figure_name(figure) -> str:
+    """A file name stem from the figure's title: its first line, lower case, words joined by '-'."""
+    title = str(figure.layout.title.text or "").split("<br>")[0]
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "figure"
+
+
+FORMAT_HELP = {"png": "bitmap at 3x screen resolution, for slides and print",
+               "svg": "vector graphics, for papers (text stays editable)",
+               "html": "the interactive figure (zoom, hover) as a standalone page that works offline"}
+
+
+def figure_downloads(figure) -> None:
+    """A download menu for a plotly figure: PNG and SVG at print resolution (where kaleido and
+    Chromium are installed; else the reason) and interactive HTML. Each file is made on click."""
+    count = st.session_state[DOWNLOADS] = st.session_state.get(DOWNLOADS, 0) + 1
+    static = export.static_export_available()
+    with st.popover("download", icon=":material/download:", type="tertiary"):
+        if not static:
+            st.caption(f"PNG and SVG need {export.STATIC_EXPORT_NEEDS}.")
+        for fmt in ("png", "svg", "html") if static else ("html",):
+            st.download_button(fmt.upper(), data=partial(export.figure_bytes, figure, fmt),
+                               file_name=f"{figure_name(figure)}.{fmt}", mime=export.MIME[fmt],
+                               key=f"download.{count}.{fmt}", on_click="ignore", help=FORMAT_HELP[fmt])
+
+
+def comparison() -> compare.Comparison:
+    """Every shipped head (compare.HEADS) on the current image, computed once per (image, weights)."""
+    loaded = {name: shipped_model(name) for name in compare.HEADS}
+    image = current().arrays.image
+    key = "|".join(k for k, _, _ in loaded.values()) + "|" + digest(image.tobytes())
+    return _comparison(key, {name: (model, meta) for name, (_, model, meta) in loaded.items()}, image)
+
+
+def lecture_step(count: int) -> int:
+    """The lecture's step (1..count), kept in the session and mirrored in the URL like the class and
+    the pixel, so a copied link opens the same step."""
+    step = min(max(int(st.session_state.get(STEP, 1)), 1), count)
+    st.session_state[STEP] = step
+    if st.query_params.get("step") != str(step):  # first visit, or a link's step out of range
+        st.query_params["step"] = str(step)
+    return step
+
+
+def move_step(by: int) -> None:
+    """Callback for the lecture's previous / next buttons (lecture_step clips the result)."""
+    st.session_state[STEP] = st.session_state.get(STEP, 1) + by
+
+
+def base_url(here: str) -> str:
+    """The app's address in the user's browser, without this page's path `here` (or a local guess)."""
+    url = st.context.url
+    if not url:
+        return f"http://localhost:{st.get_option('server.port')}"
+    return (url.removesuffix("/" + here) if here else url).rstrip("/")
+
+
+def share_link(page_path: str = "", here: str = "") -> str | None:
+    """A link that opens `page_path` ("" for home) in a new session in this state (with the lecture's
+    step for the lecture); None while an uploaded image or model is in use. `here`: this page's path."""
+    if link_query() is None:
+        return None
+    params = dict(st.query_params)
+    params.pop("step", None)
+    if page_path == "lecture" and STEP in st.session_state:
+        params["step"] = str(st.session_state[STEP])
+    return f"{base_url(here)}/{page_path}?{urlencode(params)}"
 
 
 def link_query() -> str | None:

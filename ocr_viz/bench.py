@@ -19,11 +19,13 @@ import argparse
 import copy
 import importlib
 import json
+import os
 import statistics
 import sys
 import time
 import warnings
 from dataclasses import asdict
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -463,16 +465,26 @@ COMMANDS = {
 }
 
 
+def run_info(args: argparse.Namespace, argv: list[str], load_before: tuple[float, ...]) -> dict:
+    """How a JSON report was produced, stored in it: the command, --quick, the machine and its load."""
+    return {"command": "python -m ocr_viz.bench " + " ".join(argv), "quick": bool(getattr(args, "quick", False)),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "device": str(args.device), "cpus": os.cpu_count(),
+            "load_average_before": load_before, "load_average_after": os.getloadavg()}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = with_defaults(parser().parse_args(argv))
     if args.threads:
         torch.set_num_threads(args.threads)
     run, show, to_json = COMMANDS[args.command]
+    load_before = os.getloadavg()
     results = run(args)
     show(results)
     if args.json:
         with open(args.json, "w") as out:
-            json.dump(to_json(results), out, indent=1, default=str)
+            json.dump(to_json(results) | {"run": run_info(args, argv, load_before)}, out, indent=1, default=str)
         print(f"\nwrote {args.json}")
     return 0
 

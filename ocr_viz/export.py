@@ -45,6 +45,10 @@ HEAD_KEYS = tuple(f.name for f in dataclasses.fields(OCRHeadTrace))
 MIME = {"png": "image/png", "svg": "image/svg+xml", "html": "text/html"}
 
 
+STATIC_EXPORT_NEEDS = ("kaleido (pip install 'kaleido>=1') and a Chromium-based browser (apt-get install chromium); "
+                       "HTML export works without them")
+
+
 class ExportUnavailable(RuntimeError):
     """A figure format this machine cannot produce; the message says what to install."""
 
@@ -107,10 +111,7 @@ def plotly_bytes(fig, fmt: str, scale: float = 3.0) -> bytes:
     if fmt == "html":
         return fig.to_html(include_plotlyjs=True, full_html=True).encode()
     if not static_export_available():
-        raise ExportUnavailable(
-            f"{fmt.upper()} export of plotly figures needs kaleido (pip install 'kaleido>=1') and a "
-            "Chromium-based browser (apt-get install chromium); HTML export works without them"
-        )
+        raise ExportUnavailable(f"{fmt.upper()} export of plotly figures needs {STATIC_EXPORT_NEEDS}")
     return fig.to_image(format=fmt, scale=scale)
 
 

@@ -4,9 +4,11 @@ from .charts import class_bars, matrix_figure, projection_figure, similarity_fig
 from .labels import label_figure
 from .maps import map_figure, map_grid, pca_caption, photo_figure, rgb_figure
 from .pipeline import pipeline_dot
+from .presentation import large_type
 from .scales import KINDS, Scale
+from .scores import score_bars
 
 __all__ = [
-    "KINDS", "Scale", "class_bars", "label_figure", "map_figure", "map_grid", "matrix_figure", "photo_figure",
-    "pca_caption", "pipeline_dot", "projection_figure", "rgb_figure", "similarity_figure",
+    "KINDS", "Scale", "class_bars", "label_figure", "large_type", "map_figure", "map_grid", "matrix_figure", "photo_figure",
+    "pca_caption", "pipeline_dot", "projection_figure", "rgb_figure", "score_bars", "similarity_figure",
 ]

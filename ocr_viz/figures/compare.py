@@ -1,0 +1,65 @@
+"""Figures of the head comparison: where an ASPP pixel samples, and how costs grow with the
+number of pixels (log-log, with fitted slopes). numpy in, plotly out."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .charts import rgb, titled
+from .maps import frame, photo_trace, pixel_marker
+
+# ASPP's branches in order: 1x1, one per rate, image pooling (RGB, as the class palettes)
+BRANCH_COLOURS = ((40, 40, 40), (255, 217, 47), (252, 141, 98), (231, 41, 138), (102, 194, 165), (141, 160, 203))
+HEAD_COLOURS = {"fcn": "#7f7f7f", "aspp": "#2ca02c", "nonlocal": "#d62728", "baseoc": "#ff7f0e", "ocr": "#1f77b4"}
+
+
+def sampling_figure(image: np.ndarray, grid: tuple[int, int], pixel: tuple[int, int],
+                    taps: list[tuple[str, np.ndarray, np.ndarray]], title: str, height: int = 420) -> go.Figure:
+    """The photo on the h x w feature map, zoomed out to show every tap: for each branch
+    (name, (t,2) cells, (t,) inside), filled markers inside the map, crosses outside it."""
+    fig = go.Figure(photo_trace(image, grid))
+    fig.add_shape(type="rect", x0=-0.5, y0=-0.5, x1=grid[1] - 0.5, y1=grid[0] - 0.5, line=dict(color="black", width=2))
+    for index, (name, cells, inside) in enumerate(taps):
+        colour = rgb(BRANCH_COLOURS[index % len(BRANCH_COLOURS)])
+        label = f"{name}: {int(inside.sum())}/{len(inside)} inside"
+        symbols, outlines = np.where(inside, "square", "x-thin-open"), np.where(inside, "white", colour)
+        fig.add_trace(go.Scatter(
+            x=cells[:, 1], y=cells[:, 0], mode="markers", name=label,
+            marker=dict(symbol=symbols, size=11, color=colour, line=dict(width=2, color=outlines)),
+            hovertemplate=f"{name}<br>row %{{y}}, col %{{x}}<extra></extra>",
+        ))
+    fig.add_trace(pixel_marker(pixel))
+    everything = np.concatenate([cells for _, cells, _ in taps] + [np.array([[0, 0], [grid[0] - 1, grid[1] - 1]])])
+    (top, left), (bottom, right) = everything.min(0) - 2, everything.max(0) + 2
+    outside = sum(int((~inside).sum()) for _, _, inside in taps)
+    caption = f"frame: the {grid[0]} x {grid[1]} map; x: {outside} taps outside it (zero padding)"
+    fig = frame(fig, title, caption, grid, height)
+    fig.update_xaxes(range=[left - 0.5, right + 0.5])
+    fig.update_yaxes(range=[bottom + 0.5, top - 0.5])
+    fig.update_layout(showlegend=True, legend=dict(orientation="h", yanchor="top", y=-0.02), clickmode="none")
+    return fig
+
+
+def loglog_figure(series: dict[str, tuple[np.ndarray, np.ndarray]], slopes: dict[str, float | None], title: str,
+                  value_name: str, caption: str = "", height: int = 380) -> go.Figure:
+    """One line per head of value against pixels on log-log axes, named with its fitted slope,
+    and dashed guides of slope 1 (linear) and 2 (quadratic) through the lowest first point."""
+    fig = go.Figure()
+    for name, (pixels, values) in series.items():
+        slope = slopes.get(name)
+        label = f"{name} (slope {slope:.2f})" if slope is not None else name
+        fig.add_trace(go.Scatter(x=pixels, y=values, mode="lines+markers", name=label,
+                                 line=dict(color=HEAD_COLOURS.get(name)),
+                                 hovertemplate=f"{name}<br>n = %{{x}}<br>{value_name} = %{{y:.4g}}<extra></extra>"))
+    starts = [(p[0], v[0]) for p, v in series.values() if len(p)]
+    if starts:
+        x0, y0 = min(starts, key=lambda s: s[1])
+        x1 = max(p[-1] for p, _ in series.values() if len(p))
+        for power, dash in ((1, "dot"), (2, "dash")):
+            fig.add_trace(go.Scatter(x=[x0, x1], y=[y0, y0 * (x1 / x0) ** power], mode="lines", name=f"slope {power}",
+                                     line=dict(color="grey", dash=dash, width=1), hoverinfo="skip"))
+    fig.update_xaxes(type="log", title="pixels n = h x w (feature map)")
+    fig.update_yaxes(type="log", title=value_name)
+    fig.update_layout(title=titled(title, caption), height=height, margin=dict(l=10, r=10, t=70, b=10),
+                      legend=dict(x=0.01, y=0.99, bgcolor="rgba(255,255,255,0.7)", font=dict(size=11)))
+    return fig

@@ -1,0 +1,245 @@
+"""The head comparison (ocr_viz.compare), the cost report (ocr_viz.cost_report), and their pages,
+the Compare and Complexity pages, driven by AppTest with the shipped models."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from app_helpers import figure_titles, open_page, problems, start
+from conftest import SAMPLES, tiny_arch
+from PIL import Image
+
+from ocr_viz import app_state, bench, compare, cost_report, models, results
+from ocr_viz.heads import attention
+from ocr_viz.images import preprocess
+
+# ---- the library, with tiny heads on one random backbone --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_models():
+    """The five heads at tiny widths; all but "fcn" carry a copy of fcn's backbone."""
+    torch.manual_seed(0)
+    built = {name: models.build(tiny_arch(name)).eval() for name in compare.HEADS}
+    for model in built.values():
+        model.backbone.load_state_dict(built["fcn"].backbone.state_dict())
+    return {name: (model, {"arch": tiny_arch(name), "trained": False}) for name, model in built.items()}
+
+
+@pytest.fixture(scope="module")
+def image():
+    return Image.open(SAMPLES / "leuvenA.jpg").convert("RGB").resize((160, 120))
+
+
+@pytest.fixture(scope="module")
+def tiny_comparison(tiny_models, image):
+    return compare.run_all(tiny_models, image)
+
+
+def test_heads_share_one_backbone_run_and_match_their_own_trace(tiny_models, tiny_comparison, image):
+    assert tiny_comparison.backbone_runs == 1 and list(tiny_comparison.runs) == list(compare.HEADS)
+    images = preprocess(image)
+    for name in ("aspp", "ocr"):
+        own = tiny_models[name][0].trace(images)
+        assert np.allclose(tiny_comparison.runs[name].arrays.logits, own.logits[0].numpy(), atol=1e-5), name
+
+
+def test_a_different_backbone_runs_separately(tiny_models):
+    other = models.build(tiny_arch("fcn")).eval()
+    with torch.no_grad():
+        next(other.backbone.parameters()).add_(1.0)
+    groups = compare.backbone_groups({"a": tiny_models["ocr"][0], "b": other, "c": tiny_models["fcn"][0]})
+    assert groups == [["a", "c"], ["b"]]
+
+
+def test_attention_rows_and_ocrs_pixel_attention_are_distributions(tiny_comparison):
+    pixel = (3, 5)
+    for name in ("nonlocal", "baseoc"):
+        run = tiny_comparison.runs[name]
+        row = compare.attention_map(run, pixel)
+        q, k = (run.head_trace.theta, run.head_trace.phi) if name == "nonlocal" else (run.head_trace.query,) * 2
+        scale = run.head_trace.scale if name == "nonlocal" else q.shape[-1] ** -0.5
+        full = attention.attention_weights(q, k, scale)[0]  # tiny: the whole n x n matrix is fine
+        assert row.shape == run.arrays.grid and row.sum() == pytest.approx(1, abs=1e-5)
+        assert np.allclose(row.ravel(), full[compare.flat_index(pixel, run.arrays.grid)].numpy(), atol=1e-6)
+    arrays = tiny_comparison.runs["ocr"].arrays
+    a = compare.ocr_pixel_attention(arrays, pixel)
+    expected = sum(arrays.w[k, 3, 5] * arrays.m_tilde[k] for k in range(len(arrays.w)))
+    assert a.sum() == pytest.approx(1, abs=1e-5) and np.allclose(a, expected, atol=1e-7)
+    assert compare.effective_pixels(np.full((4, 5), 1 / 20)) == pytest.approx(20)
+
+
+def test_aspp_taps_outside_the_map_are_marked(tiny_comparison):
+    run = tiny_comparison.runs["aspp"]
+    taps = compare.aspp_taps(run.rates, (0, 0), (60, 80))
+    assert [t.branch for t in taps] == ["1x1", "3x3, rate 12", "3x3, rate 24", "3x3, rate 36"]
+    assert taps[0].inside.all() and [int(t.inside.sum()) for t in taps[1:]] == [4, 4, 4]  # the down-right quarter
+    contributions = compare.aspp_contributions(run, (2, 3))
+    assert contributions.shape == (len(run.rates) + 2,) and (contributions >= 0).all()
+    assert len(compare.branch_names(run.rates)) == len(contributions)
+
+
+def test_attention_heads_refuse_too_many_pixels_without_failing_the_rest(tiny_models, image, monkeypatch):
+    monkeypatch.setattr(attention, "MAX_PIXELS", 100)
+    refused = compare.run_all({name: tiny_models[name] for name in ("fcn", "nonlocal", "baseoc")}, image)
+    assert [r.name for r in refused.ran] == ["fcn"]
+    assert "exceeds MAX_PIXELS = 100" in refused.runs["nonlocal"].refused and refused.runs["baseoc"].refused
+    assert compare.distinct_labels(refused).shape == refused.grid
+
+
+def test_disagreement_and_scores(tiny_comparison):
+    distinct = compare.distinct_labels(tiny_comparison)
+    assert distinct.min() >= 1 and distinct.max() <= len(compare.HEADS)
+    assert compare.agreement(tiny_comparison)["ocr"] == 1.0
+    ocr = tiny_comparison.runs["ocr"].arrays.pred
+    rows = compare.image_scores(tiny_comparison, ocr, [str(k) for k in range(11)])
+    assert next(r for r in rows if r["head"] == "OCR")["mIoU"] == 100.0
+
+
+# ---- the cost report -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bench_reports(tmp_path_factory):
+    """Complexity and scaling JSON as the bench writes them (--quick: tiny sizes)."""
+    folder = tmp_path_factory.mktemp("bench")
+    bench.main(["complexity", "--quick", "--threads", "1", "--json", str(folder / "complexity.json")])
+    bench.main(["scaling", "--quick", "--threads", "1", "--json", str(folder / "scaling.json")])
+    return folder
+
+
+def test_cost_rows_read_the_bench_reports(bench_reports):
+    report = cost_report.read_report(bench_reports / "complexity.json")
+    assert report["run"]["quick"] and "--quick" in cost_report.provenance(report)
+    rows = cost_report.measured_rows(report["app"])
+    assert [r["head"] for r in rows] == list(cost_report.HEADS) and rows[-1]["FLOPs / OCR"] == 1.0
+    paper = {r["head"]: r for r in cost_report.paper_rows(report)}
+    assert paper["ocr"]["paper GFLOPs"] == 340 and paper["ocr"]["GFLOPs*"] == pytest.approx(338, rel=0.01)
+    ratios = {r["head"]: r for r in cost_report.paper_ratio_rows(report)}
+    assert ratios["ocr"]["FLOPs / OCR: ours"] == ratios["ocr"]["FLOPs / OCR: paper"] == 1.0
+    assert ratios["fcn"]["FLOPs / OCR: paper"] is None
+    scaling = cost_report.read_report(bench_reports / "scaling.json")
+    series = cost_report.scaling_series(scaling["points"], "flops")
+    assert set(series) == set(cost_report.SCALING_HEADS) and all(len(p) == 3 for p, _ in series.values())
+    assert cost_report.read_report(bench_reports / "missing.json") is None
+
+
+def test_live_flops_show_quadratic_attention_and_linear_ocr():
+    live = cost_report.live_flops([32, 45, 64, 91, 128])
+    slopes = live["loglog_slopes_last3"]
+    assert slopes["nonlocal"]["flops"] > 1.3 and slopes["ocr"]["flops"] == pytest.approx(1, abs=0.05)
+    assert [r["head"] for r in live["paper"]] == list(cost_report.HEADS)
+
+
+# ---- the pages -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def app():
+    return start()
+
+
+def attention_titles(at) -> list[str]:
+    return [t for t in figure_titles(at) if t.startswith(("Non-local,", "base-OC,", "OCR,"))]
+
+
+def heatmap_values(at, title_start: str) -> list:
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        if spec["layout"].get("title", {}).get("text", "").startswith(title_start):
+            return next(t["z"] for t in spec["data"] if t["type"] == "heatmap")
+    raise AssertionError(f"no figure titled {title_start!r}")
+
+
+def test_compare_page_shows_every_head(app):
+    open_page(app, "compare")
+    assert problems(app) == []
+    titles = figure_titles(app)
+    assert all(compare.TITLES[h] in titles for h in compare.HEADS)
+    assert any(t.startswith("distinct labels per pixel") for t in titles)
+    assert any(t.startswith("ASPP, pixel (30, 40): the cells") for t in titles)
+    assert len(attention_titles(app)) == 4  # Non-local, base-OC, OCR's pixel attention, OCR's w_i
+
+
+def test_choosing_a_pixel_changes_the_attention_without_rerunning_a_network(app, monkeypatch):
+    open_page(app, "compare")
+    before = heatmap_values(app, "Non-local, pixel (30, 40)")
+    monkeypatch.setattr(compare, "run_all", lambda *a, **k: pytest.fail("the heads ran again"))
+    app.number_input(key="widget." + app_state.ROW).set_value(5).run()
+    app.number_input(key="widget." + app_state.COL).set_value(7).run()
+    assert problems(app) == []
+    assert all("pixel (5, 7)" in t for t in attention_titles(app))
+    assert heatmap_values(app, "Non-local, pixel (5, 7)") != before
+    assert app.query_params["pixel"] == "5,7"  # the shared pixel state, in the URL
+    app.session_state[app_state.ROW], app.session_state[app_state.COL] = 30, 40
+
+
+def test_accuracy_table_says_not_evaluated_then_shows_the_numbers(app, monkeypatch, tmp_path):
+    monkeypatch.setattr(results, "EVAL_DIR", tmp_path)
+    open_page(app, "compare")
+    assert any("not evaluated" in i.value for i in app.info) and not app.dataframe
+    per_class = {c: 0.5 for c in app.session_state[app_state.CURRENT].classes}
+    for name, miou in (("fcn", 0.523), ("ocr", 0.617)):
+        (tmp_path / f"{name}_test.json").write_text(json.dumps({
+            "checkpoint": name, "split": "test", "trained": True, "images": 233, "scale": 1.0, "flip": False,
+            "miou": miou, "pixel_accuracy": 0.9, "per_class_iou": per_class, "aux": None}))
+    app.run()
+    assert problems(app) == [] and not any("not evaluated" in i.value for i in app.info)
+    table = app.dataframe[-1].value
+    assert list(table["model"]) == [results.HEAD_TITLES["fcn"], results.HEAD_TITLES["ocr"]]
+    assert list(table["mIoU"]) == [52.3, 61.7]
+    assert "python -m ocr_viz.evaluate" in " ".join(c.value for c in app.caption)
+
+
+def test_dataset_images_show_each_heads_iou(camvid_root, monkeypatch):
+    monkeypatch.setenv("OCR_VIZ_DATA", str(camvid_root))
+    from ocr_viz import gallery
+
+    at = start({"image": gallery.dataset_images()[0].key})
+    open_page(at, "compare")
+    assert problems(at) == []
+    assert "ground truth (CamVid)" in figure_titles(at)
+    table = at.dataframe[0].value
+    assert list(table["head"]) == [compare.TITLES[h] for h in compare.HEADS]
+    assert table["mIoU"].between(0, 100).all()
+
+
+def test_a_refused_attention_head_is_explained_not_fatal(app, monkeypatch):
+    real = app_state.comparison
+
+    def refused_nonlocal():
+        c = real()
+        run = compare.HeadRun("nonlocal", c.runs["nonlocal"].meta, refused="attention over 99999 feature pixels "
+                              "exceeds MAX_PIXELS")
+        return dataclasses.replace(c, runs={**c.runs, "nonlocal": run})
+
+    monkeypatch.setattr(app_state, "comparison", refused_nonlocal)
+    open_page(app, "compare")
+    assert not app.exception
+    assert any("Non-local** did not run" in w.value for w in app.warning)
+    assert "Non-local" not in figure_titles(app) and len(attention_titles(app)) == 3
+
+
+def test_complexity_page_without_reports_says_how_to_make_them(app, monkeypatch, tmp_path):
+    monkeypatch.setattr(cost_report, "COMPLEXITY_JSON", tmp_path / "none.json")
+    monkeypatch.setattr(cost_report, "SCALING_JSON", tmp_path / "none2.json")
+    open_page(app, "complexity")
+    assert problems(app) == []
+    assert [c.value for c in app.code] == [cost_report.COMPLEXITY_COMMAND, cost_report.SCALING_COMMAND]
+    assert len(app.dataframe) == 1  # the paper's reported table only
+
+
+def test_complexity_page_shows_the_reports_and_recounts_flops(app, monkeypatch, bench_reports):
+    monkeypatch.setattr(cost_report, "COMPLEXITY_JSON", bench_reports / "complexity.json")
+    monkeypatch.setattr(cost_report, "SCALING_JSON", bench_reports / "scaling.json")
+    open_page(app, "complexity")
+    assert problems(app) == []
+    assert any("--quick" in w.value for w in app.warning)
+    app_table = app.dataframe[0].value
+    assert list(app_table["head"]) == list(cost_report.HEADS) and list(app_table["FLOPs / OCR"])[-1] == 1.0
+    assert [t.split("<br>")[0] for t in figure_titles(app)] == list(cost_report.MEASURES.values())
+    app.select_slider(key="complexity.largest").set_value(32).run()
+    app.button(key="complexity.recount").click().run()
+    assert problems(app) == []
+    assert any(t.startswith("GFLOPs vs pixels, counted now") for t in figure_titles(app))
