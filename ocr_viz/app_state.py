@@ -25,7 +25,7 @@ import streamlit as st
 from PIL import Image
 
 import ocr_viz
-from ocr_viz import compare, export, gallery, uploads, views
+from ocr_viz import compare, export, gallery, views
 from ocr_viz.api import shipped_path
 from ocr_viz.views import TraceArrays
 
@@ -191,7 +191,6 @@ def load_model() -> tuple[str, object, dict]:
     if st.session_state.get(MODEL) == UPLOAD and upload is not None:
         data = upload.getvalue()
         try:
-            uploads.check_checkpoint(data)
             model, meta = _uploaded_model(digest(data), data)
             return f"{UPLOAD}:{digest(data)}", model, meta
         except ocr_viz.CheckpointError as e:

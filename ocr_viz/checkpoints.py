@@ -129,9 +129,11 @@ def load(source: str | Path | bytes, device: str | torch.device = "cpu", shared_
             raise CheckpointError("an uploaded head-only checkpoint needs its backbone file; upload a full checkpoint")
         tensors = with_shared_backbone(tensors, meta, Path(shared_folder or Path(source).parent))
     try:
-        model = models.build(meta["arch"])
-    except (KeyError, TypeError, ValueError) as e:
+        with torch.device("meta"):  # shapes only: a file cannot make us allocate a huge model
+            skeleton = models.build(meta["arch"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"the checkpoint's architecture cannot be built: {e}") from e
-    check_compatible(model, tensors)
+    check_compatible(skeleton, tensors)
+    model = models.build(meta["arch"])
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
     return model.to(device).eval(), meta
