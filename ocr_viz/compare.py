@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
 
 from . import results
 from .heads import base_oc, nonlocal_
@@ -77,17 +76,6 @@ class Comparison:
         return self.ran[0].arrays.grid if self.ran else (0, 0)
 
 
-class Precomputed(nn.Module):
-    """A stand-in backbone that returns stage features computed once for several heads."""
-
-    def __init__(self, stages):
-        super().__init__()
-        self.stages = stages
-
-    def forward(self, images: torch.Tensor):
-        return self.stages
-
-
 def same_backbone(a: Segmentor, b: Segmentor) -> bool:
     """Whether two segmentors compute the same features: same fused stages, equal weights and buffers."""
     if a.feature_names != b.feature_names or type(a.backbone) is not type(b.backbone):
@@ -125,7 +113,7 @@ def run_head(name: str, model: Segmentor, meta: dict, stages, images: torch.Tens
     refused = refusal(name, model, stages)
     if refused:
         return HeadRun(name, meta, refused=refused)
-    trace = Segmentor(Precomputed(stages), model.head, model.feature_names).trace(images)
+    trace = model.trace(images, stages)
     head, arrays = trace.head, trace_arrays(trace, seen, meta["arch"]["head"])
     if isinstance(head, ASPPHeadTrace):
         return HeadRun(name, meta, arrays, contributions=readonly(branch_contributions(head)[0]), rates=head.rates)

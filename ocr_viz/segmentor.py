@@ -64,8 +64,10 @@ class Segmentor(nn.Module):
         return upsample(self(images)[0], images.shape[-2:])
 
     @torch.no_grad()
-    def trace(self, images: torch.Tensor) -> Trace:
-        stages = self.backbone(images)
+    def trace(self, images: torch.Tensor, stages: BackboneFeatures | None = None) -> Trace:
+        """Every intermediate of one pass; `stages` (this backbone's output for `images`,
+        computed once for several heads that share it) skips the backbone."""
+        stages = self.backbone(images) if stages is None else stages
         features = fuse(stages, self.feature_names)
         head = self.head.trace(features)
         size = images.shape[-2:]
