@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce every shipped model and every number in assets/weights/MODEL_CARD.md.
-# CPU only; about 2 hours on 2 cores. DATA defaults to ../shared/data/camvid; RUNS holds
+# CPU only; about 2 hours on an otherwise idle 2-core machine. DATA defaults to ../shared/data/camvid; RUNS holds
 # the training runs (resumable: rerun this script after an interruption).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +25,8 @@ python -m ocr_viz.ship "$RUNS/frozen_ocr/final.safetensors" "$W/ocr_frozen.safet
 
 # 3. Evaluation: CamVid test (233 images, 480x360) and the 20-image regression subset.
 for name in ocr fcn aspp nonlocal baseoc ocr_frozen; do
-  python -m ocr_viz.evaluate "$name" --data "$DATA" --out "$W/eval/${name}_test.json" --no-progress
-  python -m ocr_viz.evaluate "$name" --data "$DATA" --subset first20 --out "$W/eval/${name}_subset20.json" --no-progress
+  python -m ocr_viz.evaluate "$name" --data "$DATA" --scale 1.3333 --out "$W/eval/${name}_test.json" --no-progress
+  python -m ocr_viz.evaluate "$name" --data "$DATA" --scale 1.3333 --subset first20 --out "$W/eval/${name}_subset20.json" --no-progress
 done
+python -m ocr_viz.evaluate ocr --data "$DATA" --out "$W/eval/ocr_native-scale.json" --no-progress
 python -m ocr_viz.results

@@ -246,19 +246,22 @@ def test_image_iou_skips_ignored_pixels_and_absent_classes():
 
 
 def test_gt_ocr_raises_the_iou_of_a_camvid_test_image(camvid_root):
+    """The paper's GT-OCR (ground-truth regions and relation) beats the model's own prediction,
+    at the input size the app and the model card use (480x360 images run at 640x480)."""
     from ocr_viz.api import shipped_path
     from ocr_viz.data.datasets import camvid_pairs, read_pair
-    from ocr_viz.data.transforms import normalize
+    from ocr_viz.evaluate import image_tensor, resized
 
     if not shipped_path("ocr").exists():
         pytest.skip(f"no trained OCR weights at {shipped_path('ocr')} yet")
     import ocr_viz
 
     model, meta = ocr_viz.load_model("ocr", device="cpu")
-    image, labels = read_pair(*camvid_pairs(camvid_root, "test")[0])
-    images = normalize(torch.from_numpy(image).permute(2, 0, 1).float() / 255)[None]
-    trace = model.trace(images)
-    k = len(meta["classes"])
-    own = iv.image_iou(trace.pred[0], labels, k)[1]
-    gt = iv.image_iou(iv.prediction(iv.gt_ocr(model.head, trace, labels), labels.shape)[0], labels, k)[1]
-    assert gt > own, f"GT-OCR mIoU {gt:.3f} <= the model's own {own:.3f}"
+    k, own, gt = len(meta["classes"]), [], []
+    pairs = camvid_pairs(camvid_root, "test")
+    for index in (0, 10, 100):
+        image, labels = read_pair(*pairs[index])
+        trace = model.trace(resized(image_tensor(image, torch.device("cpu")), 4 / 3))
+        own.append(iv.image_iou(iv.prediction(trace, labels.shape)[0], labels, k)[1])
+        gt.append(iv.image_iou(iv.prediction(iv.gt_ocr(model.head, trace, labels), labels.shape)[0], labels, k)[1])
+    assert np.mean(gt) > np.mean(own) + 0.01, f"GT-OCR mIoU {gt} vs the model's own {own}"
