@@ -154,6 +154,9 @@ def test_readme_screenshot(browser, server):
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     page.goto(f"{server}/relation?image=sample:leuvenB.jpg&class=Bicyclist&pixel=44,30")
     wait_until_idle(page)
-    page.wait_for_timeout(1000)
+    page.wait_for_selector("text=w_i for pixel i", timeout=WAIT_MS)  # the bar chart has drawn
+    page.wait_for_selector('[data-testid="stNumberInput"] input', timeout=WAIT_MS)
+    wait_until_idle(page)
+    page.wait_for_timeout(3000)
     page.screenshot(path=str(ROOT / "assets" / "screenshot.png"))
     page.close()
