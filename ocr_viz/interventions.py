@@ -25,6 +25,7 @@ from einops import rearrange
 from .data.classes import IGNORE_INDEX
 from .heads import ocr
 from .heads.ocr import OCRHead, OCRHeadTrace
+from .metrics import ConfusionMatrix, per_class_iou
 from .segmentor import upsample
 
 
@@ -233,12 +234,10 @@ def to_numpy(a) -> np.ndarray:
 def image_iou(pred, labels, num_classes: int, ignore_index: int = IGNORE_INDEX) -> tuple[np.ndarray, float]:
     """IoU of each class on one image (NaN for a class in neither pred nor labels) and
     their mean over the classes present in either; pixels labelled ignore_index are skipped."""
-    pred, labels = to_numpy(pred).ravel().astype(np.int64), to_numpy(labels).ravel().astype(np.int64)
-    if pred.shape != labels.shape:
+    pred, labels = to_numpy(pred).astype(np.int64), to_numpy(labels).astype(np.int64)
+    if pred.size != labels.size:
         raise ValueError(f"pred and labels differ in size: {pred.size} vs {labels.size} pixels")
-    keep = (labels != ignore_index) & (labels >= 0) & (labels < num_classes)
-    p, l = pred[keep], labels[keep]
-    inter = np.bincount(l[p == l], minlength=num_classes)[:num_classes]
-    union = np.bincount(p, minlength=num_classes)[:num_classes] + np.bincount(l, minlength=num_classes)[:num_classes] - inter
-    iou = np.where(union > 0, inter / np.maximum(union, 1), np.nan)
-    return iou, float(np.nanmean(iou)) if (union > 0).any() else float("nan")
+    confusion = ConfusionMatrix(num_classes)
+    confusion.update(pred.reshape(labels.shape), np.where(labels == ignore_index, -1, labels))  # -1: not counted
+    iou = per_class_iou(confusion.counts).numpy()
+    return iou, float(np.nanmean(iou)) if not np.isnan(iou).all() else float("nan")
