@@ -1,29 +1,29 @@
 """ocr-viz: every stage of Object-Contextual Representations (OCR) on your own image.
 
 The entry point: the page list, the sidebar (image and model choice, on every page), then the
-chosen page. Every page reads the same cached trace (ocr_viz.app_state.current()).
+chosen page. Every page reads the same cached trace (ocr_viz.app.state.current()).
 """
 import streamlit as st
 
-from ocr_viz import app_state, gallery
+from ocr_viz.app import gallery, state as app_state
 
 st.set_page_config(page_title="ocr-viz", page_icon=":material/hub:", layout="wide")
 
 PAGES = [
-    st.Page("app_pages/home.py", title="Home: the pipeline", icon=":material/home:", default=True),
-    st.Page("app_pages/lecture.py", title="Lecture mode: step by step", icon=":material/school:"),
-    st.Page("app_pages/pixels.py", title="x_i  pixel representations", icon=":material/grid_on:"),
-    st.Page("app_pages/regions.py", title="M_k  soft object regions", icon=":material/layers:"),
-    st.Page("app_pages/objects.py", title="f_k  object regions (Eq. 4)", icon=":material/category:"),
-    st.Page("app_pages/relation.py", title="w_ik  pixel-region relation (Eq. 5)", icon=":material/share:"),
-    st.Page("app_pages/context.py", title="y_i, z_i  context (Eq. 3, 6)", icon=":material/merge:"),
-    st.Page("app_pages/segmentation.py", title="Segmentation", icon=":material/palette:"),
-    st.Page("app_pages/compare.py", title="Compare the heads", icon=":material/compare:"),
-    st.Page("app_pages/complexity.py", title="Complexity of the heads", icon=":material/speed:"),
-    st.Page("app_pages/ablations.py", title="Ablations: GT-OCR, uniform w, no context", icon=":material/science:"),
-    st.Page("app_pages/interventions.py", title="Interventions: what if", icon=":material/tune:"),
-    st.Page("app_pages/export.py", title="Export: figures, trace, link", icon=":material/download:"),
-    st.Page("app_pages/about.py", title="About and deviations", icon=":material/info:"),
+    st.Page("pages/home.py", title="Home: the pipeline", icon=":material/home:", default=True),
+    st.Page("pages/lecture.py", title="Lecture mode: step by step", icon=":material/school:"),
+    st.Page("pages/pixels.py", title="x_i  pixel representations", icon=":material/grid_on:"),
+    st.Page("pages/regions.py", title="M_k  soft object regions", icon=":material/layers:"),
+    st.Page("pages/objects.py", title="f_k  object regions (Eq. 4)", icon=":material/category:"),
+    st.Page("pages/relation.py", title="w_ik  pixel-region relation (Eq. 5)", icon=":material/share:"),
+    st.Page("pages/context.py", title="y_i, z_i  context (Eq. 3, 6)", icon=":material/merge:"),
+    st.Page("pages/segmentation.py", title="Segmentation", icon=":material/palette:"),
+    st.Page("pages/compare.py", title="Compare the heads", icon=":material/compare:"),
+    st.Page("pages/complexity.py", title="Complexity of the heads", icon=":material/speed:"),
+    st.Page("pages/ablations.py", title="Ablations: GT-OCR, uniform w, no context", icon=":material/science:"),
+    st.Page("pages/interventions.py", title="Interventions: what if", icon=":material/tune:"),
+    st.Page("pages/export.py", title="Export: figures, trace, link", icon=":material/download:"),
+    st.Page("pages/about.py", title="About and deviations", icon=":material/info:"),
 ]
 page = st.navigation(PAGES)
 app_state.restore_from_url()
@@ -54,7 +54,7 @@ with st.sidebar:
                     format_func={app_state.SHIPPED: "shipped OCR model", app_state.UPLOAD: "upload a checkpoint"}.get,
                     label_visibility="collapsed")
     if st.session_state[app_state.MODEL] == app_state.UPLOAD:
-        st.file_uploader("safetensors checkpoint (saved by ocr_viz.checkpoints.save)", type=["safetensors"],
+        st.file_uploader("safetensors checkpoint (saved by ocr_viz.model.checkpoints.save)", type=["safetensors"],
                          key=app_state.UPLOADED_MODEL)
 
 current = app_state.load_current()

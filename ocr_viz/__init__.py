@@ -1,10 +1,10 @@
 """ocr_viz: the OCR segmentation model (Yuan et al., ECCV 2020) and the heads it is
 compared with, computing and recording every stage the paper names."""
-from .api import UntrainedWarning, default_device, fold_batchnorm, load_model, postprocess
-from .checkpoints import CheckpointError
-from .heads.ocr import OCRHeadTrace
-from .images import ImageError, open_image, preprocess
-from .segmentor import Segmentor, Trace
+from .model.api import UntrainedWarning, default_device, fold_batchnorm, load_model, postprocess
+from .model.checkpoints import CheckpointError
+from .model.heads.ocr import OCRHeadTrace
+from .model.images import ImageError, open_image, preprocess
+from .model.segmentor import Segmentor, Trace
 
 __all__ = [
     "CheckpointError", "ImageError", "OCRHeadTrace", "Segmentor", "Trace", "UntrainedWarning",

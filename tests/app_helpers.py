@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,6 +16,22 @@ APP = str(ROOT / "app.py")
 STAGE_PAGES = ("pixels", "regions", "objects", "relation", "context", "segmentation")
 PAGES = ("home", *STAGE_PAGES, "about")
 TIMEOUT = 120  # seconds per run: generous, as a background job may share the CPU
+
+
+def _entry_script_navigates(init):
+    """AppTest resets Streamlit's 'uses a pages/ folder' flag before every run, and with a pages/
+    folder beside app.py the flag would run a switched-to page in the legacy mode, without app.py.
+    Our app.py always calls st.navigation, which clears that flag on the server after its first
+    run; the harness does the same before each run, so every test runs the app as it is served."""
+    def patched(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+    return patched
+
+
+if not getattr(PagesManager.__init__, "_navigates", False):
+    PagesManager.__init__ = _entry_script_navigates(PagesManager.__init__)
+    PagesManager.__init__._navigates = True
 
 
 def start(query_params: dict | None = None) -> AppTest:
@@ -25,7 +42,7 @@ def start(query_params: dict | None = None) -> AppTest:
 
 
 def open_page(at: AppTest, page: str) -> AppTest:
-    return at.switch_page(f"app_pages/{page}.py").run()
+    return at.switch_page(f"pages/{page}.py").run()
 
 
 def figure_titles(at: AppTest) -> list[str]:

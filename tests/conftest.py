@@ -20,7 +20,7 @@ def camvid_root() -> Path:
 
 def tiny_arch(head: str = "ocr") -> dict:
     """The shipped architecture with small head widths, for fast unit tests."""
-    from ocr_viz import models
+    from ocr_viz.model import build as models
 
     widths = {"ocr": {"mid_channels": 16, "key_channels": 8}, "baseoc": {"mid_channels": 16, "key_channels": 8}}
     return models.arch_for(head, head_kwargs=widths.get(head, {"mid_channels": 16}))

@@ -6,8 +6,10 @@ import json
 import pytest
 from app_helpers import PAGES, STAGE_PAGES, figure_titles, open_page, problems, start
 
-from ocr_viz import app_state, checkpoints, explain, models
+from ocr_viz.app import state as app_state
 from ocr_viz.data.classes import CAMVID_CLASSES, CAMVID_PALETTE
+from ocr_viz.model import build as models, checkpoints
+from ocr_viz.teaching import explain
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,7 @@ def test_choosing_a_class_and_a_pixel_changes_the_relation_page(app):
 
 
 def test_choices_do_not_rerun_the_network(app, monkeypatch):
-    from ocr_viz import views
+    from ocr_viz.app import views
 
     def fail(*args, **kwargs):
         raise AssertionError("the network ran again")
@@ -100,7 +102,7 @@ def test_a_link_to_an_unknown_image_or_class_falls_back_to_the_defaults():
 
 def test_dataset_images_come_with_ground_truth(camvid_root, monkeypatch):
     monkeypatch.setenv("OCR_VIZ_DATA", str(camvid_root))
-    from ocr_viz import gallery
+    from ocr_viz.app import gallery
 
     key = gallery.dataset_images()[0].key
     at = start({"image": key})

@@ -10,8 +10,8 @@ from app_helpers import figure_titles, open_page, problems, start
 from PIL import Image
 
 import ocr_viz
-from ocr_viz import app_state
-from ocr_viz.images import MAX_FILE_BYTES
+from ocr_viz.app import state as app_state
+from ocr_viz.model.images import MAX_FILE_BYTES
 
 
 def encode(image: Image.Image, format: str, **params) -> bytes:
@@ -158,7 +158,7 @@ def safetensors_bytes(tensors: dict, meta: dict) -> bytes:
 def test_a_checkpoint_asking_for_a_huge_model_is_refused_without_building_it():
     import torch
 
-    from ocr_viz import models
+    from ocr_viz.model import build as models
 
     arch = models.arch_for("ocr", head_kwargs={"mid_channels": 1_000_000, "key_channels": 128})  # ~20 GB of weights
     with pytest.raises(ocr_viz.CheckpointError, match="does not match"):

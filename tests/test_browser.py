@@ -118,6 +118,20 @@ def click_in_chart(page, index: int, fx: float, fy: float) -> None:
     page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
 
 
+def test_a_deep_link_as_a_fresh_servers_first_request_runs_the_app(browser, server):
+    """With pages in pages/, Streamlit starts in its legacy folder mode until app.py calls
+    st.navigation; the first request here is a page, not the entry script."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.goto(f"{server}/relation?image=sample:leuvenB.jpg")
+    wait_until_idle(page)
+    page.wait_for_selector("text=Pixel-region relation", timeout=WAIT_MS)
+    wait_until_idle(page)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    nav = page.get_by_test_id("stSidebarNavItems")
+    assert nav.get_by_role("link", name=RELATION_NAV).count() == 1  # app.py's navigation, not file names
+    page.close()
+
+
 def test_upload_then_click_a_pixel_on_the_relation_page(browser, server):
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
     page.goto(server)

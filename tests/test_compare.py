@@ -1,4 +1,4 @@
-"""The head comparison (ocr_viz.compare), the cost report (ocr_viz.cost_report), and their pages,
+"""The head comparison (ocr_viz.analysis.compare), the cost report (ocr_viz.cost.report), and their pages,
 the Compare and Complexity pages, driven by AppTest with the shipped models."""
 import dataclasses
 import json
@@ -10,9 +10,13 @@ from app_helpers import figure_titles, open_page, problems, start
 from conftest import SAMPLES, tiny_arch
 from PIL import Image
 
-from ocr_viz import app_state, bench, compare, cost_report, models, results
-from ocr_viz.heads import attention
-from ocr_viz.images import preprocess
+from ocr_viz.analysis import compare
+from ocr_viz.app import state as app_state
+from ocr_viz.cost import bench, report as cost_report
+from ocr_viz.model import build as models
+from ocr_viz.model.heads import attention
+from ocr_viz.model.images import preprocess
+from ocr_viz.training import results
 
 # ---- the library, with tiny heads on one random backbone --------------------------------------
 
@@ -194,7 +198,7 @@ def test_accuracy_table_says_not_evaluated_then_shows_the_numbers(app, monkeypat
 
 def test_dataset_images_show_each_heads_iou(camvid_root, monkeypatch):
     monkeypatch.setenv("OCR_VIZ_DATA", str(camvid_root))
-    from ocr_viz import gallery
+    from ocr_viz.app import gallery
 
     at = start({"image": gallery.dataset_images()[0].key})
     open_page(at, "compare")

@@ -3,11 +3,11 @@ import pytest
 import torch
 from einops import einsum, rearrange
 
-from ocr_viz.heads import aspp, attention, base_oc, nonlocal_
-from ocr_viz.heads.aspp import ASPPHead, branch_contributions, sampling_offsets
-from ocr_viz.heads.base_oc import BaseOCHead
-from ocr_viz.heads.fcn import FCNHead
-from ocr_viz.heads.nonlocal_ import NonLocalHead
+from ocr_viz.model.heads import aspp, attention, base_oc, nonlocal_
+from ocr_viz.model.heads.aspp import ASPPHead, branch_contributions, sampling_offsets
+from ocr_viz.model.heads.base_oc import BaseOCHead
+from ocr_viz.model.heads.fcn import FCNHead
+from ocr_viz.model.heads.nonlocal_ import NonLocalHead
 
 torch.set_num_threads(1)
 

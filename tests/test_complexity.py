@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from ocr_viz import bench, complexity, models
+from ocr_viz.cost import bench, complexity
+from ocr_viz.model import build as models
 
 torch.set_num_threads(1)
 

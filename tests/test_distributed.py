@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from test_training import make_dataset, tiny_run
 
-from ocr_viz import checkpoints
+from ocr_viz.model import checkpoints
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LAUNCHER = textwrap.dedent("""
     import os, sys
     import torch
-    from ocr_viz import models, train
+    from ocr_viz.model import build as models
+    from ocr_viz.training import train
 
     built = []
     build = models.build

@@ -7,12 +7,12 @@ import pytest
 import torch
 from conftest import tiny_arch
 
-from ocr_viz import checkpoints, models
-from ocr_viz.api import untrained_meta
 from ocr_viz.data.classes import CAMVID_CLASSES, IGNORE_INDEX
 from ocr_viz.data.datasets import read_pair
-from ocr_viz.evaluate import evaluate, image_tensor, main, regression_subset
-from ocr_viz.metrics import ConfusionMatrix, mean_iou, per_class_iou, pixel_accuracy, summary
+from ocr_viz.model import build as models, checkpoints
+from ocr_viz.model.api import untrained_meta
+from ocr_viz.training.evaluate import evaluate, image_tensor, main, regression_subset
+from ocr_viz.training.metrics import ConfusionMatrix, mean_iou, per_class_iou, pixel_accuracy, summary
 
 torch.set_num_threads(1)
 

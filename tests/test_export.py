@@ -8,8 +8,10 @@ import pytest
 import torch
 from conftest import tiny_arch
 
-from ocr_viz import export, interventions, models
-from ocr_viz.api import untrained_meta
+from ocr_viz.analysis import interventions
+from ocr_viz.app import export
+from ocr_viz.model import build as models
+from ocr_viz.model.api import untrained_meta
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

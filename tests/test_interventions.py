@@ -7,10 +7,10 @@ import pytest
 import torch
 from conftest import tiny_arch
 
-from ocr_viz import interventions as iv
-from ocr_viz import models
+from ocr_viz.analysis import interventions as iv
 from ocr_viz.data.classes import IGNORE_INDEX
-from ocr_viz.heads import ocr
+from ocr_viz.model import build as models
+from ocr_viz.model.heads import ocr
 
 B, K, C_IN, H, W = 1, 5, 12, 4, 6
 FIELDS = [f.name for f in fields(ocr.OCRHeadTrace)]
@@ -248,9 +248,9 @@ def test_image_iou_skips_ignored_pixels_and_absent_classes():
 def test_gt_ocr_raises_the_iou_of_a_camvid_test_image(camvid_root):
     """The paper's GT-OCR (ground-truth regions and relation) beats the model's own prediction,
     at the input size the app and the model card use (480x360 images run at 640x480)."""
-    from ocr_viz.api import shipped_path
+    from ocr_viz.model.api import shipped_path
     from ocr_viz.data.datasets import camvid_pairs, read_pair
-    from ocr_viz.evaluate import image_tensor, resized
+    from ocr_viz.training.evaluate import image_tensor, resized
 
     if not shipped_path("ocr").exists():
         pytest.skip(f"no trained OCR weights at {shipped_path('ocr')} yet")

@@ -7,8 +7,8 @@ import torch
 from conftest import tiny_arch
 
 import ocr_viz
-from ocr_viz import checkpoints, models
-from ocr_viz.backbones.efficientnet_lite import EfficientNetLite0, imagenet_weights_path, load_imagenet_weights
+from ocr_viz.model import build as models, checkpoints
+from ocr_viz.model.backbones.efficientnet_lite import EfficientNetLite0, imagenet_weights_path, load_imagenet_weights
 
 
 def test_imagenet_weights_load_exactly():

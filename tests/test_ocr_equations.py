@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from ocr_viz.heads import ocr
+from ocr_viz.model.heads import ocr
 
 B, K, C, H, W = 2, 5, 7, 4, 6
 

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 import ocr_viz
-from ocr_viz.api import shipped_path
 from ocr_viz.data.datasets import camvid_pairs, read_pair
-from ocr_viz.evaluate import evaluate, image_tensor, regression_subset
-from ocr_viz.results import load_results
+from ocr_viz.model.api import shipped_path
+from ocr_viz.training.evaluate import evaluate, image_tensor, regression_subset
+from ocr_viz.training.results import load_results
 
 SHIPPED = ("ocr", "fcn", "aspp", "nonlocal", "baseoc")
 

@@ -11,7 +11,10 @@ import torch
 from app_helpers import figure_titles, open_page, problems, start
 from conftest import tiny_arch
 
-from ocr_viz import app_state, export, interventions, lecture, models, replay, views, whatif
+from ocr_viz.analysis import interventions, whatif
+from ocr_viz.app import export, replay, state as app_state, views
+from ocr_viz.model import build as models
+from ocr_viz.teaching import lecture
 
 
 # ---- library ----------------------------------------------------------------------------------
@@ -41,8 +44,10 @@ def test_an_intervention_outcome_is_zero_for_no_change_and_local_for_one_pixel(t
     same = whatif.outcome(model.head, base, whatif.Temperature(1.0), size, classes)
     assert all(not m.any() for m in same.change.values()) and not same.changed.any() and not same.f_change.any()
     one = whatif.outcome(model.head, base, whatif.Override((2, 3), tuple(np.eye(11)[4])), size, classes)
-    moved = one.change["y"] > 0
-    assert moved[2, 3] and moved.sum() == 1 and not one.f_change.any()  # y_i depends on w_i alone
+    # y_i depends on w_i alone: only pixel i moves beyond rounding (another BLAS kernel may
+    # reorder the untouched pixels' sums and move them by ~1e-12)
+    moved = one.change["y"] > 1e-6 * one.change["y"].max()
+    assert moved[2, 3] and moved.sum() == 1 and not one.f_change.any()
     assert one.w[4, 2, 3] == 1.0
 
 
@@ -171,7 +176,7 @@ def test_without_a_browser_for_static_export_figures_still_download_as_html(app,
 
 def test_ablations_score_gt_ocr_on_a_dataset_image(camvid_root, monkeypatch):
     monkeypatch.setenv("OCR_VIZ_DATA", str(camvid_root))
-    from ocr_viz import gallery
+    from ocr_viz.app import gallery
 
     at = start({"image": gallery.dataset_images()[0].key})
     open_page(at, "ablations")

@@ -7,9 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from ocr_viz import checkpoints, train
 from ocr_viz.data.classes import CAMVID_PALETTE, IGNORE_INDEX
-from ocr_viz.train import median_frequency_weights
+from ocr_viz.model import checkpoints
+from ocr_viz.training import train
+from ocr_viz.training.train import median_frequency_weights
 
 torch.set_num_threads(1)
 

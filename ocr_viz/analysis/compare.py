@@ -1,0 +1,252 @@
+"""The five heads on one image: every shipped model (FCN, ASPP, Non-local, base-OC, OCR) traced
+on the same input, and what each head looks at for one pixel, as numpy arrays for the compare page.
+
+The shipped comparison heads share the OCR model's backbone (their checkpoints hold only the head
+and name OCR's backbone; untrained models all carry the same ImageNet weights). The backbone runs
+once per distinct backbone (compared weight by weight), and each head runs on those features
+through Segmentor.trace as usual.
+A head that refuses the image (attention over more than MAX_PIXELS pixels) is recorded with its
+reason instead of failing the whole comparison.
+
+Pixels are (row, column) on the h x w feature map; i = row * w + column.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .interventions import image_iou
+from ocr_viz.app.views import TraceArrays, trace_arrays
+from ocr_viz.model.heads import base_oc, nonlocal_
+from ocr_viz.model.heads.aspp import ASPPHeadTrace, branch_contributions, sampling_offsets
+from ocr_viz.model.heads.attention import check_pixels
+from ocr_viz.model.images import preprocess, resize_for_model
+from ocr_viz.model.segmentor import Segmentor
+from ocr_viz.training import results
+
+HEADS = ("fcn", "aspp", "nonlocal", "baseoc", "ocr")
+TITLES = {"fcn": "FCN", "aspp": "ASPP", "nonlocal": "Non-local", "baseoc": "base-OC", "ocr": "OCR"}
+ATTENTION_ROW = {"nonlocal": nonlocal_.attention_row, "baseoc": base_oc.attention_row}
+
+
+@dataclass(frozen=True)
+class HeadRun:
+    """One head on the image: its arrays, or why it refused. head_trace (torch) is kept only for
+    the attention heads, whose rows are recomputed per clicked pixel; contributions (r,h,w) and
+    rates only for ASPP."""
+
+    name: str
+    meta: dict
+    arrays: TraceArrays | None = None
+    refused: str = ""
+    head_trace: Any = None
+    contributions: np.ndarray | None = None
+    rates: tuple[int, ...] = ()
+
+    @property
+    def title(self) -> str:
+        return TITLES.get(self.name, self.name)
+
+    @property
+    def trained(self) -> bool:
+        return bool(self.meta.get("trained"))
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        """(h,w) labels at the feature-map resolution (argmax of the logits)."""
+        return None if self.arrays is None else self.arrays.logits.argmax(0)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    image: np.ndarray            # (H,W,3) uint8, the input every head saw
+    runs: dict[str, HeadRun]     # in HEADS order
+    backbone_runs: int           # 1 when all heads share the backbone
+
+    @property
+    def ran(self) -> list[HeadRun]:
+        return [r for r in self.runs.values() if r.arrays is not None]
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return self.ran[0].arrays.grid if self.ran else (0, 0)
+
+
+def same_backbone(a: Segmentor, b: Segmentor) -> bool:
+    """Whether two segmentors compute the same features: same fused stages, equal weights and buffers."""
+    if a.feature_names != b.feature_names or type(a.backbone) is not type(b.backbone):
+        return False
+    sa, sb = a.backbone.state_dict(), b.backbone.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def backbone_groups(models: dict[str, Segmentor]) -> list[list[str]]:
+    """Model names grouped by identical backbone, in the given order."""
+    groups: list[list[str]] = []
+    for name, model in models.items():
+        group = next((g for g in groups if same_backbone(models[g[0]], model)), None)
+        if group is None:
+            groups.append([name])
+        else:
+            group.append(name)
+    return groups
+
+
+def refusal(name: str, model: Segmentor, stages) -> str:
+    """Why an attention head would refuse these features (more than MAX_PIXELS pixels), or ""."""
+    if name not in ATTENTION_ROW:
+        return ""
+    h, w = getattr(stages, model.feature_names[0]).shape[-2:]  # fuse() brings every stage to this size
+    try:
+        check_pixels(h * w)
+    except ValueError as e:
+        return str(e)
+    return ""
+
+
+def run_head(name: str, model: Segmentor, meta: dict, stages, images: torch.Tensor, seen: np.ndarray) -> HeadRun:
+    """Trace one head on precomputed backbone stages; an attention head's refusal is recorded, not raised."""
+    refused = refusal(name, model, stages)
+    if refused:
+        return HeadRun(name, meta, refused=refused)
+    trace = model.trace(images, stages)
+    head, arrays = trace.head, trace_arrays(trace, seen, meta["arch"]["head"])
+    if isinstance(head, ASPPHeadTrace):
+        return HeadRun(name, meta, arrays, contributions=readonly(branch_contributions(head)[0]), rates=head.rates)
+    return HeadRun(name, meta, arrays, head_trace=head if name in ATTENTION_ROW else None)
+
+
+def readonly(tensor: torch.Tensor) -> np.ndarray:
+    array = tensor.detach().float().cpu().numpy()
+    array.flags.writeable = False
+    return array
+
+
+@torch.no_grad()
+def run_all(models: dict[str, tuple[Segmentor, dict]], image: Image.Image) -> Comparison:
+    """Every (model, meta) on the RGB image; the backbone runs once per group of equal backbones."""
+    segmentors = {name: model for name, (model, _) in models.items()}
+    images = preprocess(image).to(next(next(iter(segmentors.values())).parameters()).device)
+    seen = np.asarray(resize_for_model(image), dtype=np.uint8)
+    seen.flags.writeable = False
+    groups = backbone_groups(segmentors)
+    runs = {}
+    for group in groups:
+        stages = segmentors[group[0]].backbone(images)
+        for name in group:
+            runs[name] = run_head(name, segmentors[name], models[name][1], stages, images, seen)
+    return Comparison(seen, {name: runs[name] for name in models}, len(groups))
+
+
+# ---- one pixel: what each head looks at ------------------------------------------------------
+
+def flat_index(pixel: tuple[int, int], grid: tuple[int, int]) -> int:
+    return pixel[0] * grid[1] + pixel[1]
+
+
+def attention_map(run: HeadRun, pixel: tuple[int, int]) -> np.ndarray:
+    """(h,w) the attention row of pixel i over every pixel j (Non-local, base-OC); sums to 1."""
+    grid = run.arrays.grid
+    row = ATTENTION_ROW[run.name](run.head_trace, flat_index(pixel, grid))[0]
+    return readonly(row.reshape(grid))
+
+
+def ocr_relation(arrays: TraceArrays, pixel: tuple[int, int]) -> np.ndarray:
+    """(K,) w_i: pixel i's relation to the K object regions (Eq. 5)."""
+    return arrays.w[:, pixel[0], pixel[1]]
+
+
+def ocr_pixel_attention(arrays: TraceArrays, pixel: tuple[int, int]) -> np.ndarray:
+    """(h,w) a_ij = sum_k w_ik m~_kj, OCR's attention of pixel i on every pixel j; sums to 1.
+
+    sum_k w_ik f_k = sum_j a_ij x_j (Eq. 4 in Eq. 3 before delta), so a_i is the pixel-level
+    attention that the region detour amounts to (exact up to delta's nonlinearity)."""
+    return np.tensordot(ocr_relation(arrays, pixel), arrays.m_tilde, axes=1)
+
+
+def effective_pixels(distribution: np.ndarray) -> float:
+    """exp(entropy): the number of pixels a distribution is spread over (n for uniform, 1 for one pixel)."""
+    p = distribution.ravel().astype(np.float64)
+    p = p[p > 0]
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+@dataclass(frozen=True)
+class Taps:
+    """The feature-map cells one ASPP branch reads around a pixel."""
+
+    branch: str
+    rate: int
+    cells: np.ndarray   # (t,2) (row, col), may lie outside the map
+    inside: np.ndarray  # (t,) bool: within the h x w map (outside: zero padding)
+
+
+def branch_names(rates: tuple[int, ...]) -> list[str]:
+    return ["1x1", *(f"3x3, rate {r}" for r in rates), "image pooling"]
+
+
+def aspp_taps(rates: tuple[int, ...], pixel: tuple[int, int], grid: tuple[int, int]) -> list[Taps]:
+    """The 1x1 branch's cell and each atrous branch's 3x3 taps (sampling_offsets) around the pixel."""
+    taps = []
+    for name, rate, offsets in [("1x1", 0, [(0, 0)]), *((f"3x3, rate {r}", r, sampling_offsets(r)) for r in rates)]:
+        cells = np.asarray(offsets) + np.asarray(pixel)
+        inside = (cells[:, 0] >= 0) & (cells[:, 0] < grid[0]) & (cells[:, 1] >= 0) & (cells[:, 1] < grid[1])
+        taps.append(Taps(name, rate, cells, inside))
+    return taps
+
+
+def aspp_contributions(run: HeadRun, pixel: tuple[int, int]) -> np.ndarray:
+    """(r,) ||W_r a_r|| at the pixel: how much each branch adds to the projection there."""
+    return run.contributions[:, pixel[0], pixel[1]]
+
+
+# ---- where the heads disagree, and how well they do ------------------------------------------
+
+def distinct_labels(comparison: Comparison) -> np.ndarray:
+    """(h,w) how many different labels the heads give each feature-map pixel (1 = all agree)."""
+    stacked = np.sort(np.stack([r.labels for r in comparison.ran]), axis=0)
+    return 1 + (np.diff(stacked, axis=0) != 0).sum(0)
+
+
+def agreement(comparison: Comparison, reference: str = "ocr") -> dict[str, float]:
+    """Share of input pixels where each head's prediction equals the reference head's."""
+    ref = comparison.runs[reference].arrays.pred
+    return {r.name: float((r.arrays.pred == ref).mean()) for r in comparison.ran}
+
+
+def image_scores(comparison: Comparison, truth: np.ndarray, classes: list[str]) -> list[dict]:
+    """One row per head: mIoU on this image and each class's IoU (%; None where absent from both)."""
+    rows = []
+    for r in comparison.ran:
+        iou, miou = image_iou(r.arrays.pred, truth, len(classes))
+        rows.append({"head": r.title, "mIoU": pct(miou)} | {c: pct(v) for c, v in zip(classes, iou)})
+    return rows
+
+
+def pct(v: float) -> float | None:
+    return None if v is None or np.isnan(v) else round(100 * float(v), 1)
+
+
+# ---- CamVid test accuracy, as evaluated and stored beside the weights ------------------------
+
+EVALUATE_COMMAND = "python -m ocr_viz.evaluate NAME --out assets/weights/eval/NAME_test.json"
+
+
+def test_results() -> dict[str, dict]:
+    """{name: evaluation} from results.EVAL_DIR (looked up at call time, so tests can point it elsewhere)."""
+    return results.load_results("test", results.EVAL_DIR)
+
+
+def evaluation_notes(found: dict[str, dict]) -> list[str]:
+    """How each stored result was produced: checkpoint, images, scale, flip, trained, machine."""
+    notes = []
+    for name, r in found.items():
+        trained = {True: "trained", False: "UNTRAINED"}.get(r.get("trained"), "training unknown")
+        notes.append(f"{results.HEAD_TITLES.get(name, name)}: checkpoint `{r.get('checkpoint', '?')}` ({trained}), "
+                     f"{r.get('images', '?')} {r.get('split', 'test')} images, scale {r.get('scale', 1.0)}, "
+                     f"flip {r.get('flip', False)}" + (f"; {r['note']}" if r.get("note") else ""))
+    return notes

@@ -1,0 +1,68 @@
+"""Where the app's images come from: the shipped samples and, when configured, a CamVid-layout
+dataset folder whose test images come with ground truth.
+
+Each image has a key that fits in a URL ("sample:leuvenA.jpg", "camvid:0001TP_008550"), so a
+copied link names the same image. Keys are looked up in these lists, never turned into paths,
+so a link cannot point the app at an arbitrary file.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ocr_viz.data.datasets import camvid_pairs
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES_DIR = ROOT / "assets" / "samples"
+DATA_ENV = "OCR_VIZ_DATA"  # a CamVid root with test/ and testannot/
+DEFAULT_DATA_ROOT = ROOT.parent / "shared" / "data" / "camvid"
+DATASET_SPLIT = "test"  # the images the shipped model was not trained on
+
+
+@dataclass(frozen=True)
+class GalleryImage:
+    key: str
+    label: str
+    path: Path
+    label_path: Path | None = None  # ground-truth class indices, for dataset images
+
+
+def samples() -> list[GalleryImage]:
+    return [GalleryImage(f"sample:{p.name}", p.stem, p) for p in sorted(SAMPLES_DIR.glob("*.jpg"))]
+
+
+def data_root() -> Path | None:
+    """The configured dataset folder, or None when there is none with a test split."""
+    root = Path(os.environ.get(DATA_ENV, DEFAULT_DATA_ROOT))
+    return root if (root / DATASET_SPLIT).is_dir() and (root / f"{DATASET_SPLIT}annot").is_dir() else None
+
+
+@lru_cache(maxsize=4)
+def _dataset_images(root: Path) -> tuple[GalleryImage, ...]:
+    try:
+        found = camvid_pairs(root, DATASET_SPLIT)
+    except FileNotFoundError:
+        return ()
+    return tuple(GalleryImage(f"camvid:{image.stem}", image.stem, image, label) for image, label in found)
+
+
+def dataset_images() -> list[GalleryImage]:
+    root = data_root()
+    return list(_dataset_images(root)) if root is not None else []
+
+
+def find(key: str) -> GalleryImage | None:
+    """The gallery image with this key, or None (for unknown keys, e.g. from an edited link)."""
+    choices = samples() if key.startswith("sample:") else dataset_images() if key.startswith("camvid:") else []
+    return next((c for c in choices if c.key == key), None)
+
+
+def read_ground_truth(label_path: Path, size: tuple[int, int]) -> np.ndarray:
+    """(H,W) class indices at the model's input size (width, height); nearest keeps them integers."""
+    label = Image.open(label_path)
+    return np.asarray(label.resize(size, Image.NEAREST) if label.size != size else label, dtype=np.int64)

@@ -1,0 +1,385 @@
+"""The app's state and caches: the one module that knows Streamlit's session state and the
+URL's query parameters.
+
+State: the image, the model, the class and the pixel live in st.session_state under the
+STATE keys, which survive page changes (widget keys do not: Streamlit drops a widget's value
+when a page does not draw it). Widgets are bound to them with `bound`. The query parameters
+mirror them: read when a session starts, written on every run, so a copied link reproduces
+the view (for sample and dataset images; an upload cannot travel in a link).
+
+Caches: the model is loaded once per process (and again only when its weights file
+changes); a trace is computed once per (model, image bytes) and kept as numpy arrays, so
+choosing a class or clicking a pixel never reruns the network.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import warnings
+from dataclasses import dataclass, field
+from functools import partial
+from urllib.parse import urlencode
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+import ocr_viz
+from ocr_viz.analysis import compare
+from . import export, gallery, views
+from .views import TraceArrays
+from ocr_viz.model.api import shipped_path
+
+IMAGE, MODEL, CLASS, ROW, COL = "state.image", "state.model", "state.class", "state.row", "state.col"
+SOURCE = "state.source"  # where the image comes from: "sample", "camvid" or "upload"
+CLASS_NAME = "state.class_name"  # a class named by a link, resolved once the model's classes are known
+CURRENT, RESTORED = "state.current", "state.restored"
+UPLOADED_IMAGE, UPLOADED_MODEL = "upload.image", "upload.model"  # file-uploader widget keys
+UPLOAD, SHIPPED = "upload", "shipped"
+SHIPPED_NAME = "ocr"
+DEFAULT_IMAGE, DEFAULT_CLASS = "sample:leuvenA.jpg", "Road"
+FIGURE_FORMAT = "figure_format"
+STEP = "state.step"  # the lecture's step, 1-based; in the URL (?step=) once the lecture has been shown
+DOWNLOADS = "state.downloads"  # figures offered for download in this run, for unique widget keys
+
+
+@dataclass(frozen=True)
+class Current:
+    """What every page draws from: the model, the image and its trace as arrays."""
+
+    model_key: str
+    meta: dict
+    device: str
+    image_key: str       # a gallery key, or "upload"
+    image_label: str
+    trace_key: str       # (model, image) identity: the cache key of `arrays`
+    arrays: TraceArrays
+    truth: np.ndarray | None  # (H,W) ground truth at the model's input size, for dataset images
+    model: object = field(default=None, repr=False, compare=False)  # the Segmentor, for head-only experiments
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.meta["classes"])
+
+    @property
+    def palette(self) -> list[tuple[int, int, int]]:
+        return [tuple(c) for c in self.meta["palette"]]
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+# ---- caches ---------------------------------------------------------------------------------
+
+@st.cache_resource(show_spinner="Loading the model...")
+def _shipped_model(name: str, weights_stamp: float | None):
+    """weights_stamp (the file's mtime, None while absent) is part of the key, so trained
+    weights that land while the app runs are picked up."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ocr_viz.UntrainedWarning)  # meta["trained"] says it, and the app shows it
+        return ocr_viz.load_model(name)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the uploaded checkpoint...")
+def _uploaded_model(key: str, _data: bytes):
+    return ocr_viz.load_model(_data)
+
+
+@st.cache_resource(max_entries=4)
+def _image(key: str, _data: bytes):
+    return ocr_viz.open_image(_data)
+
+
+@st.cache_resource(max_entries=6, show_spinner="Running the model on the image...")
+def _arrays(trace_key: str, _model, _image, head: str) -> TraceArrays:
+    return views.run(_model, _image, head)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Running the five heads on the image...")
+def _comparison(key: str, _models: dict, _image: np.ndarray) -> compare.Comparison:
+    return compare.run_all(_models, Image.fromarray(_image))
+
+
+@st.cache_resource(max_entries=64)
+def _derived(trace_key: str, name: str, _compute):
+    return _compute()
+
+
+@st.cache_resource(max_entries=12, show_spinner="Rerunning the head...")
+def _experiment(trace_key: str, what, _compute):
+    return _compute()
+
+
+def experiment(what, compute):
+    """A what-if result on the current trace (e.g. an intervention), computed once per trace and
+    `what` (hashable, naming the experiment and its settings); fewer kept than `derived`, as they are larger."""
+    return _experiment(current().trace_key, what, compute)
+
+
+def derived(name: str, compute):
+    """A summary of the current trace (e.g. a PCA), computed once per trace and name."""
+    return _derived(current().trace_key, name, compute)
+
+
+# ---- state and the URL ----------------------------------------------------------------------
+
+def restore_from_url() -> None:
+    """Once per session: the state named by the query parameters, or the defaults."""
+    if st.session_state.get(RESTORED):
+        return
+    params = st.query_params
+    key = params.get("image", DEFAULT_IMAGE)
+    if gallery.find(key) is None:
+        if "image" in params:
+            st.toast(f"The link's image {key!r} is not available here; showing the default sample.")
+        key = DEFAULT_IMAGE
+    st.session_state[IMAGE], st.session_state[SOURCE] = key, key.partition(":")[0]
+    st.session_state[MODEL] = SHIPPED
+    st.session_state[CLASS_NAME] = params.get("class", DEFAULT_CLASS)
+    row, _, col = params.get("pixel", "").partition(",")
+    if row.isdigit() and col.isdigit():
+        st.session_state[ROW], st.session_state[COL] = int(row), int(col)
+    if params.get("step", "").isdigit():
+        st.session_state[STEP] = int(params["step"])
+    st.session_state[RESTORED] = True
+
+
+def write_url(image_key: str, model_key: str, class_name: str, pixel: tuple[int, int]) -> None:
+    wanted = {"class": class_name, "pixel": f"{pixel[0]},{pixel[1]}"}
+    if image_key != UPLOAD:
+        wanted["image"] = image_key
+    if not model_key.startswith(UPLOAD):
+        wanted["model"] = SHIPPED_NAME
+    if STEP in st.session_state:
+        wanted["step"] = str(st.session_state[STEP])
+    if dict(st.query_params) != wanted:
+        st.query_params.from_dict(wanted)
+
+
+def settle_choices(arrays: TraceArrays, classes: list[str]) -> None:
+    """Clip the class and pixel to this model and image (a new image may have another grid)."""
+    if CLASS_NAME in st.session_state:  # named by the link when the session started
+        name = st.session_state.pop(CLASS_NAME)
+        st.session_state[CLASS] = classes.index(name) if name in classes else 0
+    st.session_state[CLASS] = min(max(int(st.session_state.get(CLASS, 0)), 0), len(classes) - 1)
+    h, w = arrays.grid
+    st.session_state[ROW] = min(max(int(st.session_state.get(ROW, h // 2)), 0), h - 1)
+    st.session_state[COL] = min(max(int(st.session_state.get(COL, w // 2)), 0), w - 1)
+
+
+def bound(widget, state_key: str, label: str, **kwargs):
+    """Draw `widget` showing st.session_state[state_key]; a change by the user is stored there."""
+    widget_key = "widget." + state_key
+    st.session_state[widget_key] = st.session_state[state_key]
+    return widget(label, key=widget_key, on_change=_store, args=(widget_key, state_key), **kwargs)
+
+
+def _store(widget_key: str, state_key: str) -> None:
+    st.session_state[state_key] = st.session_state[widget_key]
+
+
+def choose_image(key: str) -> None:
+    """Callback for gallery buttons."""
+    st.session_state[IMAGE], st.session_state[SOURCE] = key, key.partition(":")[0]
+
+
+# ---- what the pages read --------------------------------------------------------------------
+
+def load_model() -> tuple[str, object, dict]:
+    """(model key, model, meta): the uploaded checkpoint if one is chosen and valid, else the shipped model."""
+    upload = st.session_state.get(UPLOADED_MODEL)
+    if st.session_state.get(MODEL) == UPLOAD and upload is not None:
+        data = upload.getvalue()
+        try:
+            model, meta = _uploaded_model(digest(data), data)
+            return f"{UPLOAD}:{digest(data)}", model, meta
+        except ocr_viz.CheckpointError as e:
+            st.error(f"The checkpoint {upload.name!r} was refused: {e}. Using the shipped model instead.")
+    return shipped_model(SHIPPED_NAME)
+
+
+def shipped_model(name: str) -> tuple[str, object, dict]:
+    """(model key, model, meta) of a shipped model by name, reloaded when its weights file changes."""
+    path = shipped_path(name)
+    stamp = path.stat().st_mtime if path.exists() else None
+    model, meta = _shipped_model(name, stamp)
+    return f"{SHIPPED}:{name}:{stamp}", model, meta
+
+
+def load_image() -> tuple[str, str, bytes, object, object]:
+    """(image key, label, its bytes, RGB image, gallery entry or None); a bad upload shows an
+    error and falls back to the default sample, so the app keeps working."""
+    if st.session_state.get(IMAGE) == UPLOAD:
+        upload = st.session_state.get(UPLOADED_IMAGE)
+        if upload is None:
+            st.info("Choose an image file in the sidebar; meanwhile the default sample is shown.")
+        else:
+            data = upload.getvalue()
+            try:
+                return UPLOAD, upload.name, data, _image(digest(data), data), None
+            except ocr_viz.ImageError as e:
+                st.error(f"Could not use {upload.name!r}: {e}. Showing the default sample instead.")
+    entry = gallery.find(st.session_state.get(IMAGE, DEFAULT_IMAGE)) or gallery.find(DEFAULT_IMAGE)
+    data = entry.path.read_bytes()
+    return entry.key, entry.label, data, _image(digest(data), data), entry
+
+
+def load_current() -> Current:
+    """Resolve the model, image and trace for this run, settle the choices, mirror them in the URL."""
+    model_key, model, meta = load_model()
+    image_key, label, data, image, entry = load_image()
+    trace_key = f"{model_key}|{digest(data)}"
+    arrays = _arrays(trace_key, model, image, meta["arch"]["head"])
+    truth = None
+    if entry is not None and entry.label_path is not None:
+        truth = gallery.read_ground_truth(entry.label_path, arrays.image.shape[1::-1])
+    current = Current(model_key, meta, str(next(model.parameters()).device), image_key, label, trace_key, arrays, truth,
+                      model)
+    settle_choices(arrays, current.classes)
+    write_url(image_key, model_key, current.classes[chosen_class()], chosen_pixel())
+    st.session_state[DOWNLOADS] = 0
+    st.session_state[CURRENT] = current
+    return current
+
+
+def current() -> Current:
+    if CURRENT not in st.session_state:
+        leave_legacy_pages_mode()
+    return st.session_state[CURRENT]
+
+
+def leave_legacy_pages_mode() -> None:
+    """A page ran without app.py. Streamlit does that in its legacy mode for a `pages/` folder,
+    which a fresh server keeps until an entry script calls st.navigation: a deep link as the first
+    request (say /relation) would never run app.py. Leave that mode, as st.navigation does, and
+    rerun, so app.py draws the sidebar and sets the state."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def chosen_class() -> int:
+    return st.session_state[CLASS]
+
+
+def chosen_pixel() -> tuple[int, int]:
+    """(row, column) in the feature map."""
+    return st.session_state[ROW], st.session_state[COL]
+
+
+def class_picker(label: str = "class k") -> int:
+    classes = current().classes
+    return bound(st.selectbox, CLASS, label, options=range(len(classes)), format_func=classes.__getitem__)
+
+
+def pixel_picker() -> tuple[int, int]:
+    """Row and column inputs for the chosen pixel (clicking a clickable chart sets them too)."""
+    h, w = current().arrays.grid
+    left, right = st.columns(2)
+    with left:
+        bound(st.number_input, ROW, f"pixel row (0-{h - 1})", min_value=0, max_value=h - 1, step=1)
+    with right:
+        bound(st.number_input, COL, f"pixel column (0-{w - 1})", min_value=0, max_value=w - 1, step=1)
+    return chosen_pixel()
+
+
+def _pixel_clicked(chart_key: str) -> None:
+    event = st.session_state.get(chart_key) or {}
+    points = (event.get("selection") or {}).get("points") or []
+    if points:
+        st.session_state[ROW], st.session_state[COL] = int(round(points[0]["y"])), int(round(points[0]["x"]))
+
+
+def figure_config() -> dict:
+    """Plotly's download button saves PNG or SVG (for papers), as chosen in the sidebar."""
+    return {"displaylogo": False, "toImageButtonOptions": {"format": st.session_state.get(FIGURE_FORMAT, "png"), "scale": 2}}
+
+
+def chart(figure, clickable_key: str | None = None, downloads: bool = True) -> None:
+    """Show a figure, with a download menu under it; with `clickable_key`, a click on it chooses
+    the pixel (feature-map x, y)."""
+    if clickable_key is None:
+        st.plotly_chart(figure, config=figure_config())
+    else:
+        st.plotly_chart(figure, key=clickable_key, on_select=partial(_pixel_clicked, clickable_key),
+                        selection_mode="points", config=figure_config())
+    if downloads:
+        figure_downloads(figure)
+
+
+def figure_name(figure) -> str:
+    """A file name stem from the figure's title: its first line, lower case, words joined by '-'."""
+    title = str(figure.layout.title.text or "").split("<br>")[0]
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "figure"
+
+
+FORMAT_HELP = {"png": "bitmap at 3x screen resolution, for slides and print",
+               "svg": "vector graphics, for papers (text stays editable)",
+               "html": "the interactive figure (zoom, hover) as a standalone page that works offline"}
+
+
+def figure_downloads(figure) -> None:
+    """A download menu for a plotly figure: PNG and SVG at print resolution (where kaleido and
+    Chromium are installed; else the reason) and interactive HTML. Each file is made on click."""
+    count = st.session_state[DOWNLOADS] = st.session_state.get(DOWNLOADS, 0) + 1
+    static = export.static_export_available()
+    with st.popover("download", icon=":material/download:", type="tertiary"):
+        if not static:
+            st.caption(f"PNG and SVG need {export.STATIC_EXPORT_NEEDS}.")
+        for fmt in ("png", "svg", "html") if static else ("html",):
+            st.download_button(fmt.upper(), data=partial(export.figure_bytes, figure, fmt),
+                               file_name=f"{figure_name(figure)}.{fmt}", mime=export.MIME[fmt],
+                               key=f"download.{count}.{fmt}", on_click="ignore", help=FORMAT_HELP[fmt])
+
+
+def comparison() -> compare.Comparison:
+    """Every shipped head (compare.HEADS) on the current image, computed once per (image, weights)."""
+    loaded = {name: shipped_model(name) for name in compare.HEADS}
+    image = current().arrays.image
+    key = "|".join(k for k, _, _ in loaded.values()) + "|" + digest(image.tobytes())
+    return _comparison(key, {name: (model, meta) for name, (_, model, meta) in loaded.items()}, image)
+
+
+def lecture_step(count: int) -> int:
+    """The lecture's step (1..count), kept in the session and mirrored in the URL like the class and
+    the pixel, so a copied link opens the same step."""
+    step = min(max(int(st.session_state.get(STEP, 1)), 1), count)
+    st.session_state[STEP] = step
+    if st.query_params.get("step") != str(step):  # first visit, or a link's step out of range
+        st.query_params["step"] = str(step)
+    return step
+
+
+def move_step(by: int) -> None:
+    """Callback for the lecture's previous / next buttons (lecture_step clips the result)."""
+    st.session_state[STEP] = st.session_state.get(STEP, 1) + by
+
+
+def base_url(here: str) -> str:
+    """The app's address in the user's browser, without this page's path `here` (or a local guess)."""
+    url = st.context.url
+    if not url:
+        return f"http://localhost:{st.get_option('server.port')}"
+    return (url.removesuffix("/" + here) if here else url).rstrip("/")
+
+
+def share_link(page_path: str = "", here: str = "") -> str | None:
+    """A link that opens `page_path` ("" for home) in a new session in this state (with the lecture's
+    step for the lecture); None while an uploaded image or model is in use. `here`: this page's path."""
+    if link_query() is None:
+        return None
+    params = dict(st.query_params)
+    params.pop("step", None)
+    if page_path == "lecture" and STEP in st.session_state:
+        params["step"] = str(st.session_state[STEP])
+    return f"{base_url(here)}/{page_path}?{urlencode(params)}"
+
+
+def link_query() -> str | None:
+    """The current state as a query string, for links that open a page in a new session; None
+    when an uploaded image or model is in use, since a new session would not have it."""
+    shareable = current().image_key != UPLOAD and not current().model_key.startswith(UPLOAD)
+    return urlencode(dict(st.query_params)) if shareable else None

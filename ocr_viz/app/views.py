@@ -1,0 +1,98 @@
+"""A model's trace of one image as numpy arrays laid out for display, computed once per
+(image, model) and then only read: choosing a class or a pixel never reruns the network.
+
+Layout: batch dimension dropped; every per-pixel map is (..., h, w) at the feature-map size
+(h, w); per-class maps are (K, h, w), so maps[k] is one region's map and maps[:, r, c] one
+pixel's values over the K regions. H, W is the model's input size.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from ocr_viz.model.images import preprocess, resize_for_model
+from ocr_viz.model.segmentor import Trace
+
+
+@dataclass(frozen=True)
+class TraceArrays:
+    head: str                  # the head's name, e.g. "ocr"
+    image: np.ndarray          # (H,W,3) uint8, the resized RGB image the model saw
+    features: np.ndarray       # (C_in,h,w) fused backbone features, the head's input
+    logits: np.ndarray         # (K,h,w) final class logits
+    pred: np.ndarray           # (H,W) final labels
+    confidence: np.ndarray     # (h,w) the top class probability at the feature-map resolution
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # the real tensor shapes, by name
+    # The OCR head's stages; None for other heads.
+    x: np.ndarray | None = None        # (c,h,w) pixel representations
+    M: np.ndarray | None = None        # (K,h,w) soft object regions (auxiliary logits)
+    m_tilde: np.ndarray | None = None  # (K,h,w) spatial softmax of M: each map sums to 1
+    f: np.ndarray | None = None        # (K,c) object region representations
+    kappa: np.ndarray | None = None    # (K,h,w) relation logits kappa(x_i, f_k)
+    w: np.ndarray | None = None        # (K,h,w) relation: w[:, r, c] sums to 1
+    y: np.ndarray | None = None        # (c,h,w) object contextual representations
+    z: np.ndarray | None = None        # (c,h,w) augmented representations
+    aux_pred: np.ndarray | None = None  # (H,W) labels of the soft regions (coarse segmentation)
+
+    @property
+    def is_ocr(self) -> bool:
+        return self.w is not None
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """(h, w) of the feature map."""
+        return self.logits.shape[-2:]
+
+    @property
+    def stride(self) -> float:
+        return self.image.shape[0] / self.grid[0]
+
+
+def numpy(tensor) -> np.ndarray:
+    """First batch item as a read-only float32 (or integer) array: cached arrays are shared."""
+    array = tensor[0].detach().float().cpu().numpy() if tensor.is_floating_point() else tensor[0].cpu().numpy()
+    array.flags.writeable = False
+    return array
+
+
+def maps(tensor, grid: tuple[int, int], layout: str) -> np.ndarray:
+    """Per-region values (layout "k n", like m~) or per-pixel values ("n k", like w) -> (K,h,w)."""
+    array = numpy(tensor)
+    array = np.ascontiguousarray((array if layout == "k n" else array.T).reshape(-1, *grid))
+    array.flags.writeable = False
+    return array
+
+
+def shapes_of(trace: Trace) -> dict[str, tuple[int, ...]]:
+    shapes = {"image": tuple(trace.images.shape), "features": tuple(trace.features.shape),
+              "logits": tuple(trace.logits.shape), "pred": tuple(trace.pred.shape)}
+    shapes.update({name: tuple(t.shape) for name, t in vars(trace.backbone).items()})
+    shapes.update({name: tuple(t.shape) for name, t in vars(trace.head).items() if hasattr(t, "shape")})
+    return shapes
+
+
+def trace_arrays(trace: Trace, image: np.ndarray, head: str) -> TraceArrays:
+    grid = tuple(trace.logits.shape[-2:])
+    common = dict(
+        head=head, image=image, features=numpy(trace.features), logits=numpy(trace.logits),
+        pred=numpy(trace.pred), confidence=numpy(trace.logits.softmax(1).amax(1)), shapes=shapes_of(trace),
+    )
+    t = trace.head
+    if not hasattr(t, "w"):
+        return TraceArrays(**common)
+    return TraceArrays(
+        **common, x=numpy(t.x), M=numpy(t.M), m_tilde=maps(t.m_tilde, grid, "k n"), f=numpy(t.f),
+        kappa=maps(t.kappa, grid, "n k"), w=maps(t.w, grid, "n k"), y=numpy(t.y), z=numpy(t.z),
+        aux_pred=numpy(trace.aux_pred),
+    )
+
+
+def run(model, image: Image.Image, head: str) -> TraceArrays:
+    """Preprocess an RGB image, trace it through the model (on the model's device), convert once."""
+    device = next(model.parameters()).device
+    trace = model.trace(preprocess(image).to(device))
+    seen = np.asarray(resize_for_model(image), dtype=np.uint8)
+    seen.flags.writeable = False
+    return trace_arrays(trace, seen, head)

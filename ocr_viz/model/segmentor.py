@@ -1,0 +1,79 @@
+"""Backbone + head = segmentor. `forward` is the plain training function; `trace`
+returns every intermediate of the same computation as one typed record."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .backbones.efficientnet_lite import BackboneFeatures, EfficientNetLite0, FEATURE_CHANNELS
+
+
+def fuse(features: BackboneFeatures, names: tuple[str, ...]) -> torch.Tensor:
+    """Upsample the named stage features to the first one's size and concatenate them
+    (as HRNet-OCR concatenates its four branches)."""
+    maps = [getattr(features, n) for n in names]
+    size = maps[0].shape[-2:]
+    return torch.cat([m if m.shape[-2:] == size else F.interpolate(m, size, mode="bilinear", align_corners=False) for m in maps], 1)
+
+
+@dataclass
+class Trace:
+    """One image batch through a segmentor. H, W: input size; h, w: feature size.
+
+    images (b,3,H,W) normalised input; backbone: the stage outputs; features (b,c,h,w)
+    the head's input; head: the head's own trace (OCRHeadTrace, ...); logits (b,K,h,w);
+    probs (b,K,H,W) class softmax at input size; pred (b,H,W) final labels;
+    aux_pred (b,H,W) the auxiliary (soft-region) labels, when the head has them.
+    """
+
+    images: torch.Tensor
+    backbone: BackboneFeatures
+    features: torch.Tensor
+    head: Any
+    logits: torch.Tensor
+    probs: torch.Tensor
+    pred: torch.Tensor
+    aux_pred: torch.Tensor | None = None
+    meta: dict = field(default_factory=dict)
+
+
+def upsample(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+
+
+class Segmentor(nn.Module):
+    def __init__(self, backbone: EfficientNetLite0, head: nn.Module, feature_names: tuple[str, ...]):
+        super().__init__()
+        self.backbone, self.head, self.feature_names = backbone, head, tuple(feature_names)
+
+    @property
+    def in_channels(self) -> int:
+        return sum(FEATURE_CHANNELS[n] for n in self.feature_names)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(logits, aux logits or None) at the feature resolution."""
+        return self.head(fuse(self.backbone(images), self.feature_names))
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits upsampled to the input size."""
+        return upsample(self(images)[0], images.shape[-2:])
+
+    @torch.no_grad()
+    def trace(self, images: torch.Tensor, stages: BackboneFeatures | None = None) -> Trace:
+        """Every intermediate of one pass; `stages` (this backbone's output for `images`,
+        computed once for several heads that share it) skips the backbone."""
+        stages = self.backbone(images) if stages is None else stages
+        features = fuse(stages, self.feature_names)
+        head = self.head.trace(features)
+        size = images.shape[-2:]
+        probs = torch.softmax(upsample(head.logits, size), dim=1)
+        aux = getattr(head, "M", None)
+        return Trace(
+            images=images, backbone=stages, features=features, head=head, logits=head.logits,
+            probs=probs, pred=probs.argmax(1), aux_pred=None if aux is None else upsample(aux, size).argmax(1),
+        )

@@ -1,0 +1,193 @@
+"""What the app says about each stage, as data: the paper's equations (numbered as in the
+paper), a short description, the project functions that compute the stage (shown with
+inspect.getsource, so the page shows the code that actually ran), and the pipeline of
+Fig. 3 that the home page draws."""
+from __future__ import annotations
+
+import inspect
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import importlib
+
+from ocr_viz.data.classes import CAMVID_CLASSES
+from ocr_viz.model.backbones.efficientnet_lite import FEATURE_CHANNELS
+
+REPO = Path(__file__).resolve().parents[2]
+PAPER = "Yuan, Chen, Wang. Object-Contextual Representations for Semantic Segmentation. ECCV 2020 (arXiv:1909.11065)"
+
+
+@dataclass(frozen=True)
+class Equation:
+    latex: str           # KaTeX
+    number: str = ""     # the paper's equation number, if it has one
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Stage:
+    key: str          # the page is pages/{key}.py
+    title: str
+    symbol: str       # plain-text symbol, for menus and the diagram
+    summary: str      # markdown
+    equations: tuple[Equation, ...]
+    sources: tuple[str, ...]  # the functions that compute it, as dotted names under ocr_viz
+    tensors: tuple[str, ...]  # names in TraceArrays.shapes whose real shapes the page lists
+
+
+STAGES = (
+    Stage(
+        "pixels", "Pixel representations", "x_i",
+        "The backbone's stride-8, stride-16 and final features are upsampled to stride 8 and concatenated "
+        "(as HRNet-OCR concatenates its four branches); a 3x3 conv-BN-ReLU turns them into the pixel "
+        "representations $x_i$, one vector per feature-map pixel $i$. Every later stage starts from them.",
+        (Equation(r"x_i = \mathrm{ReLU}\big(\mathrm{BN}(\mathrm{conv}_{3\times 3}"
+                  r"[\,F_{8} \,\Vert\, \uparrow F_{16} \,\Vert\, \uparrow F_{\mathrm{final}}\,])\big)_i",
+                  note="Not numbered in the paper: the 'pixel representations' box of Fig. 3."),),
+        ("segmentor.fuse", "heads.ocr.OCRHead.trace"), ("image", "stride8", "stride16", "final", "features", "x"),
+    ),
+    Stage(
+        "regions", "Soft object regions", "M_k",
+        "An auxiliary head predicts a coarse segmentation: $K$ maps $M_k$, one per class, trained with "
+        "cross-entropy on the ground truth (weight 0.4). Three views of the same maps: the **raw logits** "
+        "$M_{ki}$; the **class softmax** $p_{ki}$ (over the $K$ classes at each pixel: 'how much is pixel $i$ "
+        "class $k$'); and the **spatial softmax** $\\tilde m_{ki}$ (over all pixels for each class: 'how much "
+        "pixel $i$ weighs in region $k$'), which is what Eq. 4 uses. $\\tilde m_k$ sums to 1 over the image "
+        "and is dominated by a handful of pixels, so it looks noisy on a linear scale.",
+        (Equation(r"p_{ki} = \frac{e^{M_{ki}}}{\sum_{j=1}^{K} e^{M_{ji}}}", note="class softmax (the coarse segmentation)"),
+         Equation(r"\tilde m_{ki} = \frac{e^{M_{ki}}}{\sum_{j \in \mathcal{I}} e^{M_{kj}}}",
+                  note="spatial softmax: the weights of Eq. 4")),
+        ("heads.ocr.OCRHead.trace", "heads.ocr.m_tilde"), ("M", "m_tilde"),
+    ),
+    Stage(
+        "objects", "Object region representations", "f_k",
+        "Each region's representation $f_k$ is the $\\tilde m_k$-weighted average of the pixel "
+        "representations: one $C$-dimensional vector per class, computed from this image alone.",
+        (Equation(r"f_k = \sum_{i \in \mathcal{I}} \tilde m_{ki}\, x_i", "4"),),
+        ("heads.ocr.m_tilde", "heads.ocr.f"), ("x", "m_tilde", "f"),
+    ),
+    Stage(
+        "relation", "Pixel-region relation", "w_ik",
+        "Each pixel $i$ relates to each region $k$ by a softmax over the $K$ regions of "
+        "$\\kappa(x_i, f_k) = \\phi(x_i)^\\top \\psi(f_k)$. As in the official code (not in the paper's Eq. 5), "
+        "the logits are divided by $\\sqrt{d}$, $d$ the key channels. In trained models $w_i$ is often close "
+        "to uniform ($1/K$), so the maps use adaptive colour scales and the page shows the entropy and the "
+        "raw logits $\\kappa$ too. Click a pixel to see its relation to every region.",
+        (Equation(r"w_{ik} = \frac{e^{\kappa(x_i, f_k)}}{\sum_{j=1}^{K} e^{\kappa(x_i, f_j)}}", "5"),
+         Equation(r"\kappa(x, f) = \phi(x)^\top \psi(f) \,/\, \sqrt{d}",
+                  note="the project's (and the official code's) kappa")),
+        ("heads.ocr.kappa", "heads.ocr.w", "heads.ocr.OCRHead.relation"), ("x", "f", "kappa", "w"),
+    ),
+    Stage(
+        "context", "Object contextual and augmented representations", "y_i, z_i",
+        "Each pixel gathers the regions' (transformed) representations, weighted by its relation: that is "
+        "its object contextual representation $y_i$ (Eq. 3). $y_i$ is concatenated with $x_i$ and "
+        "transformed into the augmented representation $z_i$ (Eq. 6), from which a 1x1 conv predicts the "
+        "classes. Comparing the coarse segmentation (from $M$) with the final one shows what OCR changed.",
+        (Equation(r"y_i = \rho\Big(\sum_{k=1}^{K} w_{ik}\, \delta(f_k)\Big)", "3"),
+         Equation(r"z_i = g\big([\,x_i^\top \;\; y_i^\top\,]^\top\big)", "6")),
+        ("heads.ocr.context", "heads.ocr.OCRHead.y", "heads.ocr.OCRHead.z"), ("w", "f", "y", "z"),
+    ),
+    Stage(
+        "segmentation", "Segmentation", "argmax",
+        "A 1x1 conv maps $z_i$ to $K$ class logits; they are upsampled (bilinear) to the input size, and "
+        "each pixel takes the most probable class.",
+        (Equation(r"\hat\ell_i = \arg\max_k \operatorname{softmax}_k\big(\uparrow W z\big)_{ki}",
+                  note="Not numbered in the paper."),),
+        ("segmentor.Segmentor.trace",), ("z", "logits", "pred"),
+    ),
+)
+STAGE_BY_KEY = {s.key: s for s in STAGES}
+
+# Fig. 3 as a graph: (node, label, the TraceArrays.shapes keys it shows, stage key) and (from, to, operation).
+PIPELINE_NODES = (
+    ("image", "input image", ("image",), "home"),
+    ("stages", "EfficientNet-Lite0 stages", ("stride8", "stride16", "final"), "pixels"),
+    ("features", "fused features", ("features",), "pixels"),
+    ("x", "x_i  pixel representations", ("x",), "pixels"),
+    ("M", "M_k  soft object regions", ("M",), "regions"),
+    ("m_tilde", "m~_k  spatial softmax", ("m_tilde",), "regions"),
+    ("f", "f_k  object region representations  (Eq. 4)", ("f",), "objects"),
+    ("w", "w_ik  pixel-region relation  (Eq. 5)", ("w",), "relation"),
+    ("y", "y_i  object contextual representations  (Eq. 3)", ("y",), "context"),
+    ("z", "z_i  augmented representations  (Eq. 6)", ("z",), "context"),
+    ("pred", "segmentation", ("pred",), "segmentation"),
+)
+PIPELINE_EDGES = (
+    ("image", "stages", "backbone"), ("stages", "features", "upsample + concat"),
+    ("features", "x", "3x3 conv"), ("features", "M", "aux head"), ("M", "m_tilde", "softmax over pixels"),
+    ("m_tilde", "f", "weights"), ("x", "f", ""), ("x", "w", "phi"), ("f", "w", "psi"),
+    ("w", "y", "weights"), ("f", "y", "delta, rho"), ("x", "z", "concat, g"), ("y", "z", ""),
+    ("z", "pred", "1x1 conv, upsample, argmax"),
+)
+
+
+def resolve(dotted: str):
+    """"heads.ocr.OCRHead.y" -> the object ocr_viz.model.heads.ocr.OCRHead.y: the names are relative
+    to the model package, then to the analysis package (module first, then attributes)."""
+    parts = dotted.split(".")
+    for package in ("ocr_viz.model.", "ocr_viz.analysis."):
+        for split in range(len(parts), 0, -1):
+            try:
+                target = importlib.import_module(package + ".".join(parts[:split]))
+            except ModuleNotFoundError:
+                continue
+            for name in parts[split:]:
+                target = getattr(target, name)
+            return target
+    raise ImportError(f"no module for {dotted!r} in ocr_viz.model or ocr_viz.analysis")
+
+
+def source(function) -> str:
+    """The function's source code as it is in this checkout (decorators such as torch.no_grad unwrapped)."""
+    return textwrap.dedent(inspect.getsource(inspect.unwrap(function)))
+
+
+def source_location(function) -> str:
+    """'ocr_viz/model/heads/ocr.py, line 27: f' for a heading above the code."""
+    function = inspect.unwrap(function)
+    path = Path(inspect.getsourcefile(function)).resolve()
+    line = inspect.getsourcelines(function)[1]
+    where = path.relative_to(REPO) if path.is_relative_to(REPO) else path
+    return f"{where}, line {line}: {function.__qualname__}"
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    return " x ".join(str(n) for n in shape)
+
+
+def pipeline_nodes(shapes: dict[str, tuple[int, ...]]) -> list[tuple[str, str, str, str]]:
+    """(node, label, its tensors' shapes in this run, stage key) for the nodes this run has."""
+    return [(node, label, ", ".join(shape_text(shapes[k]) for k in keys), stage)
+            for node, label, keys, stage in PIPELINE_NODES if all(k in shapes for k in keys)]
+
+
+def deviations(meta: dict) -> list[str]:
+    """How the loaded model differs from the paper, read from its metadata where it says."""
+    arch = meta.get("arch", {})
+    head_kwargs = arch.get("head_kwargs", {})
+    names = arch.get("feature_names", [])
+    channels = sum(FEATURE_CHANNELS.get(n, 0) for n in names)
+    classes = meta.get("classes", [])
+    dataset = "CamVid's" if tuple(classes) == CAMVID_CLASSES else "its"
+    notes = [
+        f"**Backbone**: `{arch.get('backbone')}` at output stride {arch.get('output_stride')} instead of "
+        "HRNet-W48 or a dilated ResNet-101, so that it runs on a CPU.",
+        f"**Features**: the backbone's {', '.join(f'`{n}`' for n in names)} outputs fused at stride 8 by "
+        f"upsampling and concatenation ({channels} channels), like HRNet-OCR's concatenation of its four branches.",
+    ]
+    if arch.get("head") == "ocr":
+        notes.append(
+            f"**Widths**: mid channels {head_kwargs.get('mid_channels', 512)} and key channels "
+            f"{head_kwargs.get('key_channels', 256)} instead of the paper's 512 and 256; dropout "
+            f"{head_kwargs.get('dropout', 0.05)} after g; spatial-softmax temperature {head_kwargs.get('temperature', 1.0)}.")
+        notes.append("**Relation logits** are divided by sqrt(key channels), as in the official code; Eq. 5 omits it.")
+    else:
+        notes.append(f"**Head**: `{arch.get('head')}`, not OCR: the OCR stage pages need an OCR head.")
+    notes.append(f"**Classes**: {len(classes)} ({dataset} classes: {', '.join(classes)}) instead of the paper's "
+                 "benchmarks (Cityscapes' 19, ADE20K's 150, PASCAL-Context's 59, ...).")
+    notes.append("**Inference**: one scale (longer side 640 pixels), no flipping; bilinear upsampling without align_corners.")
+    if not meta.get("trained", True):
+        notes.append("**Weights**: untrained head (ImageNet backbone only): the maps show structure, not what OCR learns.")
+    return notes

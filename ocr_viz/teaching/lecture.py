@@ -1,0 +1,271 @@
+"""Lecture mode as data: the pipeline in steps, each with a plain-language explanation, the
+stage whose equations it shows, the code it shows, a figure of the current image, and a
+"what to notice" prompt whose numbers are computed from this image.
+
+Figures and facts are functions of a Scene (the trace arrays and the classes); the prompt
+is a template filled with the facts. numpy, plotly and the figure builders only.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ocr_viz.analysis import stats as analysis
+from ocr_viz.app.views import TraceArrays
+from ocr_viz.data.classes import IGNORE_INDEX
+from ocr_viz.figures import Scale, label_figure, map_figure, pca_caption, rgb_figure, similarity_figure
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What a step's figure and facts are computed from."""
+
+    arrays: TraceArrays
+    classes: list[str]
+    palette: list[tuple[int, int, int]]
+    truth: np.ndarray | None = None  # (H,W) ground truth, for dataset images
+
+    @property
+    def K(self) -> int:
+        return len(self.classes)
+
+    @property
+    def largest(self) -> int:
+        """The class with the most predicted pixels: the region the steps single out."""
+        return int(np.argmax(analysis.class_shares(self.arrays.pred, self.K)))
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    title: str
+    stage: str | None                # explain.STAGE_BY_KEY key: its equations, its box in the diagram
+    text: str                        # plain-language explanation (markdown)
+    notice: str                      # "what to notice": a template filled with facts(scene)
+    sources: tuple[str, ...] = ()    # the code shown, dotted names under ocr_viz (explain.resolve)
+    figure: Callable[[Scene], object] | None = None
+    facts: Callable[[Scene], dict] = lambda scene: {}
+    links: tuple[tuple[str, str], ...] = ()  # (page file, label): pages to go on to
+
+    def prompt(self, scene: Scene) -> str:
+        return self.notice.format(**self.facts(scene))
+
+
+# ---- facts: numbers from this image -----------------------------------------------------------
+
+def goal_facts(scene: Scene) -> dict:
+    shares = analysis.class_shares(scene.arrays.pred, scene.K)
+    return {"top_class": scene.classes[scene.largest], "top_share": shares[scene.largest],
+            "present": int((shares > 0).sum()), "K": scene.K}
+
+
+def pixel_facts(scene: Scene) -> dict:
+    a = scene.arrays
+    _, share = analysis.pca_rgb(a.x)
+    h, w = a.grid
+    return {"n": h * w, "h": h, "w": w, "stride": a.stride, "c": a.x.shape[0], "share": float(share.sum())}
+
+
+def region_facts(scene: Scene) -> dict:
+    agree = float((scene.arrays.aux_pred == scene.arrays.pred).mean())
+    reading = ("OCR refines these regions rather than starting over" if agree >= 0.7 else
+               "here OCR changes much of the first guess (expected of an untrained head; rare for a trained one)")
+    return {"agree": agree, "reading": reading}
+
+
+def weight_facts(scene: Scene) -> dict:
+    m = scene.arrays.m_tilde[scene.largest]
+    return {"cls": scene.classes[scene.largest], "n": m.size, "top": analysis.share_of_top(m, 10), "even": 10 / m.size}
+
+
+def object_facts(scene: Scene) -> dict:
+    raw = analysis.cosine_similarity(scene.arrays.f)
+    centred = analysis.cosine_similarity(scene.arrays.f, centred=True)
+    off = ~np.eye(scene.K, dtype=bool)
+    masked = np.where(off, centred, np.nan)
+    best = np.unravel_index(np.nanargmax(masked), masked.shape)
+    worst = np.unravel_index(np.nanargmin(masked), masked.shape)
+    name = scene.classes.__getitem__
+    return {"min_raw": float(raw[off].min()), "a1": name(best[0]), "a2": name(best[1]), "best": float(centred[best]),
+            "b1": name(worst[0]), "b2": name(worst[1]), "worst": float(centred[worst])}
+
+
+def decimals(a: float, b: float, fewest: int = 2) -> int:
+    """The fewest decimals (at least `fewest`, at most 8) that tell a and b apart."""
+    return next((d for d in range(fewest, 9) if f"{a:.{d}f}" != f"{b:.{d}f}"), 8)
+
+
+def relation_facts(scene: Scene) -> dict:
+    w = scene.arrays.w
+    entropy = analysis.entropy(w, axis=0)
+    row, col = np.unravel_index(int(entropy.argmin()), entropy.shape)
+    k = int(w[:, row, col].argmax())
+    mean, uniform, least = float(entropy.mean()), math.log(scene.K), float(entropy[row, col])
+    d = decimals(mean, uniform)
+    return {"mean": f"{mean:.{d}f}", "uniform": f"{uniform:.{d}f}", "least": f"{least:.{d}f}", "row": int(row),
+            "col": int(col), "top": float(w[k, row, col]), "cls": scene.classes[k]}
+
+
+def context_facts(scene: Scene) -> dict:
+    _, share_x = analysis.pca_rgb(scene.arrays.x)
+    _, share_y = analysis.pca_rgb(scene.arrays.y)
+    return {"K": scene.K, "share_x": float(share_x.sum()), "share_y": float(share_y.sum())}
+
+
+def output_facts(scene: Scene) -> dict:
+    change = analysis.changes(scene.arrays.aux_pred, scene.arrays.pred, scene.truth, IGNORE_INDEX)
+    truth_note = (f" Against the ground truth, {change['fixed']:,} of them became right and {change['broken']:,} "
+                  "became wrong." if scene.truth is not None else
+                  " (Choose a CamVid image to see how many of them became right.)")
+    return {"changed": change["changed"], "total": change["total"], "share": change["changed"] / change["total"],
+            "truth_note": truth_note}
+
+
+def whatif_facts(scene: Scene) -> dict:
+    mean_max, uniform = float(scene.arrays.w.max(0).mean()), 1 / scene.K
+    d = decimals(mean_max, uniform, 3)
+    return {"mean_max": f"{mean_max:.{d}f}", "uniform": f"{uniform:.{d}f}"}
+
+
+# ---- figures: the existing builders, on this image ----------------------------------------------
+
+def goal_figure(scene: Scene):
+    return label_figure(scene.arrays.image, scene.arrays.pred, scene.classes, scene.palette,
+                        "the model's segmentation of this image", height=520)
+
+
+def pixel_figure(scene: Scene):
+    rgb, share = analysis.pca_rgb(scene.arrays.x)
+    return rgb_figure(rgb, f"x_i: PCA of the {scene.arrays.x.shape[0]} channels", pca_caption(share), height=520)
+
+
+def region_figure(scene: Scene):
+    return label_figure(scene.arrays.image, scene.arrays.aux_pred, scene.classes, scene.palette,
+                        "argmax_k M_k: the soft object regions as a coarse segmentation", height=520)
+
+
+def weight_figure(scene: Scene):
+    k = scene.largest
+    return map_figure(scene.arrays.m_tilde[k], f"m~_k for {scene.classes[k]}: each pixel's weight in the region",
+                      Scale("log"), image=scene.arrays.image, opacity=0.75, value_name="m~_k", height=520)
+
+
+def object_figure(scene: Scene):
+    return similarity_figure(analysis.cosine_similarity(scene.arrays.f, centred=True), scene.classes,
+                             "how alike the region vectors f_k are (cosine, centred)", height=520)
+
+
+def relation_figure(scene: Scene):
+    return map_figure(analysis.entropy(scene.arrays.w, axis=0),
+                      f"entropy of each pixel's relation w_i (uniform: log K = {math.log(scene.K):.3f})",
+                      Scale("percentile"), value_name="entropy (nats)", height=520)
+
+
+def context_figure(scene: Scene):
+    rgb, share = analysis.pca_rgb(scene.arrays.y)
+    return rgb_figure(rgb, "y_i: PCA of the object contextual representations", pca_caption(share), height=520)
+
+
+def output_figure(scene: Scene):
+    a = scene.arrays
+    return label_figure(a.image, a.pred, scene.classes, scene.palette, "pixels whose label OCR changed",
+                        opacity=1.0, mask=a.pred != a.aux_pred,
+                        caption="coloured by the final label; the rest dimmed", height=520)
+
+
+STEPS = (
+    Step(
+        "goal", "What the model does", "segmentation",
+        "Semantic segmentation gives **every pixel a class**: road, car, sky... OCR's idea (Yuan, Chen, Wang, "
+        "ECCV 2020) is that *the class of a pixel is the class of the object it belongs to*. So before deciding, "
+        "each pixel looks at the **objects** in the image, not only at its own neighbourhood. This lecture follows "
+        "one image through every stage of that computation.",
+        "Here the model labels {top_share:.0%} of the pixels **{top_class}** and finds {present} of the {K} "
+        "classes. Keep this picture in mind: every later step explains a part of how it was made.",
+        ("segmentor.Segmentor.trace",), goal_figure, goal_facts,
+    ),
+    Step(
+        "pixels", "Pixel representations x_i", "pixels",
+        "A backbone network (here EfficientNet-Lite0) turns the image into a grid of feature vectors, coarser "
+        "than the image: one vector **x_i** per cell *i*. Each vector describes what the network sees around "
+        "that cell. All of OCR works on this grid.",
+        "Each of the n = {n:,} grid cells ({h} x {w}; one cell covers {stride:g} x {stride:g} input pixels) has "
+        "a {c}-dimensional x_i. The colours show the first three principal components, which explain {share:.0%} "
+        "of the variance: cells with the same colour look alike to the head.",
+        ("segmentor.fuse",), pixel_figure, pixel_facts,
+    ),
+    Step(
+        "regions", "Soft object regions M_k", "regions",
+        "A small extra head makes a **first guess**: for each class *k*, a map **M_k** saying how much each cell "
+        "looks like that class. Trained on the ground truth, these maps are a rough segmentation. They are "
+        "'soft': every cell belongs a little to every region.",
+        "The coarse segmentation from M agrees with the final one on {agree:.1%} of the pixels: {reading}.",
+        ("heads.ocr.OCRHead.trace",), region_figure, region_facts,
+    ),
+    Step(
+        "weights", "Spatial softmax m~_k", "regions",
+        "To describe a region by one vector, OCR needs weights that say **how much each cell counts in region k**. "
+        "It takes a softmax of M_k over all cells of the image (not over the classes): the weights **m~_k** are "
+        "positive and sum to 1 over the image.",
+        "For **{cls}** (the largest region here) the 10 heaviest of the {n:,} cells hold {top:.1%} of the weight "
+        "m~_k; equal weights would give them {even:.2%}. Where a few confident cells dominate a region, m~ looks "
+        "speckled on a linear scale, hence the log scale here.",
+        ("heads.ocr.m_tilde",), weight_figure, weight_facts,
+    ),
+    Step(
+        "objects", "Object region representations f_k (Eq. 4)", "objects",
+        "Each region becomes **one vector f_k**: the average of the pixel vectors x_i, weighted by m~_k. "
+        "So f_k summarises 'what the road looks like in this image', 'what the cars look like', computed "
+        "from this image alone.",
+        "Uncentred, every pair of region vectors has cosine at least {min_raw:.2f} (averages of non-negative "
+        "vectors all point into one orthant). Centred, the most alike are **{a1}** and **{a2}** ({best:.2f}) and "
+        "the least alike **{b1}** and **{b2}** ({worst:.2f}).",
+        ("heads.ocr.f",), object_figure, object_facts,
+    ),
+    Step(
+        "relation", "Pixel-region relation w_ik (Eq. 5)", "relation",
+        "Now each pixel asks: **which regions am I related to?** It compares its own vector with every region "
+        "vector (a dot product after two small transforms, phi and psi) and turns the K scores into weights "
+        "**w_ik** that sum to 1 over the regions: attention over objects, not over pixels.",
+        "The relation's mean entropy here is {mean} nats, against {uniform} for a uniform relation "
+        "(log K). The most decided cell, (row {row}, col {col}), has entropy {least} and puts {top:.0%} "
+        "of its weight on **{cls}**. Low entropy (dark) = the pixel picks few regions.",
+        ("heads.ocr.kappa", "heads.ocr.w"), relation_figure, relation_facts,
+    ),
+    Step(
+        "context", "Object contextual representation y_i (Eq. 3)", "context",
+        "Each pixel gathers the regions it relates to: the **w_ik-weighted sum** of the (transformed) region "
+        "vectors, transformed once more. That is **y_i**, the pixel's object context: 'I am related mostly to "
+        "road and a bit to car'.",
+        "y_i mixes only K = {K} region values, so it is simpler than x_i: three principal components explain "
+        "{share_y:.0%} of its variance, against {share_x:.0%} for x_i. Pixels related to the same regions get "
+        "the same context.",
+        ("heads.ocr.context", "heads.ocr.OCRHead.y"), context_figure, context_facts,
+    ),
+    Step(
+        "output", "Augmented representation z_i (Eq. 6) and the labels", "context",
+        "Finally each pixel's own vector x_i and its context y_i are **concatenated** and transformed into "
+        "**z_i**; a 1x1 convolution maps z_i to K class scores, which are upsampled to the image, and each "
+        "pixel takes the most likely class.",
+        "OCR changed the label of {changed:,} of {total:,} pixels ({share:.1%}) compared with the soft "
+        "regions' first guess.{truth_note}",
+        ("heads.ocr.OCRHead.z", "segmentor.Segmentor.trace"), output_figure, output_facts,
+    ),
+    Step(
+        "whatif", "Take it apart", None,
+        "The paper tests its idea by **ablation**: replace the soft regions with the ground truth (GT-OCR, the "
+        "upper bound), give every pixel the same relation, or remove the context module altogether. The "
+        "**Ablations** page runs these on a CamVid image and scores them; the **Interventions** page lets you "
+        "change one stage by hand and see what follows.",
+        "On this image a pixel's largest relation weight is {mean_max} on average, against 1/K = "
+        "{uniform} for a uniform relation. Question for the class: how much of the accuracy do you expect to "
+        "lose with w = 1/K? Check it on the Ablations page.",
+        (), None, whatif_facts,
+        (("pages/ablations.py", "Ablations: GT-OCR, uniform relation, no context"),
+         ("pages/interventions.py", "Interventions: temperature, suppress a region, set w by hand")),
+    ),
+)
+STEP_BY_KEY = {s.key: s for s in STEPS}

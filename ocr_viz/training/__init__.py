@@ -1,0 +1,1 @@
+"""Training and evaluation on CamVid: the training loop, metrics, evaluation, shipped results."""

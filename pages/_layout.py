@@ -1,0 +1,90 @@
+"""What every stage page shows around its figures: the title, the equations numbered as in
+the paper, the real tensor shapes of this run, and the source of the functions that computed
+it. Not a page itself (st.navigation in app.py lists the pages)."""
+import streamlit as st
+
+from ocr_viz.app import state as app_state
+from ocr_viz.figures import KINDS, Scale
+from ocr_viz.teaching import explain
+
+
+def stage_page(key: str) -> app_state.Current:
+    """Draw the stage's introduction and return the current trace; stops on a non-OCR model."""
+    stage = explain.STAGE_BY_KEY[key]
+    current = app_state.current()
+    st.title(f"{stage.title}  ({stage.symbol})")
+    st.caption(f"{current.image_label}, {current.meta.get('name', '?')} model"
+               + ("" if current.meta.get("trained") else " with **untrained** weights"))
+    if not current.arrays.is_ocr and key != "segmentation":
+        st.warning(f"This page shows a stage of the OCR head; the loaded model's head is "
+                   f"`{current.meta['arch']['head']}`. Its segmentation is on the Segmentation page.")
+        st.stop()
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown(stage.summary)
+    with right:
+        for equation in stage.equations:
+            st.latex(equation.latex + (rf"\qquad\text{{({equation.number})}}" if equation.number else ""))
+            if equation.note:
+                st.caption(equation.note)
+    shapes = current.arrays.shapes
+    st.caption("Tensor shapes in this run: " + ", ".join(
+        f"`{name}` {explain.shape_text(shapes[name])}" for name in stage.tensors if name in shapes))
+    return current
+
+
+def stage_code(key: str) -> None:
+    """The project's own functions that computed this stage, as they are in this checkout."""
+    stage = explain.STAGE_BY_KEY[key]
+    st.subheader("The code that computed it")
+    for name in stage.sources:
+        function = explain.resolve(name)
+        with st.expander(explain.source_location(function), expanded=name == stage.sources[-1]):
+            st.code(explain.source(function), language="python")
+
+
+def scale_picker(key: str, default: str = "linear", label: str = "colour scale") -> Scale:
+    """Linear, log10, or linear clipped to percentiles (the percentiles chosen with a slider)."""
+    kind = st.radio(label, KINDS, index=KINDS.index(default), horizontal=True, key=f"scale.{key}",
+                    help="linear: full range; log: log10 of positive values; percentile: linear between two "
+                         "percentiles, so a few extreme pixels do not wash out the rest")
+    if kind != "percentile":
+        return Scale(kind)
+    low, high = st.slider("percentiles", 0.0, 100.0, (1.0, 99.0), step=0.5, key=f"scale.{key}.range")
+    return Scale(kind, low, high)
+
+
+LARGE_TYPE = "state.large_type"
+PROJECTOR_CSS = """<style>
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] p,
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] li { font-size: 1.6rem; line-height: 1.45; }
+[data-testid="stMain"] [data-testid="stCaptionContainer"],
+[data-testid="stMain"] [data-testid="stCaptionContainer"] p { font-size: 1.25rem; }
+[data-testid="stMain"] h1 { font-size: 3.2rem !important; }
+[data-testid="stMain"] h2, [data-testid="stMain"] h3 { font-size: 2.3rem !important; }
+[data-testid="stMain"] .katex { font-size: 1.75em !important; }
+[data-testid="stMain"] pre code { font-size: 1.15rem !important; }
+[data-testid="stMain"] button p,
+[data-testid="stMain"] [data-testid="stWidgetLabel"] p { font-size: 1.3rem !important; }
+</style>"""
+
+
+def large_type_toggle() -> bool:
+    """A toggle for large type, readable on a projector; kept across pages while the session lasts."""
+    st.session_state.setdefault(LARGE_TYPE, False)
+    on = app_state.bound(st.toggle, LARGE_TYPE, "large type (projector)",
+                         help="larger text, equations, code and figure labels, for the back of a lecture hall")
+    if on:
+        st.html(PROJECTOR_CSS)
+    return on
+
+
+def share_box(page_path: str, here: str, label: str = "Link to this view") -> str | None:
+    """The link that reopens `page_path` in the current state, as copyable text; None (and why) for uploads."""
+    link = app_state.share_link(page_path, here)
+    if link is None:
+        st.caption(f"{label}: not available while an uploaded image or model is in use (a link cannot carry the file).")
+        return None
+    st.caption(f"{label} (the copy icon copies it):")
+    st.code(link, language=None, wrap_lines=True)
+    return link

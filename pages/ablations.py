@@ -1,0 +1,87 @@
+"""The paper's ablations, live on a dataset image with ground truth: no context (FCN), the soft
+regions alone, a uniform relation, the model's OCR, the model's relation on ground-truth
+regions, and GT-OCR (the paper's upper bound), scored side by side."""
+import streamlit as st
+
+from ocr_viz.analysis import ablations
+from ocr_viz.app import gallery, replay, state as app_state
+from ocr_viz.figures import label_figure, score_bars
+from ocr_viz.teaching import explain
+
+current = app_state.current()
+arrays, classes, palette = current.arrays, current.classes, current.palette
+
+st.title("The paper's ablations, live")
+st.markdown(
+    "How much do OCR's object regions matter? The paper (Fig. 1) answers with **GT-OCR**: replace the soft "
+    "object regions, and the relation, by the ground truth. The gap between OCR and GT-OCR is what better "
+    "regions could still give; the gap between **no context** and OCR is what the context module gives. "
+    "Here the same comparison runs on one image. The OCR variants rerun only the head, on the cached trace."
+)
+if not arrays.is_ocr:
+    st.warning(f"These ablations change stages of the OCR head; the loaded model's head is "
+               f"`{current.meta['arch']['head']}`. Choose the shipped OCR model in the sidebar.")
+    st.stop()
+if current.truth is None:
+    st.info("GT-OCR and the scores need the ground truth of the image, which only the dataset images have "
+            f"({current.image_label!r} has none).", icon=":material/info:")
+    dataset = gallery.dataset_images()
+    if dataset:
+        st.button(f"Use a CamVid test image ({dataset[0].label})", key="ablations.use_dataset", type="primary",
+                  on_click=app_state.choose_image, args=(dataset[0].key,))
+        st.caption("or choose **CamVid test (with ground truth)** as the image source in the sidebar.")
+    else:
+        st.caption(f"No dataset is configured: set {gallery.DATA_ENV} to a CamVid folder (with test/ and testannot/) "
+                   "and restart the app.")
+    st.stop()
+
+model = current.model
+fcn_key, fcn, fcn_meta = app_state.shipped_model("fcn")
+base = app_state.derived("replay.head_trace", lambda: replay.head_trace(arrays, current.device))
+trained = bool(current.meta.get("trained"))
+variants = ablations.recorded_variants(arrays, trained)
+variants += app_state.experiment(("ablations.head",),
+                                 lambda: ablations.head_variants(model.head, base, current.truth, trained))
+no_context = app_state.experiment(("ablations.no_context", fcn_key), lambda: ablations.no_context(
+    fcn, arrays, replay.input_tensor(arrays), ablations.same_backbone(model, fcn)))
+variants = ablations.ordered(variants + [ablations.no_context_variant(no_context, bool(fcn_meta.get("trained")))])
+scores = {v.key: ablations.score(v.pred, current.truth, len(classes)) for v in variants}
+
+untrained = [v.name for v in variants if not v.trained]
+if untrained:
+    st.warning("Untrained weights behind: " + ", ".join(untrained) + ". Their numbers show the mechanics, not what "
+               "the trained models do (weights go in assets/weights/).", icon=":material/warning:")
+
+names = [v.name for v in variants]
+app_state.chart(score_bars(names, [100 * scores[v.key].mean_iou for v in variants],
+                           f"mean IoU on {current.image_label}, per variant",
+                           "classes present in the prediction or the ground truth; unlabelled pixels ignored; "
+                           "hatched: untrained weights", baseline=ablations.OCR[0],
+                           muted=[not v.trained for v in variants]))
+st.dataframe(ablations.summary_rows(variants, scores), hide_index=True, height="content", column_config={
+    name: st.column_config.NumberColumn(format="%.1f") for name in ("mIoU %", "vs OCR (points)", "pixel accuracy %")})
+
+st.subheader("The predictions")
+opacity = st.slider("opacity over the image", 0.0, 1.0, 0.7, key="ablations.opacity")
+panels = [("ground truth (CamVid)", current.truth, None)] + [(v.name, v.pred, scores[v.key]) for v in variants]
+for start in range(0, len(panels), 4):
+    for column, (name, labels, result) in zip(st.columns(4), panels[start:start + 4]):
+        with column:
+            caption = "" if result is None else (f"mIoU {result.mean_iou:.1%}, "
+                                                 f"pixel accuracy {result.pixel_accuracy:.1%}")
+            app_state.chart(label_figure(arrays.image, labels, classes + ["(unlabelled)"], palette + [(0, 0, 0)], name,
+                                         opacity=opacity, caption=caption, height=320))
+
+st.subheader("IoU per class (%)")
+st.dataframe(ablations.class_rows(variants, scores, classes, current.truth), hide_index=True, height="content",
+             column_config={name: st.column_config.NumberColumn(format="%.1f")
+                            for name in ["share of labelled pixels %", *names]})
+st.caption("Empty: the class is neither in the ground truth nor in that prediction. One image is a small sample: "
+           "the paper's numbers are over a whole validation set.")
+
+st.subheader("The code that ran")
+SOURCES = ("interventions.gt_ocr", "interventions.gt_regions", "interventions.uniform_relation", "ablations.no_context")
+for name in SOURCES:
+    function = explain.resolve(name)
+    with st.expander(explain.source_location(function), expanded=name == "interventions.gt_ocr"):
+        st.code(explain.source(function), language="python")

@@ -1,0 +1,154 @@
+"""OCR beside the FCN, ASPP, Non-local and base-OC heads on the same backbone features: their
+predictions, where they disagree, what each head looks at for the chosen pixel, and accuracy."""
+import streamlit as st
+
+from ocr_viz.analysis import compare
+from ocr_viz.app import state as app_state
+from ocr_viz.figures import class_bars, label_figure, map_figure
+from ocr_viz.figures.compare import BRANCH_COLOURS, sampling_figure
+from ocr_viz.training import results
+from pages._layout import scale_picker
+
+current = app_state.current()
+comparison = app_state.comparison()
+classes, palette, runs = current.classes, current.palette, comparison.runs
+
+st.title("Compare the heads: FCN, ASPP, Non-local, base-OC, OCR")
+st.caption(f"{current.image_label}; " + (
+    f"all {len(runs)} heads read the same backbone features, computed once" if comparison.backbone_runs == 1 else
+    f"**the heads' backbones differ** ({comparison.backbone_runs} distinct backbones, e.g. trained and untrained), "
+    "so the heads do not see the same features"))
+st.markdown(
+    "Five ways to give a pixel context, on the same features: **FCN** none (a 3x3 window); **ASPP** dilated 3x3 "
+    "convolutions that sample pixels 12, 24 and 36 cells away, plus the image average; **Non-local** and "
+    "**base-OC** attention of every pixel on every pixel ($n^2$ weights); **OCR** attention of every pixel on "
+    "$K$ object regions ($nK$ weights), each region a weighted average of pixels.")
+untrained = [r.title for r in runs.values() if not r.trained]
+if untrained:
+    st.warning(f"**Untrained weights** for {', '.join(untrained)}: ImageNet backbone, randomly initialised head. "
+               "Their predictions and attention show the computation, not what training teaches.",
+               icon=":material/warning:")
+if current.model_key.startswith(app_state.UPLOAD):
+    st.info("The comparison uses the shipped models, not the uploaded checkpoint.")
+for run in runs.values():
+    if run.refused:
+        st.warning(f"**{run.title}** did not run on this image: {run.refused}", icon=":material/memory:")
+
+if not comparison.ran:
+    st.stop()
+grid = comparison.grid
+scores = {}
+if current.truth is not None:
+    scores = {row["head"]: row for row in compare.image_scores(comparison, current.truth, classes)}
+
+
+def score_text(run: compare.HeadRun) -> str:
+    miou = scores.get(run.title, {}).get("mIoU")
+    return f"mIoU on this image {miou:.1f}%" if miou is not None else ""
+
+
+st.subheader("Predictions, and where they disagree")
+opacity = st.slider("opacity over the image", 0.0, 1.0, 0.6, key="compare.opacity")
+panels = [*comparison.ran, None]
+for start in range(0, len(panels), 3):
+    for column, run in zip(st.columns(3), panels[start:start + 3]):
+        with column:
+            if run is not None:
+                app_state.chart(label_figure(comparison.image, run.arrays.pred, classes, palette, run.title,
+                                             opacity=opacity, caption=score_text(run), height=340))
+                continue
+            app_state.chart(map_figure(
+                compare.distinct_labels(comparison), "distinct labels per pixel: click one",
+                image=comparison.image, opacity=0.7, colours="Reds", value_name="labels",
+                pixel=app_state.chosen_pixel(), clickable=True, height=340), clickable_key="compare.click.disagree")
+agree = compare.agreement(comparison)
+st.caption(f"Disagreement map: 1 = all {len(comparison.ran)} heads give the same class at that feature-map pixel. "
+           "Share of the image where each head agrees with OCR: "
+           + ", ".join(f"{runs[name].title} {share:.0%}" for name, share in agree.items() if name != "ocr") + ".")
+
+st.subheader("What each head looks at for one pixel")
+controls, notes = st.columns([1, 3])
+with controls:
+    row, col = app_state.pixel_picker()
+    row, col = min(row, grid[0] - 1), min(col, grid[1] - 1)
+    scale = scale_picker("compare.attention", "log")
+    map_opacity = st.slider("opacity of the maps", 0.0, 1.0, 0.7, key="compare.map_opacity")
+with notes:
+    st.markdown(
+        f"Pixel i = {row * grid[1] + col} (row {row}, col {col}) of the {grid[0]} x {grid[1]} feature map, circled in "
+        "white; click any map to choose another. The three maps are distributions over all pixels j (each sums "
+        "to 1): for Non-local and base-OC the attention row $a_{ij}$; for OCR the attention its region detour "
+        r"amounts to, $a_{ij} = \sum_k w_{ik}\,\tilde m_{kj}$ (Eq. 4 inside Eq. 3: "
+        r"$\sum_k w_{ik} f_k = \sum_j a_{ij} x_j$, before $\delta$). 'Spread' is $e^{\text{entropy}}$: the number "
+        "of pixels the weight is spread over. **FCN** has no context module: it sees its 3x3 window of backbone "
+        "features (and what the backbone's receptive field brings), nothing per pixel to show.")
+
+
+def attention_panel(name: str, title: str, values_of) -> None:
+    """One head's attention map for the pixel, or why it is not available."""
+    run = runs.get(name)
+    if run is None or run.arrays is None:
+        st.warning(f"{compare.TITLES[name]}: not available for this image" + (f" ({run.refused})" if run else ""))
+        return
+    values = values_of(run)
+    app_state.chart(map_figure(values, title, scale, image=comparison.image, opacity=map_opacity, value_name="a_ij",
+                               pixel=(row, col), clickable=True, height=360), clickable_key=f"compare.click.{name}")
+    st.caption(f"spread {compare.effective_pixels(values):,.0f} of {values.size:,} pixels; largest weight "
+               f"{values.max():.3g}, on the pixel itself {values[row, col]:.3g}")
+
+
+at = f"pixel ({row}, {col})"
+left, middle, right = st.columns(3)
+with left:
+    attention_panel("nonlocal", f"Non-local, {at}: softmax_j(theta_i . phi_j)",
+                    lambda r: compare.attention_map(r, (row, col)))
+with middle:
+    attention_panel("baseoc", f"base-OC, {at}: softmax_j(q_i . q_j / sqrt(d))",
+                    lambda r: compare.attention_map(r, (row, col)))
+with right:
+    attention_panel("ocr", f"OCR, {at}: sum_k w_ik m~_kj", lambda r: compare.ocr_pixel_attention(r.arrays, (row, col)))
+
+left, middle, right = st.columns(3)
+ocr, aspp = runs.get("ocr"), runs.get("aspp")
+if ocr is not None and ocr.arrays is not None:
+    with left:
+        K = len(classes)
+        app_state.chart(class_bars(compare.ocr_relation(ocr.arrays, (row, col)), classes, palette,
+                                   f"OCR, {at}: w_i, the relation to the K regions", "Eq. 5; sums to 1",
+                                   value_name="w_ik", reference=1 / K, reference_name="1/K", zoom=True, height=360))
+if aspp is not None and aspp.arrays is not None:
+    taps = compare.aspp_taps(aspp.rates, (row, col), grid)
+    with middle:
+        app_state.chart(sampling_figure(comparison.image, grid, (row, col),
+                                        [(t.branch, t.cells, t.inside) for t in taps],
+                                        f"ASPP, {at}: the cells each branch reads", height=360))
+    with right:
+        names = compare.branch_names(aspp.rates)
+        app_state.chart(class_bars(compare.aspp_contributions(aspp, (row, col)), names, BRANCH_COLOURS[:len(names)],
+                                   f"ASPP, {at}: each branch's share",
+                                   "||W_r a_r||, its term in the 1x1 projection", value_name="norm", height=360))
+    st.caption("ASPP's atrous taps lie rate cells apart on the feature map (x 8 input pixels); those outside the map "
+               "read zeros (padding). The image-pooling branch reads every pixel equally (the global average).")
+
+if scores:
+    st.subheader("On this image: against the CamVid ground truth")
+    left, right = st.columns([1, 2])
+    with left:
+        app_state.chart(label_figure(comparison.image, current.truth, classes + ["(unlabelled)"], palette + [(0, 0, 0)],
+                                     "ground truth (CamVid)", opacity=opacity, height=340))
+    with right:
+        st.dataframe(list(scores.values()), hide_index=True)
+        st.caption("IoU in % per class on this image, and their mean over the classes present; unlabelled pixels "
+                   "ignored; blank where a class is in neither the prediction nor the ground truth. One image says "
+                   "little: see the test-set table below.")
+
+st.subheader("Accuracy on the CamVid test set")
+found = compare.test_results()
+if not found:
+    st.info("No evaluation results yet: not evaluated. They appear here once each model has been evaluated with",
+            icon=":material/hourglass_empty:")
+    st.code(compare.EVALUATE_COMMAND, language="bash")
+else:
+    st.dataframe(results.accuracy_rows(found), hide_index=True)
+    st.caption("IoU and pixel accuracy in %, read from assets/weights/eval/NAME_test.json, written by `"
+               + compare.EVALUATE_COMMAND + "`. " + " ".join(f"{n}." for n in compare.evaluation_notes(found)))

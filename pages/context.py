@@ -1,0 +1,48 @@
+"""Object contextual representations y_i (Eq. 3) and augmented representations z_i (Eq. 6),
+and what OCR changed: the coarse (auxiliary) prediction against the final one."""
+import streamlit as st
+
+from ocr_viz.analysis import stats as analysis
+from ocr_viz.app import state as app_state
+from ocr_viz.data.classes import IGNORE_INDEX
+from ocr_viz.figures import label_figure, map_figure, pca_caption, rgb_figure
+from pages._layout import scale_picker, stage_code, stage_page
+
+current = stage_page("context")
+arrays, classes, palette = current.arrays, current.classes, current.palette
+
+columns = st.columns(3)
+for column, (name, maps, what) in zip(columns, [("x", arrays.x, "pixel representations x_i (input)"),
+                                               ("y", arrays.y, "object contextual y_i (Eq. 3)"),
+                                               ("z", arrays.z, "augmented z_i (Eq. 6)")]):
+    with column:
+        rgb, share = app_state.derived(f"pca.{name}", lambda maps=maps: analysis.pca_rgb(maps))
+        app_state.chart(rgb_figure(rgb, f"PCA of {what}", pca_caption(share), height=340))
+st.caption("y_i is built only from the K region vectors, so it is smooth where w_i varies slowly: "
+           "pixels related to the same regions get the same context.")
+
+app_state.chart(map_figure(analysis.norms(arrays.y), "||y_i||, the length of each pixel's context vector",
+                           scale_picker("context.norm"), image=arrays.image, opacity=0.8, value_name="||y_i||"))
+
+st.subheader("What OCR changed")
+opacity = st.slider("opacity over the image", 0.0, 1.0, 0.6, key="context.opacity")
+change = analysis.changes(arrays.aux_pred, arrays.pred, current.truth, IGNORE_INDEX)
+left, middle, right = st.columns(3)
+with left:
+    app_state.chart(label_figure(arrays.image, arrays.aux_pred, classes, palette,
+                                 "coarse: argmax M_k (soft regions)", opacity=opacity, height=360))
+with middle:
+    app_state.chart(label_figure(arrays.image, arrays.pred, classes, palette,
+                                 "final: argmax of the classifier on z_i", opacity=opacity, height=360))
+with right:
+    app_state.chart(label_figure(arrays.image, arrays.pred, classes, palette, "pixels whose label OCR changed",
+                                 opacity=1.0, mask=change["mask"], caption="coloured by the final label; the rest dimmed",
+                                 height=360))
+share = change["changed"] / change["total"]
+summary = f"OCR changed the label of {change['changed']:,} of {change['total']:,} pixels ({share:.1%})."
+if current.truth is not None:
+    summary += (f" Against the ground truth: {change['fixed']:,} of them became right and {change['broken']:,} "
+                "became wrong.")
+st.markdown(summary)
+
+stage_code("context")
