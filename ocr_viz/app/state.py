@@ -26,7 +26,7 @@ from PIL import Image
 
 import ocr_viz
 from ocr_viz.analysis import compare
-from . import export, gallery, views
+from . import compute, export, gallery, views
 from .views import TraceArrays
 from ocr_viz.model.api import shipped_path
 
@@ -86,29 +86,60 @@ def _uploaded_model(key: str, _data: bytes):
     return ocr_viz.load_model(_data)
 
 
-@st.cache_resource(max_entries=4)
+# Results computed per image go through one queue (ocr_viz/app/compute.py): at most
+# compute.default_slots() jobs run at once, however many students wait, and a key being
+# computed is joined, not recomputed. Each kind is kept in its own cache, bounded by bytes
+# (a 640 x 480 trace holds about 29 MB of arrays, a five-head comparison about 105 MB).
+QUEUE = compute.ComputeQueue()
+CACHE_BOUNDS_MB = {"image": 64, "trace": 384, "comparison": 256, "experiment": 192, "derived": 192}
+for _kind, _mb in CACHE_BOUNDS_MB.items():
+    QUEUE.cache(_kind, _mb * compute.MB)
+WAIT_TEXT = {"trace": "Running the model on the image", "comparison": "Running the five heads on the image",
+             "experiment": "Rerunning the head", "derived": "Summarising the trace"}
+
+
+def queued(kind: str, key, compute_value):
+    """QUEUE.run with the waiting user's position and progress shown in place while they wait."""
+    shown = []
+
+    def on_wait(wait: compute.Wait) -> None:
+        if not shown:
+            shown.append(st.empty())
+        where = "running now" if wait.position == 0 else \
+            f"{wait.position} job{'s' if wait.position > 1 else ''} ahead of yours on this server"
+        shown[0].progress(min(wait.progress, 0.99), text=f"{WAIT_TEXT[kind]}: {where}, about {wait.ahead_seconds:.0f} s left")
+
+    try:
+        return QUEUE.run(kind, key, compute_value, on_wait)
+    finally:
+        if shown:
+            shown[0].empty()
+
+
 def _image(key: str, _data: bytes):
-    return ocr_viz.open_image(_data)
+    """The decoded image, kept by its digest (decoding is not torch work: not queued)."""
+    cache = QUEUE.caches()["image"]
+    image = cache.get(key)
+    if image is None:
+        image = ocr_viz.open_image(_data)
+        cache.put(key, image)
+    return image
 
 
-@st.cache_resource(max_entries=6, show_spinner="Running the model on the image...")
 def _arrays(trace_key: str, _model, _image, head: str) -> TraceArrays:
-    return views.run(_model, _image, head)
+    return queued("trace", trace_key, partial(views.run, _model, _image, head))
 
 
-@st.cache_resource(max_entries=2, show_spinner="Running the five heads on the image...")
 def _comparison(key: str, _models: dict, _image: np.ndarray) -> compare.Comparison:
-    return compare.run_all(_models, Image.fromarray(_image))
+    return queued("comparison", key, lambda: compare.run_all(_models, Image.fromarray(_image)))
 
 
-@st.cache_resource(max_entries=64)
 def _derived(trace_key: str, name: str, _compute):
-    return _compute()
+    return queued("derived", (trace_key, name), _compute)
 
 
-@st.cache_resource(max_entries=12, show_spinner="Rerunning the head...")
 def _experiment(trace_key: str, what, _compute):
-    return _compute()
+    return queued("experiment", (trace_key, what), _compute)
 
 
 def experiment(what, compute):

@@ -1,0 +1,278 @@
+"""One queue for the server's heavy work, and caches bounded by bytes.
+
+Many students on one server each start traces, head reruns and comparisons. Run all at once,
+twenty traces would split two cores twenty ways (each torch call also spawning its own
+threads), so every one would finish late and memory would hold twenty traces' tensors. Here
+at most `slots` jobs run at a time (slots x torch threads = the cores); the others wait in
+arrival order and can ask for their position and an estimate of their progress. A job for a
+key that is already cached is answered from the cache, and one whose key is queued or running
+waits for that job instead of computing it again: the same image opened by thirty students is
+traced once.
+
+Pure Python and threading (Streamlit runs each session's script in its own thread); the
+Streamlit side, which shows the position, is ocr_viz/app/state.py.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, Callable
+
+import numpy as np
+
+MB = 2**20
+
+
+# ---- sizes ----------------------------------------------------------------------------------
+
+def nbytes(value: Any, _seen: set[int] | None = None) -> int:
+    """Approximate memory held by a cached value: array buffers counted exactly, containers,
+    dataclasses and plain objects walked (each object once), plotly figures by their data."""
+    seen = set() if _seen is None else _seen
+    if id(value) in seen:
+        return 0
+    seen.add(id(value))
+    if isinstance(value, np.ndarray):
+        return value.nbytes if value.base is None or not isinstance(value.base, np.ndarray) else 0
+    if type(value).__module__.startswith("torch") and hasattr(value, "untyped_storage"):
+        return value.untyped_storage().nbytes()
+    if hasattr(value, "getbands") and hasattr(value, "size"):  # a PIL image: its pixel buffer
+        return value.size[0] * value.size[1] * len(value.getbands())
+    if isinstance(value, (bytes, bytearray, str)):
+        return sys.getsizeof(value)
+    if isinstance(value, dict):
+        return sys.getsizeof(value) + sum(nbytes(k, seen) + nbytes(v, seen) for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return sys.getsizeof(value) + sum(nbytes(v, seen) for v in value)
+    if hasattr(value, "to_plotly_json"):  # a plotly figure: its data and layout
+        return nbytes(value.to_plotly_json(), seen)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return sys.getsizeof(value) + sum(nbytes(getattr(value, f.name), seen) for f in dataclasses.fields(value))
+    if hasattr(value, "__dict__") and not isinstance(value, type):
+        return sys.getsizeof(value) + nbytes(vars(value), seen)
+    return sys.getsizeof(value)
+
+
+# ---- a cache bounded by bytes ---------------------------------------------------------------
+
+class ByteCache:
+    """Least recently used entries dropped once the total exceeds `max_bytes` (or `max_entries`).
+    A value larger than the whole budget is returned to its caller but not kept."""
+
+    def __init__(self, name: str, max_bytes: int, max_entries: int = 1_000_000):
+        self.name, self.max_bytes, self.max_entries = name, max_bytes, max_entries
+        self._entries: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.total = 0
+
+    def get(self, key, default=None):
+        with self._lock:
+            if key not in self._entries:
+                return default
+            self._entries.move_to_end(key)
+            return self._entries[key][0]
+
+    def __contains__(self, key) -> bool:
+        with self._lock:
+            return key in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def put(self, key, value, size: int | None = None) -> None:
+        size = nbytes(value) if size is None else size
+        with self._lock:
+            if key in self._entries:
+                self.total -= self._entries.pop(key)[1]
+            if size > self.max_bytes:
+                return
+            self._entries[key] = (value, size)
+            self.total += size
+            while self.total > self.max_bytes or len(self._entries) > self.max_entries:
+                self.total -= self._entries.popitem(last=False)[1][1]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.total = 0
+
+
+# ---- the queue ------------------------------------------------------------------------------
+
+def default_slots() -> int:
+    """Jobs run at once: the cores divided by torch's threads per job (at least one);
+    OCR_VIZ_COMPUTE_SLOTS overrides."""
+    if os.environ.get("OCR_VIZ_COMPUTE_SLOTS", "").isdigit():
+        return max(1, int(os.environ["OCR_VIZ_COMPUTE_SLOTS"]))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        import torch
+
+        threads = torch.get_num_threads()
+    except ImportError:
+        threads = 1
+    return max(1, cores // max(1, threads))
+
+
+@dataclasses.dataclass(eq=False)
+class Job:
+    """One computation: queued, then running, then done (with a value or an error)."""
+
+    key: Any
+    kind: str
+    compute: Callable[[], Any] = dataclasses.field(repr=False)
+    queued_at: float = dataclasses.field(default_factory=time.monotonic)
+    started_at: float | None = None
+    finished: threading.Event = dataclasses.field(default_factory=threading.Event, repr=False)
+    value: Any = dataclasses.field(default=None, repr=False)
+    error: BaseException | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Wait:
+    """What a waiting caller is told: jobs ahead of its own (0 once running) and an estimate of
+    how far the wait has come, from the recent durations of each kind of job."""
+
+    position: int          # 0: running now; n: n jobs queued or running before it
+    ahead_seconds: float   # estimated seconds until it finishes
+    progress: float        # 0..1, elapsed / (elapsed + ahead)
+    kind: str
+
+
+class ComputeQueue:
+    """At most `slots` jobs at a time on worker threads, first come first served; results kept in
+    byte-bounded caches by kind; concurrent requests for one key share one computation.
+
+    Workers, not the callers' threads, compute: a caller that stops waiting (Streamlit
+    interrupts a script when its user clicks again) leaves its job in the queue, and the result
+    is cached for its rerun and for anyone who asked for the same key."""
+
+    def __init__(self, slots: int | None = None, poll_seconds: float = 0.25):
+        self.slots = slots or default_slots()
+        self.poll_seconds = poll_seconds
+        self._caches: dict[str, ByteCache] = {}
+        self._lock = threading.Condition()
+        self._waiting: list[Job] = []       # queued, in arrival order
+        self._running: list[Job] = []
+        self._jobs: dict[tuple[str, Any], Job] = {}  # queued or running, by (kind, key)
+        self._durations: dict[str, float] = {}  # recent seconds per kind (exponential average)
+        self._workers: list[threading.Thread] = []
+        self._local = threading.local()     # set on worker threads
+        self.computed: dict[str, int] = {}  # jobs run per kind (for tests and the load test)
+        self.peak_running = 0
+
+    def cache(self, kind: str, max_bytes: int, max_entries: int = 1_000_000) -> ByteCache:
+        """The cache of one kind of result, created on first use with these bounds."""
+        with self._lock:
+            if kind not in self._caches:
+                self._caches[kind] = ByteCache(kind, max_bytes, max_entries)
+            return self._caches[kind]
+
+    def caches(self) -> dict[str, ByteCache]:
+        return dict(self._caches)
+
+    def submit(self, kind: str, key, compute: Callable[[], Any]) -> Job:
+        """The queued or running job for (kind, key), or a new one at the end of the queue."""
+        with self._lock:
+            job = self._jobs.get((kind, key))
+            if job is None:
+                job = self._jobs[(kind, key)] = Job(key, kind, compute)
+                self._waiting.append(job)
+                self._start_workers()
+                self._lock.notify_all()
+            return job
+
+    def run(self, kind: str, key, compute: Callable[[], Any], on_wait: Callable[[Wait], None] | None = None):
+        """The cached result for (kind, key), else the result of its job (queued now if there is
+        none), calling `on_wait` every poll while waiting. The cache of `kind` must exist (see
+        `cache`). A job's error is raised to everyone waiting for it and not cached."""
+        cache = self._caches[kind]
+        hit = cache.get(key, _MISSING)
+        if hit is not _MISSING:
+            return hit
+        if getattr(self._local, "worker", False):  # called from inside a job: it already holds a slot
+            value = compute()
+            cache.put(key, value)
+            return value
+        with self._lock:  # the cache may have been filled between the two looks
+            hit = cache.get(key, _MISSING)
+            job = self.submit(kind, key, compute) if hit is _MISSING else None
+        if job is None:
+            return hit
+        while not job.finished.wait(self.poll_seconds):
+            if on_wait:
+                on_wait(self.wait_of(job))
+        if job.error is not None:
+            raise job.error
+        return job.value
+
+    def _start_workers(self) -> None:
+        while len(self._workers) < self.slots:
+            worker = threading.Thread(target=self._work, name=f"ocr-viz-compute-{len(self._workers)}", daemon=True)
+            self._workers.append(worker)
+            worker.start()
+
+    def _work(self) -> None:
+        self._local.worker = True
+        while True:
+            with self._lock:
+                while not self._waiting:
+                    self._lock.wait()
+                job = self._waiting.pop(0)
+                self._running.append(job)
+                job.started_at = time.monotonic()
+                self.peak_running = max(self.peak_running, len(self._running))
+            self._execute(job)
+
+    def _execute(self, job: Job) -> None:
+        cache = self._caches[job.kind]
+        try:
+            job.value = job.compute()
+            cache.put(job.key, job.value)
+        except Exception as error:  # handed to every waiter
+            job.error = error
+        finally:
+            seconds = time.monotonic() - job.started_at
+            with self._lock:
+                self._running.remove(job)
+                del self._jobs[(job.kind, job.key)]
+                previous = self._durations.get(job.kind)
+                self._durations[job.kind] = seconds if previous is None else 0.7 * previous + 0.3 * seconds
+                self.computed[job.kind] = self.computed.get(job.kind, 0) + 1
+                self._lock.notify_all()
+            job.finished.set()
+
+    def expected_seconds(self, kind: str) -> float:
+        return self._durations.get(kind, 1.0)
+
+    def wait_of(self, job: Job) -> Wait:
+        """The position of `job` and an estimate of its remaining time (running jobs count their
+        expected remainder; queued ones their kind's average, shared among the slots)."""
+        now = time.monotonic()
+        with self._lock:
+            remaining = lambda j: max(0.0, self.expected_seconds(j.kind) - (now - j.started_at))  # noqa: E731
+            if job.started_at is not None:
+                position, ahead = 0, remaining(job)
+            else:
+                index = self._waiting.index(job) if job in self._waiting else 0
+                before = self._waiting[:index]
+                position = len(self._running) + len(before)
+                ahead = (sum(map(remaining, self._running)) + sum(self.expected_seconds(j.kind) for j in before)) \
+                    / self.slots + self.expected_seconds(job.kind)
+        elapsed = now - job.queued_at
+        return Wait(position, ahead, elapsed / (elapsed + ahead) if elapsed + ahead > 0 else 1.0, job.kind)
+
+    def status(self) -> dict:
+        """Jobs running and queued now, and what each cache holds (for the load test and the logs)."""
+        with self._lock:
+            return {"slots": self.slots, "running": len(self._running), "queued": len(self._waiting),
+                    "computed": dict(self.computed), "peak_running": self.peak_running,
+                    "caches": {k: {"entries": len(c), "bytes": c.total, "max_bytes": c.max_bytes}
+                               for k, c in self._caches.items()}}
+
+
+_MISSING = object()
