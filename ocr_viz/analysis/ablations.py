@@ -69,14 +69,19 @@ def same_backbone(a: Segmentor, b: Segmentor) -> bool:
 
 
 @torch.no_grad()
-def no_context(fcn: Segmentor, arrays: TraceArrays, images: torch.Tensor, shared_backbone: bool) -> np.ndarray:
-    """(H,W) labels of the FCN model: its head on the cached features when the backbones are the
-    same, else the whole model on the input `images` (1,3,H,W)."""
+def no_context_logits(fcn: Segmentor, features: torch.Tensor, images: torch.Tensor, shared_backbone: bool,
+                      size: tuple[int, int]) -> np.ndarray:
+    """(H,W) labels at `size` of the FCN model: its head on the OCR model's `features` (1,C,h,w)
+    when the backbones are the same, else the whole model on the input `images` (1,3,H,W)."""
     device = next(fcn.parameters()).device
-    if shared_backbone:
-        logits = fcn.head(torch.from_numpy(np.array(arrays.features))[None].to(device))[0]
-        return upsample(logits, arrays.image.shape[:2]).argmax(1)[0].cpu().numpy()
-    return fcn.predict(images.to(device)).argmax(1)[0].cpu().numpy()
+    logits = fcn.head(features.to(device))[0] if shared_backbone else fcn(images.to(device))[0]
+    return upsample(logits, tuple(size)).argmax(1)[0].cpu().numpy()
+
+
+def no_context(fcn: Segmentor, arrays: TraceArrays, images: torch.Tensor, shared_backbone: bool) -> np.ndarray:
+    """(H,W) labels of the FCN model at the input size, from the cached features (see no_context_logits)."""
+    features = torch.from_numpy(np.array(arrays.features))[None]
+    return no_context_logits(fcn, features, images, shared_backbone, arrays.image.shape[:2])
 
 
 def no_context_variant(pred: np.ndarray, trained: bool) -> Variant:

@@ -1,0 +1,92 @@
+"""Command: measure what a model does over a labelled set (the code is in ocr_viz.analysis).
+
+    python -m ocr_viz.analyze relation ocr                        # shipped model, CamVid test, 233 images
+    python -m ocr_viz.analyze relation ocr --every 12 --out /tmp/relation.json
+    python -m ocr_viz.analyze relation converted.safetensors --data cityscapes_val --no-fcn
+
+relation: the statistics of w_ik (Eq. 5) over every image (entropy against log K, alignment of
+argmax_k w_ik with the ground truth and the prediction, the rank of the own class, the same for
+w_ik divided by its image mean, w against m~) and the paper's ablations over the whole set
+(OCR, soft regions alone, uniform w, GT regions with the model's w, GT-OCR, no context = the
+FCN head). --data is a CamVid-layout root (test/ + testannot/) or a folder with images/ and
+masks/ (single-channel PNGs of class indices in the model's class table; others are ignored).
+Writes JSON (default assets/analysis/relation_<model name>.json), which the app's page
+"What the relation really does" reads for the checkpoint with the same weights.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+from ocr_viz.analysis import relation
+from ocr_viz.model.api import load_model, shipped_path
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m ocr_viz.analyze", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="analysis", required=True)
+    r = sub.add_parser("relation", help="statistics of the relation w_ik and the ablations over a labelled set")
+    r.add_argument("model", help="a shipped model name (ocr) or a .safetensors checkpoint with an OCR head")
+    r.add_argument("--data", default=os.environ.get("OCR_VIZ_DATA", "../shared/data/camvid"),
+                   help="CamVid root (test/ + testannot/) or a folder with images/ and masks/")
+    r.add_argument("--split", default="test", help="the CamVid-layout split (default test)")
+    r.add_argument("--every", type=int, default=1, help="only every N-th pair (sorted by name)")
+    r.add_argument("--limit", type=int, help="only the first N pairs (after --every)")
+    r.add_argument("--fcn", default="fcn", help="the no-context model (default: the shipped FCN head)")
+    r.add_argument("--no-fcn", action="store_true", help="leave out the no-context row")
+    r.add_argument("--long-side", type=int, default=relation.DEFAULT_LONG_SIDE, help="the app's input size (default 640)")
+    r.add_argument("--out", help="JSON file (default assets/analysis/relation_<model name>.json)")
+    r.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    r.add_argument("--no-progress", action="store_true")
+    return p.parse_args(argv)
+
+
+def checkpoint_bytes(name_or_path: str) -> bytes:
+    path = shipped_path(name_or_path)
+    return (path if path.is_file() else Path(name_or_path)).read_bytes()
+
+
+def run_relation(args: argparse.Namespace, command: str) -> dict:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    pairs, layout = relation.labelled_pairs(args.data, args.split)
+    pairs = pairs[:: max(args.every, 1)][: args.limit]
+    model, meta = load_model(args.model)
+    fcn = None
+    if not args.no_fcn:
+        fcn, fcn_meta = load_model(args.fcn, device=next(model.parameters()).device)
+        if list(fcn_meta["classes"]) != list(meta["classes"]):
+            print(f"no-context row left out: {args.fcn!r} has other classes than the model", file=sys.stderr)
+            fcn = None
+    result = {
+        "kind": "relation", "command": command,
+        "model": {"name": meta.get("name", Path(args.model).stem), "source": str(args.model), "head": meta["arch"]["head"],
+                  "trained": bool(meta.get("trained")), "weights_digest": relation.weights_digest(checkpoint_bytes(args.model))},
+        "data": {"root": str(args.data), "layout": layout, "every": args.every, "limit": args.limit},
+    }
+    result |= relation.analyze_set(model, meta, pairs, fcn, progress=not args.no_progress, long_side=args.long_side)
+    result["torch"] = torch.__version__
+    result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+    out = Path(args.out) if args.out else relation.default_out(result["model"]["name"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(relation.format_report(result), flush=True)
+    print(f"wrote {out}", flush=True)
+    return result
+
+
+def main(argv=None) -> dict:
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    return run_relation(parse_args(argv), "python -m ocr_viz.analyze " + shlex.join(argv))
+
+
+if __name__ == "__main__":
+    main()

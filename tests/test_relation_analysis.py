@@ -1,0 +1,160 @@
+"""The relation statistics (ocr_viz.analysis.relation) on hand-made relations whose answers are
+known exactly, the `analyze relation` command on a 5-image subset, and the page that shows them."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from ocr_viz.analysis import relation
+
+K = 5
+
+
+def labels_grid() -> np.ndarray:
+    """A 4 x 6 grid of cell labels: classes 0..4 in known counts, and two unlabelled cells."""
+    truth = np.array([
+        [0, 0, 0, 1, 1, 2],
+        [0, 0, 1, 1, 2, 2],
+        [3, 3, 3, 4, 2, 2],
+        [3, 3, -1, -1, 4, 4],
+    ])
+    return truth
+
+
+def one_hot(labels: np.ndarray, k: int = K) -> np.ndarray:
+    """(K,h,w) with 1 at each cell's class (unlabelled cells: class 0)."""
+    return np.moveaxis(np.eye(k)[np.clip(labels, 0, None)], -1, 0)
+
+
+def summary_of(w, truth, pred=None, m_tilde=None, M=None) -> dict:
+    counts = relation.RelationCounts(K)
+    pred = truth.clip(0) if pred is None else pred
+    m_tilde = w if m_tilde is None else m_tilde
+    counts.add(w, m_tilde, w if M is None else M, pred, truth)
+    return counts.summary([f"c{k}" for k in range(K)])
+
+
+def test_a_one_hot_relation_on_the_true_class_is_perfectly_aligned():
+    truth = labels_grid()
+    s = summary_of(one_hot(truth), truth)
+    assert s["labelled_cells"] == 22 and s["cells"] == 24
+    assert s["entropy"]["mean"] == pytest.approx(0.0, abs=1e-12)
+    assert s["entropy"]["histogram"][0] == 24 and sum(s["entropy"]["histogram"]) == 24
+    a = s["absolute"]
+    assert a["top1_truth"] == 1.0 and a["mean_rank"] == 1.0 and a["top1_pred"] == 1.0
+    assert a["rank_histogram"] == [22, 0, 0, 0, 0]
+    assert a["per_class"]["c2"] == {"cells": 5, "top1_truth": 1.0, "mean_rank": 1.0, "top1_pred": 1.0}
+    assert np.array_equal(np.array(a["versus_truth"]), np.diag([5, 4, 5, 5, 3]))
+    assert s["relative"]["top1_truth"] == 1.0  # dividing by the image mean keeps a one-hot argmax
+    assert s["m_tilde"]["top1_soft_region"] == 1.0 and s["m_tilde"]["spatial_correlation"] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_a_uniform_relation_has_entropy_log_k_and_the_middle_rank():
+    truth = labels_grid()
+    s = summary_of(np.full((K, 4, 6), 1 / K), truth)
+    assert s["entropy"]["mean"] == pytest.approx(math.log(K), rel=1e-12)
+    assert s["entropy"]["histogram"][-1] == 24
+    a = s["absolute"]
+    assert a["mean_rank"] == (K + 1) / 2 == s["chance_mean_rank"]  # ties share the middle rank
+    assert a["top1_truth"] == pytest.approx(5 / 22)  # argmax of ties is region 0: right for the 5 cells of class 0
+    assert a["argmax_share"] == [1.0, 0.0, 0.0, 0.0, 0.0]
+    assert s["m_tilde"]["spatial_correlation"] is None  # constant maps have no correlation
+
+
+def test_a_shared_bias_hides_the_own_class_and_the_relative_view_removes_it():
+    truth = labels_grid()
+    bias = np.array([0.1, 0.1, 0.6, 0.1, 0.1])[:, None, None]  # every pixel prefers region 2
+    eps = 0.1
+    w = (1 - eps) * bias + eps * one_hot(truth)
+    s = summary_of(w, truth)
+    assert s["absolute"]["top1_truth"] == pytest.approx(5 / 22)  # only the cells of class 2 are right
+    assert s["absolute"]["argmax_share"] == [0.0, 0.0, 1.0, 0.0, 0.0]
+    assert s["absolute"]["per_class"]["c0"]["mean_rank"] == pytest.approx(2.0)  # second after region 2
+    assert s["relative"]["top1_truth"] == 1.0 and s["relative"]["mean_rank"] == 1.0
+    # the entropy of w_i = 0.9 b + 0.1 e_c, computed by hand for a cell of class 0 and of class 2
+    p0 = np.array([0.19, 0.09, 0.54, 0.09, 0.09])
+    p2 = np.array([0.09, 0.09, 0.64, 0.09, 0.09])
+    h = lambda p: -(p * np.log(p)).sum()  # noqa: E731
+    assert s["entropy"]["per_class"]["c0"] == pytest.approx(h(p0), rel=1e-9)
+    assert s["entropy"]["per_class"]["c2"] == pytest.approx(h(p2), rel=1e-9)
+
+
+def test_alignment_with_the_prediction_and_with_m_tilde_are_counted_over_all_cells():
+    truth = labels_grid()
+    w = one_hot(truth)
+    pred = np.zeros_like(truth)  # predicts class 0 everywhere
+    m_tilde = one_hot(np.roll(truth, 1, axis=1))
+    s = summary_of(w, truth, pred=pred, m_tilde=m_tilde)
+    expected = float((truth.clip(0) == 0).mean())
+    assert s["absolute"]["top1_pred"] == pytest.approx(expected)
+    assert s["m_tilde"]["top1_m_tilde"] == pytest.approx(float((truth.clip(0) == np.roll(truth, 1, axis=1).clip(0)).mean()))
+
+
+def test_a_cell_takes_the_class_of_at_least_half_of_its_pixels():
+    labels = np.array([
+        [1, 1, 2, 2],
+        [1, 3, 2, 9],  # 9 is outside the class table: counts for no class
+        [0, 0, 9, 9],
+        [0, 4, 9, 4],
+    ])
+    cells = relation.cell_labels(labels, K, (2, 2))
+    assert cells.tolist() == [[1, 2], [0, -1]]
+
+
+def test_the_layout_of_a_labelled_folder_is_recognised(tmp_path):
+    with pytest.raises(FileNotFoundError, match="neither"):
+        relation.labelled_pairs(tmp_path)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    from PIL import Image
+    Image.new("RGB", (8, 8)).save(tmp_path / "images" / "a.jpg")
+    Image.new("L", (8, 8)).save(tmp_path / "masks" / "a.png")
+    pairs, layout = relation.labelled_pairs(tmp_path)
+    assert layout == "images/ + masks/" and [p.name for p, _ in pairs] == ["a.jpg"]
+
+
+@pytest.fixture(scope="module")
+def five_images(camvid_root, tmp_path_factory):
+    """The `analyze relation` JSON of the shipped model on 5 CamVid test images given as images/ + masks/."""
+    from ocr_viz import analyze
+    from ocr_viz.data.datasets import camvid_pairs
+
+    root = tmp_path_factory.mktemp("five")
+    (root / "images").mkdir()
+    (root / "masks").mkdir()
+    for image, label in camvid_pairs(camvid_root, "test")[::50][:5]:
+        (root / "images" / image.name).symlink_to(image)
+        (root / "masks" / label.name).symlink_to(label)
+    out = root / "relation.json"
+    # at half the app's input size, to keep the test fast: the JSON's layout is the same
+    analyze.main(["relation", "ocr", "--data", str(root), "--out", str(out), "--no-progress", "--long-side", "320"])
+    return json.loads(out.read_text())
+
+
+def test_the_command_writes_the_documented_json(five_images):
+    r = five_images
+    assert r["kind"] == "relation" and r["images"] == 5 and r["input_long_side"] == 320 and r["data"]["layout"] == "images/ + masks/"
+    assert r["command"].startswith("python -m ocr_viz.analyze relation ocr --data")
+    assert r["model"]["name"] == "ocr" and r["model"]["trained"] and len(r["model"]["weights_digest"]) == 16
+    k = len(r["classes"])
+    s = r["relation"]
+    h, w = r["grid"]
+    assert s["cells"] == 5 * h * w and sum(s["entropy"]["histogram"]) == s["cells"]
+    assert 0 < s["entropy"]["mean"] < s["entropy"]["log_k"] == pytest.approx(math.log(k))
+    for view in relation.VIEWS:
+        assert sum(s[view]["rank_histogram"]) == s["labelled_cells"] == np.sum(s[view]["versus_truth"])
+        assert 1 <= s[view]["mean_rank"] <= k and 0 <= s[view]["top1_truth"] <= 1
+        assert set(s[view]["per_class"]) == set(r["classes"])
+    assert [row["key"] for row in r["ablations"]["rows"]] == \
+        ["no_context", "soft_regions", "uniform", "ocr", "gt_regions", "gt_ocr"]
+    scores = {row["key"]: row["miou"] for row in r["ablations"]["rows"]}
+    assert all(0.2 < v < 1 for v in scores.values())
+    assert scores["gt_ocr"] > scores["soft_regions"]  # the ground truth's regions beat the coarse soft regions
+    assert "ablation" in relation.format_report(r)
+
+
+def test_the_trained_model_relates_to_the_true_class_more_often_than_chance(five_images):
+    s = five_images["relation"]
+    assert s["absolute"]["top1_truth"] > 1.5 * s["chance_top1"]
+    assert s["absolute"]["mean_rank"] < s["chance_mean_rank"]
