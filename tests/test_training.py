@@ -37,10 +37,11 @@ def make_dataset(root, images=4, seed=0):
 
 
 def tiny_run(data, out, *extra):
-    """Arguments for a fast run: small OCR head, whole 64 x 64 images, no warm-up."""
+    """Arguments for a fast run: small OCR head, whole 64 x 64 images, no warm-up, on the CPU
+    (also on a GPU machine, so that the numbers below do not depend on the hardware)."""
     return ["--data", str(data), "--out", str(out), "--mid-channels", "16", "--key-channels", "8",
             "--crop", str(SIZE), "--scale", "1", "1", "--batch", "2", "--warmup", "1",
-            "--threads", "1", "--no-progress", *extra]
+            "--threads", "1", "--no-progress", "--device", "cpu", *extra]
 
 
 def read_log(out):
@@ -74,12 +75,12 @@ def test_final_checkpoint_loads_with_its_recipe(trained):
 
 def test_resume_continues_from_the_saved_step(data, tmp_path, capsys):
     train.main(tiny_run(data, tmp_path, "--iters", "4", "--checkpoint-every", "2"))
-    first = torch.load(tmp_path / "state.pt", weights_only=True)
+    first = torch.load(tmp_path / "state.pt", map_location="cpu", weights_only=True)
     assert first["step"] == 4
     train.main(tiny_run(data, tmp_path, "--iters", "6", "--checkpoint-every", "2"))
     assert "resumed from" in capsys.readouterr().out
     assert [entry["step"] for entry in read_log(tmp_path)] == [1, 2, 3, 4, 5, 6]
-    assert torch.load(tmp_path / "state.pt", weights_only=True)["step"] == 6
+    assert torch.load(tmp_path / "state.pt", map_location="cpu", weights_only=True)["step"] == 6
     _, meta = checkpoints.load(tmp_path / "final.safetensors")
     assert meta["training"]["steps"] == 6
 

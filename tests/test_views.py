@@ -1,17 +1,16 @@
 """The app's library layer without Streamlit: trace -> arrays, the numpy summaries, the figures."""
 import ast
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from conftest import tiny_arch
+from conftest import assert_structured, sample_batch, sample_image, structured_model
 
 from ocr_viz.analysis import stats as analysis
 from ocr_viz.app import views
 from ocr_viz.figures import Scale, class_bars, map_figure, pipeline_dot
 from ocr_viz.figures.scales import apply
-from ocr_viz.model import build as models
 from ocr_viz.teaching import explain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,19 +18,24 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def arrays():
-    torch.manual_seed(0)
-    model = models.build(tiny_arch("ocr")).eval()
-    trace = model.trace(torch.randn(1, 3, 64, 80))
-    return views.trace_arrays(trace, np.zeros((64, 80, 3), np.uint8), "ocr"), trace
+    model = structured_model()
+    trace = model.trace(sample_batch((64, 80)))
+    assert_structured(trace)
+    return views.trace_arrays(trace, sample_image((64, 80)), "ocr"), trace
 
 
 def test_per_pixel_and_per_region_values_land_on_the_right_cells(arrays):
     a, trace = arrays
     h, w = a.grid
-    r, c = 5, 7
-    np.testing.assert_allclose(a.w[:, r, c], trace.head.w[0, r * w + c].numpy(), rtol=1e-6)
-    np.testing.assert_allclose(a.kappa[:, r, c], trace.head.kappa[0, r * w + c].numpy(), rtol=1e-6)
-    np.testing.assert_allclose(a.m_tilde[3, r, c], trace.head.m_tilde[0, 3, r * w + c].item(), rtol=1e-6)
+    assert (h, w) == (8, 10)  # not square, so a transposed index lands elsewhere
+    for r, c in ((5, 7), (0, 9), (7, 0), (3, 3)):
+        i = r * w + c  # row-major flattening of the feature map, as the head does
+        np.testing.assert_allclose(a.w[:, r, c], trace.head.w[0, i].numpy(), rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(a.kappa[:, r, c], trace.head.kappa[0, i].numpy(), rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(a.m_tilde[:, r, c], trace.head.m_tilde[0, :, i].numpy(), rtol=1e-6, atol=1e-12)
+    # the check above can fail: another pixel's (or the transposed index's) values are far away
+    assert np.abs(a.w[:, 5, 7] - trace.head.w[0, 7 * w + 5].numpy()).max() > 1e-2
+    assert np.abs(a.kappa[:, 5, 7] - a.kappa[:, 5, 8]).max() > 1e-2
     np.testing.assert_allclose(a.w.sum(0), 1, atol=1e-5)
     np.testing.assert_allclose(a.m_tilde.sum((1, 2)), 1, atol=1e-5)
     assert a.shapes["w"] == (1, h * w, 11) and not a.w.flags.writeable
@@ -103,8 +107,8 @@ def test_figures_import_neither_torch_nor_streamlit():
                 imported |= {alias.name.split(".")[0] for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0:
                 imported.add(node.module.split(".")[0])
-        allowed = {"__future__", "base64", "io", "math", "html", "dataclasses", "numpy", "plotly", "matplotlib"}
-        assert imported <= allowed, path
+        allowed = set(sys.stdlib_module_names) | {"numpy", "plotly", "matplotlib"}  # arrays in, figures out
+        assert imported <= allowed, (path, imported - allowed)
 
 
 def test_only_the_app_layer_imports_streamlit():

@@ -59,6 +59,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--freeze-backbone", action="store_true", help="train the head only; backbone in eval mode")
     p.add_argument("--out", required=True)
     p.add_argument("--checkpoint-every", type=int, default=100)
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="auto: CUDA when available, else the CPU")
+    p.add_argument("--backend", default="auto", choices=("auto", "gloo", "nccl"),
+                   help="process group backend under torchrun (auto: nccl on CUDA, gloo on the CPU)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
@@ -112,22 +116,43 @@ def architecture(args) -> dict:
     return arch
 
 
-def setup_distributed() -> tuple[int, int, torch.device]:
+def choose_device(requested: str, local_rank: int) -> torch.device:
+    """The device of this process: --device, with "auto" meaning this process's GPU when there is one."""
+    use_cuda = requested == "cuda" or (requested == "auto" and torch.cuda.is_available())
+    if not use_cuda:
+        return torch.device("cpu")
+    gpus = torch.cuda.device_count()
+    if gpus == 0:
+        raise SystemExit("--device cuda, but torch sees no GPU")
+    if local_rank >= gpus:  # set_device would fail with an opaque CUDA error
+        raise SystemExit(f"LOCAL_RANK {local_rank} but only {gpus} GPU(s): run at most {gpus} processes per node "
+                         "with --device cuda, or use --device cpu")
+    return torch.device("cuda", local_rank)
+
+
+def choose_backend(requested: str, device: torch.device) -> str:
+    """nccl needs CUDA tensors; gloo runs anywhere (and is the only choice on the CPU)."""
+    backend = requested if requested != "auto" else ("nccl" if device.type == "cuda" else "gloo")
+    if backend == "nccl" and device.type != "cuda":
+        raise SystemExit("--backend nccl needs --device cuda; use gloo on the CPU")
+    return backend
+
+
+def setup_distributed(device: str = "auto", backend: str = "auto") -> tuple[int, int, torch.device]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    chosen = choose_device(device, local)
+    if chosen.type == "cuda":
+        torch.cuda.set_device(chosen)
     if world > 1:
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
+        dist.init_process_group(choose_backend(backend, chosen))
     rank = dist.get_rank() if world > 1 else 0
-    if torch.cuda.is_available():
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        return rank, world, torch.device("cuda", local)
-    return rank, world, torch.device("cpu")
+    return rank, world, chosen
 
 
 def main(argv=None) -> Path:
     args = parse_args(argv)
-    rank, world, device = setup_distributed()
+    rank, world, device = setup_distributed(args.device, args.backend)
     if args.threads:
         torch.set_num_threads(args.threads)
     random.seed(args.seed + rank)
