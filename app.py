@@ -16,6 +16,7 @@ PAGES = [
     st.Page("pages/regions.py", title="M_k  soft object regions", icon=":material/layers:"),
     st.Page("pages/objects.py", title="f_k  object regions (Eq. 4)", icon=":material/category:"),
     st.Page("pages/relation.py", title="w_ik  pixel-region relation (Eq. 5)", icon=":material/share:"),
+    st.Page("pages/relation_truth.py", title="What the relation really does", icon=":material/fact_check:"),
     st.Page("pages/context.py", title="y_i, z_i  context (Eq. 3, 6)", icon=":material/merge:"),
     st.Page("pages/segmentation.py", title="Segmentation", icon=":material/palette:"),
     st.Page("pages/compare.py", title="Compare the heads", icon=":material/compare:"),

@@ -53,7 +53,8 @@ picture, diagram = st.columns([3, 2])
 with picture:
     if step.figure is not None:
         figure = app_state.derived(f"lecture.figure.{step.key}", lambda: step.figure(scene))
-        app_state.chart(large_type(figure) if large else figure)
+        for one in figure if isinstance(figure, tuple) else (figure,):  # a step may show several figures
+            app_state.chart(large_type(one) if large else one)
 with diagram:
     st.graphviz_chart(pipeline_dot(explain.pipeline_nodes(current.arrays.shapes), explain.PIPELINE_EDGES,
                                    current=step.stage), width="stretch")

@@ -25,6 +25,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -337,15 +338,30 @@ def default_out(name: str) -> Path:
 
 def load_results(path: str | Path) -> dict:
     """A JSON written by `analyze relation`, checked for the entries the page reads."""
-    results = json.loads(Path(path).read_text())
+    return parse_results(Path(path).read_bytes(), str(path))
+
+
+def parse_results(data: bytes | str, name: str = "the file") -> dict:
+    """A JSON written by `analyze relation` from its bytes (e.g. an upload), checked as load_results checks."""
+    try:
+        results = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{name} is not valid JSON ({e})") from e
     if not isinstance(results, dict) or not {"relation", "ablations", "classes", "model"} <= results.keys():
-        raise ValueError(f"{path} is not an `ocr_viz.analyze relation` result (no relation/ablations/classes/model)")
+        raise ValueError(f"{name} is not an `ocr_viz.analyze relation` result (no relation/ablations/classes/model)")
     return results
 
 
-def find_results(digest: str, folder: str | Path = ANALYSIS_DIR) -> dict | None:
-    """The cached analysis of the checkpoint with this weights digest in `folder`, or None."""
-    for path in sorted(Path(folder).glob("relation_*.json")):
+@lru_cache(maxsize=8)
+def file_digest(path: str, stamp: float) -> str:
+    """weights_digest of a checkpoint file; `stamp` (its mtime) makes a changed file hash again."""
+    return weights_digest(Path(path).read_bytes())
+
+
+def find_results(digest: str, folder: str | Path | None = None) -> dict | None:
+    """The cached analysis of the checkpoint with this weights digest in `folder` (default
+    ANALYSIS_DIR), or None."""
+    for path in sorted(Path(folder or ANALYSIS_DIR).glob("relation_*.json")):
         try:
             results = load_results(path)
         except (ValueError, OSError):
@@ -373,3 +389,13 @@ def format_report(results: dict) -> str:
     for row in results["ablations"]["rows"]:
         lines.append(f"{row['name']:<32}{pct(row['miou']):>8}{pct(row['pixel_accuracy']):>14}")
     return "\n".join(lines)
+
+
+def share_beyond_global_mix(context: np.ndarray, context_uniform: np.ndarray) -> float:
+    """How far each pixel's context sum_k w_ik delta(f_k) (Eq. 3 inside rho; (n,d)) is from the global
+    mix (1/K) sum_k delta(f_k) that a uniform relation gives every pixel, relative to the mix's size:
+    mean_i ||c_i - c^u_i|| / mean_i ||c^u_i||. Near 0: y_i is nearly the same for every pixel.
+    (Measured before rho: its BatchNorm rescales small differences between pixels into large ones.)"""
+    context, context_uniform = np.asarray(context, dtype=np.float64), np.asarray(context_uniform, dtype=np.float64)
+    return float(np.linalg.norm(context - context_uniform, axis=-1).mean()
+                 / max(np.linalg.norm(context_uniform, axis=-1).mean(), 1e-12))

@@ -191,3 +191,110 @@ def deviations(meta: dict) -> list[str]:
     if not meta.get("trained", True):
         notes.append("**Weights**: untrained head (ImageNet backbone only): the maps show structure, not what OCR learns.")
     return notes
+
+
+# ---- what the relation does, in words computed from the measured statistics ----------------------
+
+PAPER_CLAIM = (
+    "The paper's picture (Sec. 3.2, Fig. 1): a pixel is described by the object it belongs to, so its relation "
+    "$w_{ik}$ should be large for the region $k$ of its own class and small for the others. GT-OCR makes that "
+    "picture literal: $w_{ik} = 1$ for the pixel's labelled class and 0 for the rest."
+)
+OFFICIAL_COUNTERPART = (
+    "Not only this small model: with the official HRNet-OCR Cityscapes checkpoint, a user printed the relation "
+    "(the official code's `sim_map`) during validation and found every value very close to 1/19 = 0.0526, the "
+    "uniform relation over Cityscapes' 19 classes "
+    "([openseg-group/openseg.pytorch issue #22](https://github.com/openseg-group/openseg.pytorch/issues/22), 2020); "
+    "the maintainers could not explain it and noted that the 1/sqrt(key channels) scaling does not change the accuracy."
+)
+
+
+def percent(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.1%}" if v < 0.01 else f"{v:.0%}"
+
+
+def entropy_reading(mean: float, log_k: float) -> str:
+    """How close to uniform a mean entropy is, in words."""
+    ratio = mean / log_k if log_k > 0 else 0.0
+    if ratio >= 0.9:
+        return "close to uniform: each pixel mixes nearly all regions equally"
+    if ratio >= 0.6:
+        return "far from one-hot: each pixel spreads its weight over several regions"
+    return "fairly decided: most pixels put their weight on a few regions"
+
+
+def alignment_verdict(top1: float | None) -> str:
+    """How far the measured top-1 alignment with the ground truth supports the paper's picture."""
+    if top1 is None:
+        return "without ground truth, only the alignment with the predicted class can be measured"
+    if top1 >= 0.7:
+        return "largely as the paper describes: most pixels relate most to the region of their own class"
+    if top1 >= 0.4:
+        return "only partly as the paper describes: many pixels relate most to another class's region"
+    return "mostly not as the paper describes: the own class is the strongest region for a minority of pixels"
+
+
+def strongest_region(s: dict, classes: list[str]) -> tuple[str, float]:
+    """The class whose region is argmax_k w_ik for the most cells, and that share."""
+    share = s["absolute"]["argmax_share"]
+    k = max(range(len(share)), key=share.__getitem__)
+    return classes[k], share[k]
+
+
+def relation_findings(s: dict, classes: list[str]) -> list[str]:
+    """Markdown sentences on what the relation does, from relation statistics (analysis.relation's
+    summary of one image or of a set): entropy, alignment, the shared bias, the relative view, w vs m~."""
+    k, a, r = len(classes), s["absolute"], s["relative"]
+    e = s["entropy"]
+    found = [f"**Entropy**: the mean entropy of $w_i$ is {e['mean']:.2f} nats; a uniform relation has "
+             f"log K = {e['log_k']:.2f}. The relation is {entropy_reading(e['mean'], e['log_k'])}."]
+    if a["top1_truth"] is not None:
+        found.append(f"**Own class**: argmax$_k\\,w_{{ik}}$ is the pixel's ground-truth class for "
+                     f"{percent(a['top1_truth'])} of the labelled cells (chance 1/K = {1 / k:.0%}); the true class "
+                     f"ranks {a['mean_rank']:.1f} of {k} on average (chance {(k + 1) / 2:g}). That is "
+                     f"{alignment_verdict(a['top1_truth'])}.")
+    found.append(f"**Predicted class**: argmax$_k\\,w_{{ik}}$ is the pixel's own predicted class for "
+                 f"{percent(a['top1_pred'])} of the cells.")
+    name, share = strongest_region(s, classes)
+    bias = (" One region drawing that many pixels, whatever object they are on, is a preference shared by the "
+            "image, not object membership." if share >= 0.4 else "")
+    found.append(f"**Most related region**: {share:.0%} of the cells relate most to **{name}**.{bias}")
+    if r["top1_truth"] is not None and a["top1_truth"] is not None:
+        delta = r["top1_truth"] - a["top1_truth"]
+        reading = ("so part of the relation is a per-region bias shared by all pixels, and the relative view "
+                   "uncovers more object-wise structure" if delta > 0.05 else
+                   "so a shared per-region bias is not what hides the own class" if delta > -0.05 else
+                   "so dividing by the image mean makes the alignment worse: the bias is not the issue")
+        found.append(f"**Relative view** ($w_{{ik}}$ divided by its image mean over the pixels): the own class is "
+                     f"the strongest for {percent(r['top1_truth'])} of the labelled cells (absolute: "
+                     f"{percent(a['top1_truth'])}), {reading}.")
+    elif r["top1_pred"] is not None:
+        found.append(f"**Relative view** ($w_{{ik}}$ divided by its image mean over the pixels): the strongest "
+                     f"region is the predicted class for {percent(r['top1_pred'])} of the cells (absolute: "
+                     f"{percent(a['top1_pred'])}).")
+    m = s["m_tilde"]
+    corr = m["spatial_correlation"]
+    found.append(f"**w against m~**: a cell's strongest region is its soft region (argmax$_k M_{{ki}}$) for "
+                 f"{percent(m['top1_soft_region'])} of the cells, and the region whose spatial softmax weights it "
+                 f"most (argmax$_k\\,\\tilde m_{{ki}}$) for {percent(m['top1_m_tilde'])}; the map $w_{{:k}}$ "
+                 f"correlates with $\\tilde m_k$ at {'n/a' if corr is None else f'{corr:.2f}'} on average.")
+    return found
+
+
+def y_consequence(share: float, entropy_mean: float, log_k: float, uniform_vs_ocr: tuple[float, float] | None = None) -> str:
+    """What the measured relation means for y_i (Eq. 3): `share` is analysis.relation.share_beyond_global_mix
+    on this image; `uniform_vs_ocr` the test-set mIoU with w = 1/K and with the model's w, if measured."""
+    reading = ("so y_i is close to that global mix: nearly the same context for every pixel" if share < 0.2 else
+               "so the relation does make the contexts of different pixels differ" if share < 0.5 else
+               "so the contexts of different pixels differ a lot")
+    text = (f"**What follows for $y_i$** (Eq. 3): $y_i = \\rho(\\sum_k w_{{ik}}\\,\\delta(f_k))$. A uniform relation "
+            f"gives every pixel the same global mix $\\frac1K \\sum_k \\delta(f_k)$ of the region values. Measured "
+            f"on this image (mean entropy of $w_i$ {entropy_mean:.2f}, uniform {log_k:.2f}): a pixel's mix differs "
+            f"from the global one by {share:.0%} of its size on average, {reading}. (rho's BatchNorm then rescales "
+            "these differences, so the y maps look more varied than the mixes are.)")
+    if uniform_vs_ocr is not None:
+        uniform, ocr = uniform_vs_ocr
+        text += (f" Over the test set, replacing $w$ by 1/K changes the mIoU from {100 * ocr:.1f} to "
+                 f"{100 * uniform:.1f} ({100 * (uniform - ocr):+.1f} points): that is how much the labels depend on "
+                 "the pixel-specific part of the relation.")
+    return text + " Look at y on the y/z page, and at the uniform relation on one image on the Ablations page."

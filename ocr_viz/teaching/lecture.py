@@ -3,7 +3,9 @@ stage whose equations it shows, the code it shows, a figure of the current image
 "what to notice" prompt whose numbers are computed from this image.
 
 Figures and facts are functions of a Scene (the trace arrays and the classes); the prompt
-is a template filled with the facts. numpy, plotly and the figure builders only.
+is a template filled with the facts. numpy, plotly, the figure builders and the analysis
+summaries only. The relation steps state what this model does, measured on the image, never
+the paper's idealised picture as a fact.
 """
 from __future__ import annotations
 
@@ -13,10 +15,11 @@ from typing import Callable
 
 import numpy as np
 
-from ocr_viz.analysis import stats as analysis
+from ocr_viz.analysis import relation as relation_stats, stats as analysis
 from ocr_viz.app.views import TraceArrays
 from ocr_viz.data.classes import IGNORE_INDEX
-from ocr_viz.figures import Scale, label_figure, map_figure, pca_caption, rgb_figure, similarity_figure
+from ocr_viz.figures import Scale, class_bars, label_figure, map_figure, pca_caption, rgb_figure, similarity_figure
+from ocr_viz.teaching import explain
 
 
 @dataclass(frozen=True)
@@ -98,21 +101,51 @@ def decimals(a: float, b: float, fewest: int = 2) -> int:
     return next((d for d in range(fewest, 9) if f"{a:.{d}f}" != f"{b:.{d}f}"), 8)
 
 
+def typical_pixel(scene: Scene) -> tuple[int, int]:
+    """A cell predicted as the largest class whose relation entropy is the median of that class's
+    cells: a typical pixel of the region, not a hand-picked one (the centre cell if there is none)."""
+    cells = relation_stats.cell_predictions(scene.arrays.logits) == scene.largest
+    entropy = analysis.entropy(scene.arrays.w, axis=0)
+    if not cells.any():
+        return entropy.shape[0] // 2, entropy.shape[1] // 2
+    rows, cols = np.nonzero(cells)
+    order = np.argsort(entropy[rows, cols], kind="stable")
+    middle = order[len(order) // 2]
+    return int(rows[middle]), int(cols[middle])
+
+
+def relation_summary(scene: Scene) -> dict:
+    """analysis.relation's statistics of this image (with its ground truth when there is one)."""
+    return relation_stats.image_summary(scene.arrays, scene.classes, scene.truth)
+
+
 def relation_facts(scene: Scene) -> dict:
+    s = relation_summary(scene)
     w = scene.arrays.w
-    entropy = analysis.entropy(w, axis=0)
-    row, col = np.unravel_index(int(entropy.argmin()), entropy.shape)
-    k = int(w[:, row, col].argmax())
-    mean, uniform, least = float(entropy.mean()), math.log(scene.K), float(entropy[row, col])
+    row, col = typical_pixel(scene)
+    k, top = scene.largest, int(w[:, row, col].argmax())
+    mean, uniform = s["entropy"]["mean"], s["entropy"]["log_k"]
     d = decimals(mean, uniform)
-    return {"mean": f"{mean:.{d}f}", "uniform": f"{uniform:.{d}f}", "least": f"{least:.{d}f}", "row": int(row),
-            "col": int(col), "top": float(w[k, row, col]), "cls": scene.classes[k]}
+    bias_cls, bias_share = explain.strongest_region(s, scene.classes)
+    top1 = s["absolute"]["top1_truth"]
+    truth_note = (f" Against the ground truth, the strongest region is the true class for {top1:.0%} of the "
+                  f"labelled cells: {explain.alignment_verdict(top1)}." if top1 is not None else
+                  " (Choose a CamVid image to compare with the ground truth.)")
+    return {"mean": f"{mean:.{d}f}", "uniform": f"{uniform:.{d}f}",
+            "reading": explain.entropy_reading(mean, uniform), "row": row, "col": col, "cls": scene.classes[k],
+            "top_cls": scene.classes[top], "top": float(w[top, row, col]), "own": float(w[k, row, col]),
+            "chance": 1 / scene.K, "aligned": s["absolute"]["top1_pred"], "bias_cls": bias_cls,
+            "bias_share": bias_share, "truth_note": truth_note}
 
 
 def context_facts(scene: Scene) -> dict:
     _, share_x = analysis.pca_rgb(scene.arrays.x)
     _, share_y = analysis.pca_rgb(scene.arrays.y)
-    return {"K": scene.K, "share_x": float(share_x.sum()), "share_y": float(share_y.sum())}
+    mean, uniform = float(analysis.entropy(scene.arrays.w, axis=0).mean()), math.log(scene.K)
+    mix = ("so y_i here is close to one global mix of the region values, nearly the same for every pixel"
+           if mean >= 0.9 * uniform else "so pixels with different relations get visibly different contexts")
+    return {"K": scene.K, "share_x": float(share_x.sum()), "share_y": float(share_y.sum()),
+            "mean": mean, "uniform": uniform, "mix": mix}
 
 
 def output_facts(scene: Scene) -> dict:
@@ -159,9 +192,16 @@ def object_figure(scene: Scene):
 
 
 def relation_figure(scene: Scene):
-    return map_figure(analysis.entropy(scene.arrays.w, axis=0),
-                      f"entropy of each pixel's relation w_i (uniform: log K = {math.log(scene.K):.3f})",
-                      Scale("percentile"), value_name="entropy (nats)", height=520)
+    """The map of w_ik for the largest region with a typical pixel circled, and that pixel's bars over the K regions."""
+    k, (row, col) = scene.largest, typical_pixel(scene)
+    w = scene.arrays.w
+    entropy = analysis.entropy(w[:, row, col], axis=0)
+    region = map_figure(w[k], f"w_ik for region k = {scene.classes[k]}, every pixel i", Scale("percentile"),
+                        image=scene.arrays.image, opacity=0.7, value_name="w_ik", pixel=(row, col), height=520)
+    bars = class_bars(w[:, row, col], scene.classes, scene.palette, f"w_i of the circled pixel (row {row}, col {col})",
+                      f"entropy {entropy:.3f} (uniform {math.log(scene.K):.3f})", value_name="w_ik",
+                      reference=1 / scene.K, reference_name="1/K", highlight=k, zoom=True, height=520)
+    return region, bars
 
 
 def context_figure(scene: Scene):
@@ -227,22 +267,28 @@ STEPS = (
     ),
     Step(
         "relation", "Pixel-region relation w_ik (Eq. 5)", "relation",
-        "Now each pixel asks: **which regions am I related to?** It compares its own vector with every region "
-        "vector (a dot product after two small transforms, phi and psi) and turns the K scores into weights "
-        "**w_ik** that sum to 1 over the regions: attention over objects, not over pixels.",
-        "The relation's mean entropy here is {mean} nats, against {uniform} for a uniform relation "
-        "(log K). The most decided cell, (row {row}, col {col}), has entropy {least} and puts {top:.0%} "
-        "of its weight on **{cls}**. Low entropy (dark) = the pixel picks few regions.",
+        "Now each pixel compares its own vector with every region vector (a dot product after two small "
+        "transforms, phi and psi) and turns the K scores into weights **w_ik** that sum to 1 over the regions: "
+        "attention over objects, not over pixels. The paper's idea is that a pixel relates most to the region "
+        "of **its own object**. Whether a trained model does that is a measurement, not a given: the map shows "
+        "one region's weight at every pixel, the bars one pixel's weights over all regions.",
+        "The mean entropy of w_i here is {mean} nats, against {uniform} for a uniform relation (log K): "
+        "the relation is {reading}. The circled pixel (row {row}, col {col}), a typical **{cls}** pixel, puts "
+        "{own:.0%} on **{cls}** and the most, {top:.0%}, on **{top_cls}** (1/K = {chance:.0%}). Over the image, "
+        "the strongest region is the cell's own predicted class for {aligned:.0%} of the cells, and {bias_share:.0%} "
+        "of the cells relate most to **{bias_cls}**.{truth_note}",
         ("heads.ocr.kappa", "heads.ocr.w"), relation_figure, relation_facts,
+        (("pages/relation.py", "w_ik: click any pixel"),
+         ("pages/relation_truth.py", "What the relation really does: measured over the test set")),
     ),
     Step(
         "context", "Object contextual representation y_i (Eq. 3)", "context",
-        "Each pixel gathers the regions it relates to: the **w_ik-weighted sum** of the (transformed) region "
-        "vectors, transformed once more. That is **y_i**, the pixel's object context: 'I am related mostly to "
-        "road and a bit to car'.",
+        "Each pixel gathers the regions: the **w_ik-weighted sum** of the (transformed) region vectors, "
+        "transformed once more. That is **y_i**, the pixel's object context. A pixel with a decided relation "
+        "gets mostly one region's value; with a near-uniform relation, every pixel gets nearly the same mix.",
         "y_i mixes only K = {K} region values, so it is simpler than x_i: three principal components explain "
-        "{share_y:.0%} of its variance, against {share_x:.0%} for x_i. Pixels related to the same regions get "
-        "the same context.",
+        "{share_y:.0%} of its variance, against {share_x:.0%} for x_i. The relation's mean entropy here is "
+        "{mean:.2f} of {uniform:.2f} nats, {mix}.",
         ("heads.ocr.context", "heads.ocr.OCRHead.y"), context_figure, context_facts,
     ),
     Step(

@@ -1,0 +1,106 @@
+"""Figures of the relation statistics over a set (ocr_viz.analysis.relation): the entropy
+histogram against log K, the alignment per class, the confusion of argmax_k w_ik against the
+ground truth, the rank of the own class. Arrays and lists in, plotly figures out."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .charts import rgb, titled
+
+SERIES_COLOURS = ("#34495e", "#e67e22", "#5b8cc9", "#27ae60")
+
+
+def shares(counts) -> np.ndarray:
+    counts = np.asarray(counts, dtype=np.float64)
+    return counts / max(counts.sum(), 1.0)
+
+
+def entropy_histogram(edges, histograms: dict[str, list], log_k: float, title: str, caption: str = "", *,
+                      means: dict[str, float] | None = None, height: int = 360) -> go.Figure:
+    """The share of cells per entropy bin, one outline per named histogram (e.g. the test set and
+    this image), with log K (a uniform relation) and each mean marked."""
+    edges = np.asarray(edges, dtype=np.float64)
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig = go.Figure()
+    for (name, counts), colour in zip(histograms.items(), SERIES_COLOURS):
+        fig.add_trace(go.Scatter(x=centres, y=shares(counts), name=name, mode="lines", line=dict(shape="hvh", color=colour),
+                                 fill="tozeroy", opacity=0.6,
+                                 hovertemplate=f"{name}<br>entropy %{{x:.2f}} nats: %{{y:.1%}} of cells<extra></extra>"))
+    fig.add_vline(x=log_k, line_dash="dash", line_color="firebrick")
+    fig.add_annotation(x=log_k, y=1.0, yref="paper", yanchor="bottom", xanchor="right", showarrow=False,
+                       text=f"log K = {log_k:.2f} (uniform w)", font=dict(size=11, color="firebrick"))
+    for (name, mean), colour in zip((means or {}).items(), SERIES_COLOURS):
+        fig.add_vline(x=mean, line_dash="dot", line_color=colour)
+    fig.update_layout(title=titled(title, caption), height=height, margin=dict(l=10, r=10, t=80, b=40),
+                      xaxis_title="entropy of w_i (nats)", yaxis_title="share of cells", yaxis_tickformat=".0%",
+                      legend=dict(orientation="h", y=-0.25), xaxis_range=[0, log_k * 1.04])
+    return fig
+
+
+def alignment_bars(classes: list[str], series: dict[str, list], title: str, caption: str = "", *,
+                   chance: float | None = None, height: int | None = None) -> go.Figure:
+    """Grouped horizontal bars per class, one colour per series (e.g. argmax_k w_ik = the true class,
+    absolute and relative view); None (class absent) shows no bar; `chance` as a dashed line."""
+    fig = go.Figure()
+    for (name, values), colour in zip(series.items(), SERIES_COLOURS):
+        values = [np.nan if v is None else v for v in values]
+        fig.add_trace(go.Bar(x=values, y=classes, orientation="h", name=name, marker_color=colour,
+                             text=[("" if np.isnan(v) else f"{v:.0%}") for v in values], textposition="outside",
+                             cliponaxis=False, hovertemplate=f"%{{y}}<br>{name}: %{{x:.1%}}<extra></extra>"))
+    if chance is not None:
+        fig.add_vline(x=chance, line_dash="dash", line_color="grey")
+        fig.add_annotation(x=chance, y=1.0, yref="paper", yanchor="bottom", showarrow=False,
+                           text=f"chance 1/K = {chance:.0%}", font=dict(size=11, color="grey"))
+    fig.update_layout(title=titled(title, caption), height=height or 120 + 34 * len(classes) * max(1, len(series)) // 2,
+                      margin=dict(l=10, r=40, t=80, b=40), barmode="group", xaxis_tickformat=".0%",
+                      xaxis_range=[0, 1.08], legend=dict(orientation="h", y=-0.12))
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    return fig
+
+
+def confusion_figure(matrix, classes: list[str], title: str, caption: str = "", *, rows_name: str = "true class",
+                     columns_name: str = "argmax_k w_ik", height: int = 460) -> go.Figure:
+    """A K x K count matrix shown as each row's shares (rows with no cells stay blank), values in the cells."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    totals = matrix.sum(1, keepdims=True)
+    share = np.where(totals > 0, matrix / np.maximum(totals, 1), np.nan)
+    fig = go.Figure(go.Heatmap(
+        z=share, x=classes, y=classes, zmin=0, zmax=1, colorscale="Blues", texttemplate="%{z:.0%}",
+        customdata=matrix, colorbar=dict(thickness=12, tickformat=".0%"),
+        hovertemplate=f"{rows_name} %{{y}}, {columns_name} %{{x}}<br>%{{z:.1%}} of the row (%{{customdata:,.0f}} cells)"
+                      "<extra></extra>",
+    ))
+    fig.update_layout(title=titled(title, caption), height=height, margin=dict(l=10, r=10, t=80, b=10),
+                      xaxis_title=columns_name, yaxis_title=rows_name)
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def rank_bars(histograms: dict[str, list], title: str, caption: str = "", *, height: int = 320) -> go.Figure:
+    """The share of labelled cells whose own class has rank 1, 2, ... K among the K weights,
+    one series per view, with the uniform share 1/K (what an unrelated relation gives) dashed."""
+    fig = go.Figure()
+    k = 1
+    for (name, counts), colour in zip(histograms.items(), SERIES_COLOURS):
+        k = len(counts)
+        fig.add_trace(go.Bar(x=np.arange(1, k + 1), y=shares(counts), name=name, marker_color=colour,
+                             hovertemplate=f"{name}<br>rank %{{x}}: %{{y:.1%}} of the cells<extra></extra>"))
+    fig.add_hline(y=1 / k, line_dash="dash", line_color="grey")
+    fig.update_layout(title=titled(title, caption), height=height, margin=dict(l=10, r=10, t=80, b=40), barmode="group",
+                      xaxis_title="rank of the true class (1 = the strongest weight)", yaxis_tickformat=".0%",
+                      xaxis_dtick=1, legend=dict(orientation="h", y=-0.3))
+    return fig
+
+
+def argmax_share_bars(classes: list[str], palette, share, title: str, caption: str = "", *, height: int | None = None) -> go.Figure:
+    """The share of all cells whose strongest region (argmax_k w_ik) is each class, in its colour."""
+    share = np.asarray(share, dtype=np.float64)
+    fig = go.Figure(go.Bar(x=share, y=classes, orientation="h", marker_color=[rgb(c) for c in palette],
+                           text=[f"{v:.0%}" for v in share], textposition="outside", cliponaxis=False,
+                           hovertemplate="%{y}: %{x:.1%} of the cells<extra></extra>"))
+    fig.update_layout(title=titled(title, caption), height=height or 110 + 26 * len(classes),
+                      margin=dict(l=10, r=40, t=80, b=30), xaxis_tickformat=".0%",
+                      xaxis_range=[0, max(float(share.max()) * 1.2, 0.05)])
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    return fig
