@@ -89,7 +89,7 @@ def sample_batch(size: tuple[int, int] = (96, 128), name: str = "leuvenA.jpg") -
 
 
 def assert_structured(trace) -> None:
-    """The test model's maps are not uniform: several labels, and w varies across pixels and regions."""
+    """The test model's maps are not uniform: several labels, w far from 1/K and varying across pixels."""
     labels = trace.pred.unique().numel()
     assert labels >= 3, f"the test model predicts {labels} label(s): tests on it could not see a misplaced pixel"
     head = getattr(trace, "head", None)
@@ -97,5 +97,4 @@ def assert_structured(trace) -> None:
         w = head.w[0]
         k = w.shape[-1]
         assert (w - 1 / k).abs().max() > 0.2, "w is about 1/K everywhere"
-        assert w.argmax(-1).unique().numel() >= 2, "every pixel relates most to the same region"
         assert w.std(0).max() > 0.05, "w_i is the same for every pixel"
