@@ -85,4 +85,7 @@ def test_complexity_cli_prints_every_head(capsys, tmp_path):
         assert all(f"\n{h} " in table for h in models.HEADS)
     results = json.loads(out.read_text())
     assert sorted(h["head"] for h in results["app"]["heads"]) == sorted(models.HEADS)
-    assert results["app"]["ratios_to_ocr"]["ocr"]["flops_paper"] == 1.0
+    flops = {h["head"]: h["flops_paper"] for h in results["app"]["heads"]}
+    for head, ratio in results["app"]["ratios_to_ocr"].items():  # each head's count over OCR's
+        assert ratio["flops_paper"] == pytest.approx(flops[head] / flops["ocr"], rel=1e-6), head
+    assert results["app"]["ratios_to_ocr"]["nonlocal"]["flops_paper"] != pytest.approx(1.0, abs=0.05)

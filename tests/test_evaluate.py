@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_arch
+from conftest import structured_model, tiny_arch
 
 from ocr_viz.data.classes import CAMVID_CLASSES, IGNORE_INDEX
 from ocr_viz.data.datasets import read_pair
@@ -76,18 +76,22 @@ def test_accumulating_is_summing_and_bad_input_is_refused():
 
 @pytest.fixture(scope="module")
 def tiny_model():
-    torch.manual_seed(0)
-    return models.build(tiny_arch("ocr")).eval()
+    """A tiny OCR model whose predictions vary across the image (see conftest.structured_model)."""
+    return structured_model("ocr")
 
 
 def test_evaluate_matches_the_trace(camvid_root, tiny_model):
-    """scale 1, no flip: the confusion matrices are those of Trace.pred and Trace.aux_pred."""
+    """scale 1, no flip: the confusion matrices are those of Trace.pred and Trace.aux_pred, pixel for pixel."""
     pair = regression_subset(camvid_root)[0]
     image, label = read_pair(*pair)
     trace = tiny_model.trace(image_tensor(image, torch.device("cpu")))
+    assert trace.pred.unique().numel() >= 3 and trace.aux_pred.unique().numel() >= 3
     result = evaluate(tiny_model, [pair])
     assert result["confusion"] == confusion_of(trace.pred[0], label, 11).tolist()
     assert result["aux"]["confusion"] == confusion_of(trace.aux_pred[0], label, 11).tolist()
+    # a flipped or transposed-and-resized label map would count other pixels: the check above would see it
+    assert result["confusion"] != confusion_of(trace.pred[0].flip(-1), label, 11).tolist()
+    assert result["confusion"] != confusion_of(trace.pred[0].flip(-2), label, 11).tolist()
 
 
 def test_regression_subset_is_the_first_20_sorted_test_pairs(camvid_root):
