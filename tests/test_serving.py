@@ -161,3 +161,42 @@ def test_nbytes_counts_array_buffers_once_and_walks_dataclasses():
     arrays = TraceArrays("fcn", np.zeros((8, 8, 3), np.uint8), np.zeros((4, 2, 2), np.float32),
                          np.zeros((3, 2, 2), np.float32), np.zeros((8, 8), np.int64), np.zeros((2, 2), np.float32))
     assert 192 + 64 + 48 + 512 + 16 <= compute.nbytes(arrays) < 192 + 64 + 48 + 512 + 16 + 2000
+
+
+# ---- the app: photos sent once, as media URLs --------------------------------------------------
+
+def test_pages_send_photos_as_media_urls_not_inside_every_figure():
+    import json
+
+    from tests.app_helpers import open_page, problems, start
+
+    at = open_page(start({"image": "sample:leuvenA.jpg"}), "relation")
+    assert problems(at) == []
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    assert specs and not any("data:image" in chart.proto.spec for chart in at.get("plotly_chart"))
+    sources = [image["source"] for spec in specs for image in spec["layout"].get("images", [])]
+    assert sources and all("/media/" in s for s in sources)  # AppTest serves them under /mock/media/
+
+
+def test_a_served_photo_keeps_its_place_on_the_axes():
+    """The layout image covers the same data rectangle as the image trace it replaces."""
+    from unittest import mock
+
+    import plotly.graph_objects as go
+
+    from ocr_viz.app import state
+    from ocr_viz.figures.maps import data_uri
+
+    photo = np.zeros((40, 60, 3), np.uint8)
+    figure = go.Figure(go.Image(source=data_uri(photo), x0=0.25, y0=0.5, dx=0.5, dy=1.0))
+    media = mock.Mock()
+    media.add.return_value = "/media/abc.jpg"
+    runtime = mock.Mock(exists=lambda: True, get_instance=lambda: mock.Mock(media_file_mgr=media))
+    with mock.patch("streamlit.runtime", runtime):
+        spec = state.served(figure)
+    assert spec["data"] == []
+    (image,) = spec["layout"]["images"]
+    assert image["source"] == "/media/abc.jpg" and (image["x"], image["y"]) == (0.0, 0.0)
+    assert (image["sizex"], image["sizey"]) == (30.0, 40.0)
+    assert spec["layout"]["yaxis"]["range"] == [40.0, 0.0]  # row 0 at the top, as for an image trace
+    assert media.add.call_args.args[1] == "image/jpeg"

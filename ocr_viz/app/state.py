@@ -13,7 +13,10 @@ choosing a class or clicking a pixel never reruns the network.
 """
 from __future__ import annotations
 
+import base64
+import functools
 import hashlib
+import io
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -331,14 +334,77 @@ def figure_config() -> dict:
 
 def chart(figure, clickable_key: str | None = None, downloads: bool = True) -> None:
     """Show a figure, with a download menu under it; with `clickable_key`, a click on it chooses
-    the pixel (feature-map x, y)."""
+    the pixel (feature-map x, y). Embedded photos travel as URLs (see `served`). In projector mode
+    (LARGE_TYPE) the figure's text is enlarged too."""
+    if st.session_state.get(LARGE_TYPE):
+        figure = large_type(figure)
     if clickable_key is None:
-        st.plotly_chart(figure, config=figure_config())
+        st.plotly_chart(served(figure), config=figure_config())
     else:
-        st.plotly_chart(figure, key=clickable_key, on_select=partial(_pixel_clicked, clickable_key),
+        st.plotly_chart(served(figure), key=clickable_key, on_select=partial(_pixel_clicked, clickable_key),
                         selection_mode="points", config=figure_config())
     if downloads:
         figure_downloads(figure)
+
+
+def served(figure):
+    """The figure as plotly JSON with each embedded photo (an image trace holding a base64 data
+    URI) drawn instead as a layout image whose source is the URL of the same bytes in Streamlit's
+    media files (plotly.js draws image traces from data URIs only). A photo shown in five figures
+    then reaches the browser once, over HTTP, and a click that redraws a map over it resends the
+    map's data only; the figure itself keeps its data URI, so downloads stay standalone."""
+    from streamlit import runtime
+
+    if not runtime.exists():
+        return figure
+    spec = figure.to_plotly_json()
+    kept, images, layout = [], [], spec.setdefault("layout", {})
+    for trace in spec.get("data", []):
+        source = trace.get("source")
+        if trace.get("type") == "image" and isinstance(source, str) and source.startswith("data:image/"):
+            images.append(_layout_image(trace, source, layout, runtime.get_instance().media_file_mgr))
+        else:
+            kept.append(trace)
+    if not images:
+        return figure
+    spec["data"] = kept
+    layout["images"] = list(layout.get("images") or []) + images
+    return spec
+
+
+def _layout_image(trace: dict, source: str, layout: dict, media) -> dict:
+    """An image trace's photo as a layout image at the same place (pixel j of the image covers
+    x0 + (j -+ 1/2) dx), its axes given the ranges and aspect the trace would have given them."""
+    header, encoded = source.split(",", 1)
+    data = base64.b64decode(encoded)
+    width, height = Image.open(io.BytesIO(data)).size
+    x0, y0, dx, dy = (trace.get(k, d) for k, d in (("x0", 0), ("y0", 0), ("dx", 1), ("dy", 1)))
+    left, top = x0 - dx / 2, y0 - dy / 2
+    xref, yref = trace.get("xaxis", "x"), trace.get("yaxis", "y")
+    xaxis = layout.setdefault("xaxis" + xref[1:], {})
+    yaxis = layout.setdefault("yaxis" + yref[1:], {})
+    if "range" not in xaxis:
+        xaxis.update(range=[left, left + width * dx], showgrid=False, zeroline=False)
+    if "range" not in yaxis:
+        yaxis.update(range=[top + height * dy, top], showgrid=False, zeroline=False, scaleanchor=xref)
+    url = media.add(data, header[5:].split(";")[0], f"ocr_viz.image.{digest(data)}")
+    return dict(source=url, xref=xref, yref=yref, x=left, y=top, sizex=width * dx, sizey=height * dy,
+                xanchor="left", yanchor="top", sizing="stretch", layer="below")
+
+
+def fragment(draw):
+    """`draw` as a Streamlit fragment: a click or a widget inside it reruns `draw` alone, not the
+    page, so only its figures are rebuilt and resent. Put everything that follows the pixel or the
+    class in it; the URL still follows them."""
+    @functools.wraps(draw)
+    def run(*args, **kwargs):
+        result = draw(*args, **kwargs)
+        if CURRENT in st.session_state and CLASS in st.session_state:
+            now = current()
+            write_url(now.image_key, now.model_key, now.classes[chosen_class()], chosen_pixel())
+        return result
+
+    return st.fragment(run)
 
 
 def figure_name(figure) -> str:
