@@ -6,7 +6,8 @@ import copy
 
 from torch import nn
 
-from .backbones.efficientnet_lite import EfficientNetLite0, FEATURE_CHANNELS
+from .backbones.efficientnet_lite import EfficientNetLite0
+from .backbones.hrnet import HRNET_FEATURES, HRNet
 from .segmentor import Segmentor
 
 HEADS = ("ocr", "fcn", "aspp", "nonlocal", "baseoc")
@@ -58,13 +59,39 @@ def build_head(name: str, in_channels: int, num_classes: int, **kwargs) -> nn.Mo
     raise ValueError(f"unknown head {name!r}; known heads: {', '.join(HEADS)}")
 
 
+def hrnet_ocr_arch(layout: str, num_classes: int, align_corners: bool = True) -> dict:
+    """HRNet-OCR as lib/models/seg_hrnet_ocr.py (HRNet-OCR branch) builds it: the four branches
+    upsampled to stride 4 and concatenated, the OCR head at stride 4 with the released widths,
+    biases on its 3x3 conv and aux conv, gather scale 1, g on [y; x]."""
+    return {
+        "backbone": "hrnet", "hrnet_layout": layout, "feature_names": list(HRNET_FEATURES),
+        "align_corners": align_corners, "head": "ocr", "num_classes": num_classes,
+        "head_kwargs": {"mid_channels": 512, "key_channels": 256, "dropout": 0.05, "temperature": 1.0,
+                        "conv_bias": True, "context_first": True},
+    }
+
+
+def build_backbone(arch: dict) -> nn.Module:
+    name = arch.get("backbone")
+    if name == "efficientnet_lite0":
+        return EfficientNetLite0(arch["output_stride"])
+    if name == "hrnet":
+        return HRNet(arch["hrnet_layout"], align_corners=arch.get("align_corners", True))
+    if name == "resnet101":
+        from .backbones.resnet import DilatedResNet
+        return DilatedResNet(arch["resnet_stem"], contract_dilation=arch.get("contract_dilation", False))
+    raise ValueError(f"unknown backbone {name!r}; built in: 'efficientnet_lite0', 'hrnet', 'resnet101'")
+
+
 def build(arch: dict) -> Segmentor:
-    if arch.get("backbone") != "efficientnet_lite0":
-        raise ValueError(f"unknown backbone {arch.get('backbone')!r}; only 'efficientnet_lite0' is built in")
+    backbone = build_backbone(arch)
     names = tuple(arch["feature_names"])
-    unknown = [n for n in names if n not in FEATURE_CHANNELS]
+    unknown = [n for n in names + ((arch["aux_feature"],) if arch.get("aux_feature") else ()) if n not in backbone.channels]
     if unknown:
-        raise ValueError(f"unknown backbone features {unknown}; choose from {list(FEATURE_CHANNELS)}")
-    in_channels = sum(FEATURE_CHANNELS[n] for n in names)
-    head = build_head(arch["head"], in_channels, arch["num_classes"], **arch.get("head_kwargs", {}))
-    return Segmentor(EfficientNetLite0(arch["output_stride"]), head, names)
+        raise ValueError(f"unknown backbone features {unknown}; choose from {list(backbone.channels)}")
+    in_channels = sum(backbone.channels[n] for n in names)
+    kwargs = dict(arch.get("head_kwargs", {}))
+    if arch.get("aux_feature"):
+        kwargs["aux_in_channels"] = backbone.channels[arch["aux_feature"]]
+    head = build_head(arch["head"], in_channels, arch["num_classes"], **kwargs)
+    return Segmentor(backbone, head, names, align_corners=arch.get("align_corners", False), aux_feature=arch.get("aux_feature"))

@@ -9,15 +9,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones.efficientnet_lite import BackboneFeatures, EfficientNetLite0, FEATURE_CHANNELS
+from .backbones.efficientnet_lite import BackboneFeatures
 
 
-def fuse(features: BackboneFeatures, names: tuple[str, ...]) -> torch.Tensor:
+def fuse(features: Any, names: tuple[str, ...], align_corners: bool = False) -> torch.Tensor:
     """Upsample the named stage features to the first one's size and concatenate them
     (as HRNet-OCR concatenates its four branches)."""
     maps = [getattr(features, n) for n in names]
     size = maps[0].shape[-2:]
-    return torch.cat([m if m.shape[-2:] == size else F.interpolate(m, size, mode="bilinear", align_corners=False) for m in maps], 1)
+    return torch.cat([m if m.shape[-2:] == size else F.interpolate(m, size, mode="bilinear", align_corners=align_corners)
+                      for m in maps], 1)
 
 
 @dataclass
@@ -41,39 +42,52 @@ class Trace:
     meta: dict = field(default_factory=dict)
 
 
-def upsample(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+def upsample(logits: torch.Tensor, size: tuple[int, int], align_corners: bool = False) -> torch.Tensor:
+    return F.interpolate(logits, size=size, mode="bilinear", align_corners=align_corners)
 
 
 class Segmentor(nn.Module):
-    def __init__(self, backbone: EfficientNetLite0, head: nn.Module, feature_names: tuple[str, ...]):
+    """`align_corners`: how features and logits are resized (the HRNet-OCR release: True);
+    `aux_feature`: the backbone stage the head reads its soft regions M from, when it is not
+    the fused features (the ResNet-101 releases read M off the stride-8 layer3)."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, feature_names: tuple[str, ...],
+                 align_corners: bool = False, aux_feature: str | None = None):
         super().__init__()
         self.backbone, self.head, self.feature_names = backbone, head, tuple(feature_names)
+        self.align_corners, self.aux_feature = align_corners, aux_feature
 
     @property
     def in_channels(self) -> int:
-        return sum(FEATURE_CHANNELS[n] for n in self.feature_names)
+        return sum(self.backbone.channels[n] for n in self.feature_names)
+
+    def run_head(self, stages: Any, features: torch.Tensor, trace: bool = False):
+        """The head on the fused features (and on its own aux input when it has one)."""
+        fn = self.head.trace if trace else self.head
+        return fn(features) if self.aux_feature is None else fn(features, getattr(stages, self.aux_feature))
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(logits, aux logits or None) at the feature resolution."""
-        return self.head(fuse(self.backbone(images), self.feature_names))
+        stages = self.backbone(images)
+        return self.run_head(stages, fuse(stages, self.feature_names, self.align_corners))
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         """Logits upsampled to the input size."""
-        return upsample(self(images)[0], images.shape[-2:])
+        return upsample(self(images)[0], images.shape[-2:], self.align_corners)
 
     @torch.no_grad()
     def trace(self, images: torch.Tensor, stages: BackboneFeatures | None = None) -> Trace:
         """Every intermediate of one pass; `stages` (this backbone's output for `images`,
         computed once for several heads that share it) skips the backbone."""
         stages = self.backbone(images) if stages is None else stages
-        features = fuse(stages, self.feature_names)
-        head = self.head.trace(features)
+        features = fuse(stages, self.feature_names, self.align_corners)
+        head = self.run_head(stages, features, trace=True)
         size = images.shape[-2:]
-        probs = torch.softmax(upsample(head.logits, size), dim=1)
+        probs = torch.softmax(upsample(head.logits, size, self.align_corners), dim=1)
         aux = getattr(head, "M", None)
         return Trace(
             images=images, backbone=stages, features=features, head=head, logits=head.logits,
-            probs=probs, pred=probs.argmax(1), aux_pred=None if aux is None else upsample(aux, size).argmax(1),
+            probs=probs, pred=probs.argmax(1),
+            aux_pred=None if aux is None else upsample(aux, size, self.align_corners).argmax(1),
         )

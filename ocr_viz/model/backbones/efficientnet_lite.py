@@ -102,6 +102,10 @@ class EfficientNetLite0(nn.Module):
         self._bn1 = bn(1280)
         self.act = nn.ReLU6(inplace=True)
 
+    @property
+    def channels(self) -> dict[str, int]:
+        return FEATURE_CHANNELS
+
     def forward(self, images: torch.Tensor) -> BackboneFeatures:
         h = self.act(self._bn0(self._conv_stem(images)))
         ends = {self.stage_ends[s]: name for name, s in FEATURE_STAGES.items()}

@@ -14,9 +14,9 @@ from einops import einsum, rearrange
 from torch import nn
 
 
-def conv_bn_relu(c_in: int, c_out: int, kernel: int = 1) -> nn.Sequential:
+def conv_bn_relu(c_in: int, c_out: int, kernel: int = 1, bias: bool = False) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
+        nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=bias), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
     )
 
 
@@ -67,7 +67,16 @@ class OCRHeadTrace:
 
 
 class OCRHead(nn.Module):
-    """Soft regions M, pixel features x, then Eq. 4, 5, 3, 6 and a 1x1 classifier."""
+    """Soft regions M, pixel features x, then Eq. 4, 5, 3, 6 and a 1x1 classifier.
+
+    The released models differ from one another only outside the equations, and the options
+    say where: `conv_bias` (the 3x3 conv to x and the aux head's first conv have biases, as in
+    HRNet-OCR and openseg), `aux_bias` (the aux head's first conv alone), `context_first`
+    (g reads [y; x], the order all three official codes concatenate in; the paper writes
+    [x; y]), and the aux head's input width, hidden width and kernel (`aux_in_channels`,
+    `aux_channels`, `aux_kernel`: the ResNet-101 models read M off an earlier backbone stage
+    with a 3x3 conv to 512 or 256 channels). The defaults are the shipped model's head.
+    """
 
     def __init__(
         self,
@@ -77,13 +86,22 @@ class OCRHead(nn.Module):
         key_channels: int = 256,
         dropout: float = 0.05,
         temperature: float = 1.0,
+        conv_bias: bool = False,
+        aux_bias: bool | None = None,
+        context_first: bool = False,
+        aux_in_channels: int | None = None,
+        aux_channels: int | None = None,
+        aux_kernel: int = 1,
     ):
         super().__init__()
         self.temperature = temperature
+        self.context_first = context_first
+        aux_in = aux_in_channels or in_channels
         self.aux_head = nn.Sequential(  # soft object regions, supervised by the auxiliary loss
-            conv_bn_relu(in_channels, in_channels), nn.Conv2d(in_channels, num_classes, 1)
+            conv_bn_relu(aux_in, aux_channels or aux_in, aux_kernel, bias=conv_bias if aux_bias is None else aux_bias),
+            nn.Conv2d(aux_channels or aux_in, num_classes, 1),
         )
-        self.conv3x3 = conv_bn_relu(in_channels, mid_channels, 3)  # pixel representations x
+        self.conv3x3 = conv_bn_relu(in_channels, mid_channels, 3, bias=conv_bias)  # pixel representations x
         self.phi = nn.Sequential(conv_bn_relu(mid_channels, key_channels), conv_bn_relu(key_channels, key_channels))
         self.psi = nn.Sequential(conv_bn_relu(mid_channels, key_channels), conv_bn_relu(key_channels, key_channels))
         self.delta = conv_bn_relu(mid_channels, key_channels)
@@ -105,11 +123,12 @@ class OCRHead(nn.Module):
         return self.rho(rearrange(context(w, self.regions(f, self.delta)), "b (h w) d -> b d h w", h=height))
 
     def z(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Eq. 6: z_i = g([x_i^T y_i^T]^T)."""
-        return self.g(torch.cat([x, y], dim=1))
+        """Eq. 6: z_i = g([x_i^T y_i^T]^T) (g's input channels in [y; x] order if context_first)."""
+        return self.g(torch.cat([y, x] if self.context_first else [x, y], dim=1))
 
-    def trace(self, features: torch.Tensor) -> OCRHeadTrace:
-        M = self.aux_head(features)
+    def trace(self, features: torch.Tensor, aux_features: torch.Tensor | None = None) -> OCRHeadTrace:
+        """Every stage; M is read off `aux_features` when the model has a separate aux input."""
+        M = self.aux_head(features if aux_features is None else aux_features)
         x = self.conv3x3(features)
         m = m_tilde(M, self.temperature)
         f_k = f(m, x)
@@ -118,7 +137,7 @@ class OCRHead(nn.Module):
         z = self.z(x, y)
         return OCRHeadTrace(x=x, M=M, m_tilde=m, f=f_k, kappa=k, w=w_ik, y=y, z=z, logits=self.classifier(z))
 
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, features: torch.Tensor, aux_features: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits, soft-region logits M), both at the feature resolution."""
-        t = self.trace(features)
+        t = self.trace(features, aux_features)
         return t.logits, t.M
