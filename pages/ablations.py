@@ -4,6 +4,7 @@ regions, and GT-OCR (the paper's upper bound), scored side by side."""
 import streamlit as st
 
 from ocr_viz.analysis import ablations
+from ocr_viz.data.classes import CAMVID_CLASSES
 from ocr_viz.app import gallery, replay, state as app_state
 from ocr_viz.figures import label_figure, score_bars
 from ocr_viz.teaching import explain
@@ -14,13 +15,21 @@ arrays, classes, palette = current.arrays, current.classes, current.palette
 st.title("The paper's ablations, live")
 st.markdown(
     "How much do OCR's object regions matter? The paper (Fig. 1) answers with **GT-OCR**: replace the soft "
-    "object regions, and the relation, by the ground truth. The gap between OCR and GT-OCR is what better "
-    "regions could still give; the gap between **no context** and OCR is what the context module gives. "
-    "Here the same comparison runs on one image. The OCR variants rerun only the head, on the cached trace."
+    "object regions, and the relation, by the ground truth. The paper reads the gap between OCR and GT-OCR as "
+    "what better regions could still give, and the gap between **no context** and OCR as what the context module "
+    "gives. Here the same comparison runs on one image, and the gaps are read from the scores, whatever they "
+    "turn out to be; the whole test set is on the page *What the relation really does*. The OCR variants rerun "
+    "only the head, on the cached trace."
 )
 if not arrays.is_ocr:
     st.warning(f"These ablations change stages of the OCR head; the loaded model's head is "
                f"`{current.meta['arch']['head']}`. Choose the shipped OCR model in the sidebar.")
+    st.stop()
+if tuple(classes) != CAMVID_CLASSES:
+    st.info(f"These ablations score against CamVid's ground truth and use the FCN head trained on CamVid; the loaded "
+            f"model has {len(classes)} classes of another dataset, so they do not apply here. For its own labelled "
+            "data: `python -m ocr_viz.analyze relation CHECKPOINT --data DIR --no-fcn` (the test-set ablations "
+            "without the no-context row).", icon=":material/info:")
     st.stop()
 if current.truth is None:
     st.info("GT-OCR and the scores need the ground truth of the image, which only the dataset images have "
@@ -60,6 +69,8 @@ app_state.chart(score_bars(names, [100 * scores[v.key].mean_iou for v in variant
                            muted=[not v.trained for v in variants]))
 st.dataframe(ablations.summary_rows(variants, scores), hide_index=True, height="content", column_config={
     name: st.column_config.NumberColumn(format="%.1f") for name in ("mIoU %", "vs OCR (points)", "pixel accuracy %")})
+st.markdown(explain.ablation_reading({v.key: scores[v.key].mean_iou for v in variants}, f"on {current.image_label}"))
+st.page_link("pages/relation_truth.py", label="The same ablations over the whole test set", icon=":material/fact_check:")
 
 st.subheader("The predictions")
 opacity = st.slider("opacity over the image", 0.0, 1.0, 0.7, key="ablations.opacity")

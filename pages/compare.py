@@ -2,14 +2,23 @@
 predictions, where they disagree, what each head looks at for the chosen pixel, and accuracy."""
 import streamlit as st
 
-from ocr_viz.analysis import compare
+from ocr_viz.analysis import compare, relation
 from ocr_viz.app import state as app_state
 from ocr_viz.figures import class_bars, label_figure, map_figure
 from ocr_viz.figures.compare import BRANCH_COLOURS, sampling_figure
+from ocr_viz.data.classes import CAMVID_CLASSES
+from ocr_viz.teaching import explain
 from ocr_viz.training import results
 from pages._layout import scale_picker
 
 current = app_state.current()
+if tuple(current.classes) != CAMVID_CLASSES:
+    st.title("Compare the heads")
+    st.info(f"The comparison heads (FCN, ASPP, Non-local, base-OC, OCR) are trained on CamVid's 11 classes; the "
+            f"loaded model has {len(current.classes)} classes of another dataset, so a side-by-side comparison on "
+            "the same features does not apply to it. Choose the shipped OCR model in the sidebar to compare the "
+            "heads.", icon=":material/info:")
+    st.stop()
 comparison = app_state.comparison()
 classes, palette, runs = current.classes, current.palette, comparison.runs
 
@@ -22,7 +31,9 @@ st.markdown(
     "Five ways to give a pixel context, on the same features: **FCN** none (a 3x3 window); **ASPP** dilated 3x3 "
     "convolutions that sample pixels 12, 24 and 36 cells away, plus the image average; **Non-local** and "
     "**base-OC** attention of every pixel on every pixel ($n^2$ weights); **OCR** attention of every pixel on "
-    "$K$ object regions ($nK$ weights), each region a weighted average of pixels.")
+    "$K$ object regions ($nK$ weights), each region a weighted average of pixels. How object-wise OCR's "
+    "relation really is, is measured for the chosen pixel below and over the test set on the page *What the "
+    "relation really does*.")
 untrained = [r.title for r in runs.values() if not r.trained]
 if untrained:
     st.warning(f"**Untrained weights** for {', '.join(untrained)}: ImageNet backbone, randomly initialised head. "
@@ -116,6 +127,12 @@ if ocr is not None and ocr.arrays is not None:
         app_state.chart(class_bars(compare.ocr_relation(ocr.arrays, (row, col)), classes, palette,
                                    f"OCR, {at}: w_i, the relation to the K regions", "Eq. 5; sums to 1",
                                    value_name="w_ik", reference=1 / K, reference_name="1/K", zoom=True, height=360))
+        cells = relation.cell_predictions(ocr.arrays.logits)
+        st.caption(explain.pixel_relation_note(compare.ocr_relation(ocr.arrays, (row, col)), int(cells[row, col]),
+                                               classes).replace("**", "")
+                   + f" Its pixel attention differs from the one a uniform relation gives (the mean of the K maps "
+                   f"m~_k) by a total variation of {compare.ocr_distance_from_uniform(ocr.arrays, (row, col)):.2f} "
+                   "(0: the same, 1: disjoint).")
 if aspp is not None and aspp.arrays is not None:
     taps = compare.aspp_taps(aspp.rates, (row, col), grid)
     with middle:

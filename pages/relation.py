@@ -4,9 +4,10 @@ import math
 
 import streamlit as st
 
-from ocr_viz.analysis import stats as analysis
+from ocr_viz.analysis import relation, stats as analysis
 from ocr_viz.app import state as app_state
 from ocr_viz.figures import class_bars, label_figure, map_figure
+from ocr_viz.teaching import explain
 from pages._layout import scale_picker, stage_code, stage_page
 
 current = stage_page("relation")
@@ -35,6 +36,15 @@ with bars:
         value_name="w_ik", reference=1 / K, reference_name="1/K", highlight=k, zoom=zoom))
 st.caption(f"Pixel index i = row x {arrays.grid[1]} + column, on the {arrays.grid[0]} x {arrays.grid[1]} feature map "
            f"(one cell = {arrays.stride:g} x {arrays.stride:g} input pixels). The chosen pixel is circled in white.")
+predicted = app_state.derived("relation.cell_predictions", lambda: relation.cell_predictions(arrays.logits))
+st.markdown(explain.pixel_relation_note(arrays.w[:, row, col], int(predicted[row, col]), classes))
+here = app_state.derived("relation_truth.image", lambda: relation.image_summary(arrays, classes, current.truth))
+with st.container(border=True):
+    st.markdown("**What the relation does on this image, measured** (the paper's picture: each pixel relates "
+                "mostly to the region of its own object)\n\n"
+                + "\n".join(f"- {line}" for line in explain.relation_findings(here, classes)))
+    st.page_link("pages/relation_truth.py", label="The same over the whole test set: What the relation really does",
+                 icon=":material/fact_check:")
 
 left, right = st.columns(2)
 with left:

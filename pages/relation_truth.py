@@ -150,6 +150,7 @@ else:
                  hide_index=True, height="content", column_config={
                      n: st.column_config.NumberColumn(format="%.1f") for n in ("mIoU %", "vs OCR (points)",
                                                                               "pixel accuracy %")})
+    st.markdown(explain.ablation_reading({r["key"]: r["miou"] for r in rows}, f"over {results['images']} test images"))
     no_context = results["ablations"].get("no_context")
     st.caption(("No context: " + no_context + ", trained separately (so it differs from OCR by its head and its "
                 "training run, not only by the context). ") if no_context else "No no-context model was given. ")

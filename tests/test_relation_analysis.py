@@ -158,3 +158,77 @@ def test_the_trained_model_relates_to_the_true_class_more_often_than_chance(five
     s = five_images["relation"]
     assert s["absolute"]["top1_truth"] > 1.5 * s["chance_top1"]
     assert s["absolute"]["mean_rank"] < s["chance_mean_rank"]
+
+
+# ---- what the app says: computed from the statistics, not the paper's picture ------------------
+
+def test_the_words_follow_the_numbers():
+    from ocr_viz.teaching import explain
+
+    truth = labels_grid()
+    names = [f"c{k}" for k in range(K)]
+    decided = " ".join(explain.relation_findings(summary_of(one_hot(truth), truth), names))
+    assert "largely as the paper describes" in decided and "fairly decided" in decided
+    flat = " ".join(explain.relation_findings(summary_of(np.full((K, 4, 6), 1 / K), truth), names))
+    assert "close to uniform" in flat and "mostly not as the paper describes" in flat
+    assert "100% of the cells relate most to **c0**" in flat  # the shared preference is named
+    reading = explain.ablation_reading({"ocr": 0.66, "no_context": 0.665, "uniform": 0.658, "gt_ocr": 0.70}, "here")
+    assert "-0.5 points against no context" in reading and "hardly matters" in reading and "+4.0 points" in reading
+
+
+# ---- the page -----------------------------------------------------------------------------------
+
+@pytest.fixture
+def analysis_dir(tmp_path, monkeypatch):
+    """An empty folder in place of assets/analysis/, for the page to look in."""
+    monkeypatch.setattr(relation, "ANALYSIS_DIR", tmp_path)
+    return tmp_path
+
+
+def test_the_page_shows_the_test_set_beside_this_image(five_images, analysis_dir):
+    from app_helpers import figure_titles, open_page, problems, start
+    from ocr_viz.app import gallery
+
+    (analysis_dir / "relation_ocr.json").write_text(json.dumps(five_images))
+    at = open_page(start({"image": gallery.dataset_images()[0].key}), "relation_truth")
+    assert problems(at) == []
+    titles = figure_titles(at)
+    assert any("test set, 5 images" in t for t in titles) and any("mean IoU over 5 images" in t for t in titles)
+    table = at.dataframe[0].value
+    assert table["test set"].notna().all() and table["this image"].notna().all()
+    text = " ".join(m.value for m in at.markdown)
+    assert "Own class" in text and "over 5 test images" in text and "issues/22" in text
+    assert not any("No test-set analysis" in i.value for i in at.info)
+
+
+def test_the_page_without_the_analysis_measures_this_image_and_says_how_to_get_it(analysis_dir):
+    from app_helpers import figure_titles, open_page, problems, start
+
+    at = open_page(start(), "relation_truth")
+    assert problems(at) == []
+    assert any("No test-set analysis" in i.value and "ocr_viz.analyze relation" in i.value for i in at.info)
+    assert any(t.startswith("entropy of w_i per cell") for t in figure_titles(at))
+    assert at.dataframe[0].value["test set"].isna().all()
+
+
+def test_a_model_of_another_dataset_gets_the_page_and_clear_reasons_elsewhere(tmp_path, analysis_dir):
+    from app_helpers import open_page, problems, start
+    from conftest import tiny_arch
+    from ocr_viz.app import state as app_state
+    from ocr_viz.model import build as models, checkpoints
+
+    arch = tiny_arch() | {"num_classes": 5}
+    meta = {"name": "five-classes", "arch": arch, "trained": False, "classes": ["road", "wall", "sky", "tree", "person"],
+            "palette": [[128, 64, 128], [102, 102, 156], [70, 130, 180], [107, 142, 35], [220, 20, 60]]}
+    path = tmp_path / "five.safetensors"
+    checkpoints.save(models.build(arch).eval(), path, meta)
+    at = start()
+    at.radio(key="widget." + app_state.MODEL).set_value(app_state.UPLOAD).run()
+    at.file_uploader(key=app_state.UPLOADED_MODEL).upload("five.safetensors", path.read_bytes()).run()
+    open_page(at, "relation_truth")
+    assert problems(at) == [] and at.session_state[app_state.CURRENT].meta["name"] == "five-classes"
+    assert any("No test-set analysis" in i.value for i in at.info)
+    assert "log K = 1.61" in " ".join(m.value for m in at.markdown)  # K = 5, not CamVid's 11
+    for page in ("compare", "ablations"):
+        open_page(at, page)
+        assert problems(at) == [] and any("does not apply" in i.value or "do not apply" in i.value for i in at.info)

@@ -168,6 +168,12 @@ def ocr_pixel_attention(arrays: TraceArrays, pixel: tuple[int, int]) -> np.ndarr
     return np.tensordot(ocr_relation(arrays, pixel), arrays.m_tilde, axes=1)
 
 
+def ocr_distance_from_uniform(arrays: TraceArrays, pixel: tuple[int, int]) -> float:
+    """Total variation 1/2 sum_j |a_ij - a^u_j| between OCR's pixel attention and the one a uniform
+    relation gives every pixel, a^u = (1/K) sum_k m~_k: 0 when w_i is uniform, at most 1."""
+    return float(0.5 * np.abs(ocr_pixel_attention(arrays, pixel) - arrays.m_tilde.mean(0)).sum())
+
+
 def effective_pixels(distribution: np.ndarray) -> float:
     """exp(entropy): the number of pixels a distribution is spread over (n for uniform, 1 for one pixel)."""
     p = distribution.ravel().astype(np.float64)

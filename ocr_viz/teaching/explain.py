@@ -71,9 +71,11 @@ STAGES = (
         "relation", "Pixel-region relation", "w_ik",
         "Each pixel $i$ relates to each region $k$ by a softmax over the $K$ regions of "
         "$\\kappa(x_i, f_k) = \\phi(x_i)^\\top \\psi(f_k)$. As in the official code (not in the paper's Eq. 5), "
-        "the logits are divided by $\\sqrt{d}$, $d$ the key channels. In trained models $w_i$ is often close "
-        "to uniform ($1/K$), so the maps use adaptive colour scales and the page shows the entropy and the "
-        "raw logits $\\kappa$ too. Click a pixel to see its relation to every region.",
+        "the logits are divided by $\\sqrt{d}$, $d$ the key channels. The paper's picture is that a pixel relates "
+        "most to the region of its own object; how close $w_i$ comes to that, or to uniform ($1/K$), is measured "
+        "below for this image and, over the test set, on the page *What the relation really does*. Nearly "
+        "equal weights need adaptive colour scales, so the page also shows the entropy and the raw logits "
+        "$\\kappa$. Click a pixel to see its relation to every region.",
         (Equation(r"w_{ik} = \frac{e^{\kappa(x_i, f_k)}}{\sum_{j=1}^{K} e^{\kappa(x_i, f_j)}}", "5"),
          Equation(r"\kappa(x, f) = \phi(x)^\top \psi(f) \,/\, \sqrt{d}",
                   note="the project's (and the official code's) kappa")),
@@ -298,3 +300,46 @@ def y_consequence(share: float, entropy_mean: float, log_k: float, uniform_vs_oc
                  f"{100 * uniform:.1f} ({100 * (uniform - ocr):+.1f} points): that is how much the labels depend on "
                  "the pixel-specific part of the relation.")
     return text + " Look at y on the y/z page, and at the uniform relation on one image on the Ablations page."
+
+
+NOISE_POINTS = 1.0  # mIoU points: the spread between two training seeds of the same head (the model card)
+
+
+def ablation_reading(miou: dict[str, float], where: str) -> str:
+    """The ablations in words from the measured mIoU (0-1) per variant key (analysis.ablations.ORDER),
+    never the expected ordering as a fact; `where` says what was scored ("on this image", ...)."""
+    def gap(a: str, b: str) -> float | None:
+        return None if a not in miou or b not in miou else 100 * (miou[a] - miou[b])
+
+    def size(points: float) -> str:
+        return "within the noise" if abs(points) < NOISE_POINTS else "a real difference" if abs(points) < 5 else "large"
+
+    parts = []
+    context = gap("ocr", "no_context")
+    if context is not None:
+        parts.append(f"OCR scores {context:+.1f} points against no context (the FCN head; {size(context)})")
+    relation = gap("uniform", "ocr")
+    if relation is not None:
+        parts.append(f"replacing the relation by w = 1/K changes the score by {relation:+.1f} points "
+                     f"({size(relation)}: {'the pixel-specific relation hardly matters for the labels' if abs(relation) < NOISE_POINTS else 'the relation matters'})")
+    regions = gap("gt_regions", "ocr")
+    if regions is not None:
+        parts.append(f"ground-truth regions with the model's relation: {regions:+.1f} points")
+    upper = gap("gt_ocr", "ocr")
+    if upper is not None:
+        parts.append(f"GT-OCR (ground-truth regions and relation): {upper:+.1f} points")
+    if not parts:
+        return ""
+    return (f"Measured {where}: " + "; ".join(parts) + f". Differences under {NOISE_POINTS:g} point are within the "
+            "run-to-run noise measured between two training seeds (model card).")
+
+
+def pixel_relation_note(w_i, predicted: int, classes: list[str]) -> str:
+    """One pixel's relation in words: its strongest region, and the weight and rank of its predicted class."""
+    w_i = [float(v) for v in w_i]
+    top = max(range(len(w_i)), key=w_i.__getitem__)
+    rank = 1 + sum(v > w_i[predicted] for v in w_i)
+    own = ("its strongest region is its own predicted class, as the paper's picture has it" if top == predicted else
+           f"its predicted class **{classes[predicted]}** gets {w_i[predicted]:.3f}, rank {rank} of {len(w_i)}")
+    return (f"This pixel is predicted **{classes[predicted]}**. Its strongest region is **{classes[top]}** "
+            f"(w = {w_i[top]:.3f}, against 1/K = {1 / len(w_i):.3f}); {own}.")
