@@ -1,11 +1,11 @@
 """Interventions on a cached OCR trace: each reruns only the head's stages after the
 replaced one, and each changes exactly what it claims to change."""
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_arch
+from conftest import assert_structured, sample_batch, structured_model, tiny_arch
 
 from ocr_viz.analysis import interventions as iv
 from ocr_viz.data.classes import IGNORE_INDEX
@@ -17,12 +17,13 @@ FIELDS = [f.name for f in fields(ocr.OCRHeadTrace)]
 
 
 def random_batchnorm(module: torch.nn.Module) -> None:
-    """Trained-looking BN statistics and affine terms, so that e.g. delta(0) != 0 as in a trained head."""
+    """Trained-looking BN statistics and affine terms, so that e.g. delta(0) != 0 as in a trained head,
+    and variances small enough (0.1 to 0.3) that w is far from uniform (checked in the trace fixture)."""
     g = torch.Generator().manual_seed(1)
     for bn in (m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)):
         n = bn.num_features
         bn.running_mean.copy_(torch.randn(n, generator=g))
-        bn.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+        bn.running_var.copy_(0.1 + 0.2 * torch.rand(n, generator=g))
         bn.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
         bn.bias.data.copy_(torch.randn(n, generator=g))
 
@@ -38,7 +39,11 @@ def head():
 @pytest.fixture
 def trace(head):
     with torch.no_grad():
-        return head.trace(torch.randn(B, C_IN, H, W))
+        t = head.trace(2 * torch.randn(B, C_IN, H, W))
+    # not degenerate: w ranges well away from 1/K and differs between pixels; several labels
+    assert (t.w - 1 / K).abs().max() > 0.3 and t.w.std(1).max() > 0.05
+    assert t.logits.argmax(1).unique().numel() >= 3
+    return t
 
 
 def assert_same_trace(a, b):
@@ -111,12 +116,18 @@ def test_dropping_a_region_removes_its_term(head, trace):
     torch.testing.assert_close(iv.context_of(head, after), expected, atol=1e-6, rtol=1e-5)
 
 
-def test_uniform_relation_gives_w_one_over_k_and_one_context_for_all_pixels(head, trace):
+def test_uniform_relation_gives_every_pixel_the_mean_of_the_region_terms(head, trace):
     after = iv.uniform_relation(head, trace)
-    assert torch.equal(after.w, torch.full_like(trace.w, 1 / K))
-    assert torch.equal(after.f, trace.f) and torch.equal(after.kappa, trace.kappa)
+    assert (trace.w - 1 / K).abs().max() > 0.05  # the model's own relation is not uniform
+    torch.testing.assert_close(after.w, torch.full_like(trace.w, 1 / K), atol=1e-7, rtol=0)
+    assert torch.equal(after.f, trace.f) and torch.equal(after.kappa, trace.kappa)  # upstream stages kept
+    # Eq. 3 with w_ik = 1/K: y_i = rho(mean_k delta(f_k)), the same vector at every pixel
+    with torch.no_grad():
+        mean_term = delta_of(head, trace.f).mean(1)  # (b, d)
+        expected = head.rho(mean_term[..., None, None]).flatten(1)  # (b, c)
     y = after.y.flatten(2)
-    torch.testing.assert_close(y, y[..., :1].expand_as(y), atol=1e-6, rtol=0)
+    torch.testing.assert_close(y, expected[..., None].expand_as(y), atol=1e-5, rtol=1e-5)
+    assert (after.y - trace.y).abs().max() > 1e-2  # and that is a change
 
 
 def test_override_relation_changes_only_that_pixels_y_z_and_logits(head, trace):
@@ -137,10 +148,22 @@ def test_override_relation_changes_only_that_pixels_y_z_and_logits(head, trace):
 
 
 def test_difference_maps(head, trace):
-    same = iv.difference(trace, trace)
-    for name in ("y", "z", "logits", "w"):
-        assert getattr(same, name).shape == (B, H, W) and getattr(same, name).abs().max() == 0
-    assert not same.changed.any()
+    # hand-made changes with known sizes, each at its own cell (row, col)
+    y, z, logits, w = trace.y.clone(), trace.z.clone(), trace.logits.clone(), trace.w.clone()
+    y[0, 0, 2, 1] += 3.0  # ||y'_i - y_i|| = 3 at (2, 1)
+    z[0, :2, 0, 4] += torch.tensor([3.0, 4.0])  # 5 at (0, 4)
+    label = int(trace.logits[0, :, 3, 5].argmin())
+    logits[0, label, 3, 5] += 1000.0  # the label at (3, 5) becomes `label`
+    j = int(trace.w[0, 1 * W + 2].argmin())
+    w[0, 1 * W + 2] = torch.nn.functional.one_hot(torch.tensor(j), K).float()  # total variation 1 - w_ij at (1, 2)
+    edited = replace(trace, y=y, z=z, logits=logits, w=w)
+    d = iv.difference(trace, edited)
+    for name, cell, size in (("y", (2, 1), 3.0), ("z", (0, 4), 5.0), ("w", (1, 2), 1 - trace.w[0, W + 2, j].item())):
+        m = getattr(d, name)[0]
+        assert m.shape == (H, W) and m[cell].item() == pytest.approx(size, rel=1e-5), name
+        assert m.count_nonzero() == 1, name  # nowhere else
+    assert d.logits[0, 3, 5] > 999 and d.logits.count_nonzero() == 1
+    assert d.changed[0].nonzero().tolist() == [[3, 5]]
     after = iv.override_relation(head, trace, (1, 1), [1, 0, 0, 0, 0])
     d = iv.difference(trace, after, size=(4 * H, 4 * W))
     assert d.y[0, 1, 1] > 0 and d.y.count_nonzero() == 1 and d.changed.shape == (B, 4 * H, 4 * W)
@@ -157,9 +180,9 @@ def test_interventions_run_in_eval_mode_and_restore_the_heads_mode(head, trace):
 
 
 def test_a_segmentor_trace_is_accepted_and_other_heads_are_refused():
-    torch.manual_seed(0)
-    model = models.build(tiny_arch()).eval()
-    t = model.trace(torch.randn(1, 3, 64, 96))
+    model = structured_model()
+    t = model.trace(sample_batch((64, 96)))
+    assert_structured(t)  # several labels: a misaligned upsampling below would show
     assert_same_trace(iv.with_temperature(model.head, t, 1.0), t.head)
     assert torch.equal(iv.prediction(t, (64, 96)), t.pred)
     fcn = models.build(tiny_arch("fcn")).eval()
@@ -248,13 +271,9 @@ def test_image_iou_skips_ignored_pixels_and_absent_classes():
 def test_gt_ocr_raises_the_iou_of_a_camvid_test_image(camvid_root):
     """The paper's GT-OCR (ground-truth regions and relation) beats the model's own prediction,
     at the input size the app and the model card use (480x360 images run at 640x480)."""
-    from ocr_viz.model.api import shipped_path
+    import ocr_viz
     from ocr_viz.data.datasets import camvid_pairs, read_pair
     from ocr_viz.training.evaluate import image_tensor, resized
-
-    if not shipped_path("ocr").exists():
-        pytest.skip(f"no trained OCR weights at {shipped_path('ocr')} yet")
-    import ocr_viz
 
     model, meta = ocr_viz.load_model("ocr", device="cpu")
     k, own, gt = len(meta["classes"]), [], []
