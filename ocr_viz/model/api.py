@@ -1,6 +1,7 @@
 """The public entry points: load a model by name or file, prepare an image, read a prediction."""
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -15,6 +16,18 @@ from .backbones.efficientnet_lite import load_imagenet_weights
 from .segmentor import Segmentor, upsample
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "assets" / "weights"
+OFFICIAL_SUFFIXES = (".pth", ".pt", ".tar")  # released PyTorch checkpoints: converted in memory on load
+
+
+def models_dir() -> Path:
+    """Where converted checkpoints live: $OCR_VIZ_MODELS, default models/ beside app.py."""
+    return Path(os.environ.get("OCR_VIZ_MODELS") or Path(__file__).resolve().parents[2] / "models")
+
+
+def converted_models() -> list[Path]:
+    """Every .safetensors file in models_dir(), by name."""
+    folder = models_dir()
+    return sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
 
 
 class UntrainedWarning(UserWarning):
@@ -40,8 +53,12 @@ def untrained_meta(arch: dict) -> dict:
 def load_model(name_or_path: str | Path | bytes, device: str | torch.device | None = None) -> tuple[Segmentor, dict]:
     """(model in eval mode, metadata) for a shipped name ("ocr", "fcn", "aspp", "nonlocal",
     "baseoc", or any other file in assets/weights/), a checkpoint path, or the bytes of an
-    uploaded safetensors checkpoint."""
+    uploaded safetensors checkpoint. A released .pth / .pt / .pth.tar path is converted in
+    memory (ocr_viz.model.convert; read with weights_only=True)."""
     device = torch.device(device) if device is not None else default_device()
+    if isinstance(name_or_path, (str, Path)) and str(name_or_path).lower().endswith(OFFICIAL_SUFFIXES):
+        from .convert import convert, to_model
+        return to_model(convert(name_or_path), device)
     if isinstance(name_or_path, str) and (name_or_path in models.HEADS or shipped_path(name_or_path).is_file()):
         path = shipped_path(name_or_path)
         if not path.exists():

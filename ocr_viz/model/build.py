@@ -79,7 +79,7 @@ def build_backbone(arch: dict) -> nn.Module:
         return HRNet(arch["hrnet_layout"], align_corners=arch.get("align_corners", True))
     if name == "resnet101":
         from .backbones.resnet import DilatedResNet
-        return DilatedResNet(arch["resnet_stem"], contract_dilation=arch.get("contract_dilation", False))
+        return DilatedResNet(arch["resnet_stem"])
     raise ValueError(f"unknown backbone {name!r}; built in: 'efficientnet_lite0', 'hrnet', 'resnet101'")
 
 

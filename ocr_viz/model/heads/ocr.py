@@ -71,7 +71,8 @@ class OCRHead(nn.Module):
 
     The released models differ from one another only outside the equations, and the options
     say where: `conv_bias` (the 3x3 conv to x and the aux head's first conv have biases, as in
-    HRNet-OCR and openseg), `aux_bias` (the aux head's first conv alone), `context_first`
+    HRNet-OCR and openseg), `aux_bias` (the aux head's first conv alone), `attention_bias` (the 1x1 convs of
+    phi, psi, delta, rho and g have biases, as in openseg), `context_first`
     (g reads [y; x], the order all three official codes concatenate in; the paper writes
     [x; y]), and the aux head's input width, hidden width and kernel (`aux_in_channels`,
     `aux_channels`, `aux_kernel`: the ResNet-101 models read M off an earlier backbone stage
@@ -92,6 +93,7 @@ class OCRHead(nn.Module):
         aux_in_channels: int | None = None,
         aux_channels: int | None = None,
         aux_kernel: int = 1,
+        attention_bias: bool = False,
     ):
         super().__init__()
         self.temperature = temperature
@@ -102,11 +104,12 @@ class OCRHead(nn.Module):
             nn.Conv2d(aux_channels or aux_in, num_classes, 1),
         )
         self.conv3x3 = conv_bn_relu(in_channels, mid_channels, 3, bias=conv_bias)  # pixel representations x
-        self.phi = nn.Sequential(conv_bn_relu(mid_channels, key_channels), conv_bn_relu(key_channels, key_channels))
-        self.psi = nn.Sequential(conv_bn_relu(mid_channels, key_channels), conv_bn_relu(key_channels, key_channels))
-        self.delta = conv_bn_relu(mid_channels, key_channels)
-        self.rho = conv_bn_relu(key_channels, mid_channels)
-        self.g = nn.Sequential(conv_bn_relu(2 * mid_channels, mid_channels), nn.Dropout2d(dropout))
+        b = attention_bias
+        self.phi = nn.Sequential(conv_bn_relu(mid_channels, key_channels, bias=b), conv_bn_relu(key_channels, key_channels, bias=b))
+        self.psi = nn.Sequential(conv_bn_relu(mid_channels, key_channels, bias=b), conv_bn_relu(key_channels, key_channels, bias=b))
+        self.delta = conv_bn_relu(mid_channels, key_channels, bias=b)
+        self.rho = conv_bn_relu(key_channels, mid_channels, bias=b)
+        self.g = nn.Sequential(conv_bn_relu(2 * mid_channels, mid_channels, bias=b), nn.Dropout2d(dropout))
         self.classifier = nn.Conv2d(mid_channels, num_classes, 1)
 
     def regions(self, f: torch.Tensor, transform: nn.Module) -> torch.Tensor:

@@ -1,0 +1,182 @@
+"""Released checkpoints -> ocr_viz: the official HRNet-OCR code's own numbers reproduced stage
+by stage, the W48 release's key list mapped completely, and bad files refused with clear messages."""
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from einops import rearrange
+
+import ocr_viz
+from ocr_viz.data.classes import DATASETS, dataset_table
+from ocr_viz.model import build, convert
+from ocr_viz.model.backbones.hrnet import LAYOUTS, HRNet
+
+FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hrnet_ocr"
+W18S = FIXTURES / "hrnet_ocr_w18s_seed0.pth"
+needs_fixture = pytest.mark.skipif(not W18S.is_file(), reason=f"official HRNet-OCR fixture not at {FIXTURES}")
+
+
+@pytest.fixture(scope="module")
+def official_io():
+    return dict(np.load(FIXTURES / "hrnet_ocr_w18s_seed0_io.npz"))
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """The fixture converted with the command line, then loaded as any checkpoint is."""
+    out = tmp_path_factory.mktemp("models") / "w18s.safetensors"
+    assert convert.main([str(W18S), "--out", str(out)]) == 0
+    return ocr_viz.load_model(out, device="cpu")
+
+
+@needs_fixture
+def test_cli_conversion_reproduces_every_stage_of_the_official_code(converted, official_io):
+    model, meta = converted
+    trace = model.trace(torch.from_numpy(official_io["image"]))
+    h = trace.head
+    ours = {"M": h.M, "x": h.x, "f": rearrange(h.f, "b k c -> b c k 1"), "y": h.y, "z": h.z, "logits": h.logits}
+    for name, value in ours.items():
+        ref = official_io[name]
+        assert value.shape == ref.shape, name
+        # float32 through ~40 layers in another summation order: relative to the stage's largest value
+        err = np.abs(value.numpy() - ref).max() / np.abs(ref).max()
+        assert err <= 1e-4, f"{name}: max|ours - official| = {err:.2e} x max|official|"
+    assert meta["arch"]["hrnet_layout"] == "w18_small_v2" and meta["dataset"] == "cityscapes"
+    assert meta["align_corners"] is True and meta["eval_size"] == [2048, 1024]
+    assert meta["classes"][:3] == ["road", "sidewalk", "building"] and len(meta["palette"]) == 19
+    assert meta["source"]["sha256"] == convert.sha256(W18S) and meta["source"]["file"] == W18S.name
+
+
+@needs_fixture
+def test_load_model_converts_a_release_path_in_memory(official_io):
+    model, meta = ocr_viz.load_model(W18S, device="cpu")
+    logits = model.trace(torch.from_numpy(official_io["image"])).logits.numpy()
+    assert np.abs(logits - official_io["logits"]).max() <= 1e-4 * np.abs(official_io["logits"]).max()
+
+
+def w48_release(path: Path) -> dict[str, torch.Tensor]:
+    """Random tensors with the W48 Cityscapes release's keys, shapes and dtypes, saved as it is."""
+    g = torch.Generator().manual_seed(0)
+    state = {}
+    for line in (FIXTURES / "hrnet_ocr_w48_cityscapes_keys.txt").read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        key, shape, dtype = line.split("\t")
+        shape = tuple(int(s) for s in re.findall(r"\d+", shape))
+        state[key] = torch.randint(0, 100, shape, generator=g) if dtype == "int64" else torch.randn(shape, generator=g)
+    torch.save(state, path)
+    return state
+
+
+@needs_fixture
+def test_w48_release_key_list_maps_completely(tmp_path):
+    state = w48_release(tmp_path / "hrnet_ocr_cs_8162_torch11.pth")
+    c = convert.convert(tmp_path / "hrnet_ocr_cs_8162_torch11.pth")
+    assert c.meta["arch"]["hrnet_layout"] == "w48" and c.meta["arch"]["num_classes"] == 19
+    assert round(c.num_params / 1e6, 2) == 70.37
+    assert c.meta["reported"]["miou"] == 81.6 and c.meta["dataset"] == "cityscapes"
+    # the tensors land where the official code uses them, not merely somewhere of that shape
+    pairs = {"head.phi.0.0.weight": "ocr_distri_head.object_context_block.f_pixel.0.weight",
+             "head.psi.1.1.running_var": "ocr_distri_head.object_context_block.f_object.3.0.running_var",
+             "head.g.0.0.weight": "ocr_distri_head.conv_bn_dropout.0.weight", "head.aux_head.1.bias": "aux_head.3.bias",
+             "backbone.stage4.2.fuse_layers.3.0.2.0.weight": "stage4.2.fuse_layers.3.0.2.0.weight"}
+    for ours, theirs in pairs.items():
+        assert torch.equal(c.tensors[ours], state["model." + theirs]), ours
+    assert len(c.tensors) == len(state)
+
+
+def test_every_hrnet_layout_is_detected_from_its_own_tensors():
+    for name in LAYOUTS:
+        with torch.device("meta"):
+            state = {"backbone." + k: v for k, v in HRNet(name).state_dict().items()}
+        assert convert.detect_hrnet(state, "backbone.") == name
+    assert LAYOUTS["w48"].out_channels == 720 and LAYOUTS["w18_small_v2"].out_channels == 270
+
+
+def test_class_tables_match_their_datasets():
+    for name, k in DATASETS.items():
+        table = dataset_table(name)
+        assert len(table["classes"]) == k == len(table["palette"]), name
+        assert all(len(c) == 3 and all(0 <= v <= 255 for v in c) for c in table["palette"])
+    assert dataset_table("ade20k")["classes"][:3] == ["wall", "building", "sky"]
+    assert dataset_table("pascal_context_60")["classes"][0] == "background"
+
+
+# ------------------------------------------------------------------------------ bad input
+
+class Payload:
+    """Unpickling this object would create the marker file."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("fmt", ["torch.save", "raw pickle"])
+def test_a_pickle_with_a_code_payload_is_refused_and_nothing_runs(tmp_path, fmt):
+    marker = tmp_path / "payload-ran"
+    evil = tmp_path / "hrnet_ocr_cs_8162_torch11.pth"
+    obj = {"model.conv1.weight": torch.zeros(1), "payload": Payload(marker)}
+    if fmt == "torch.save":
+        torch.save(obj, evil)
+    else:
+        evil.write_bytes(pickle.dumps(obj))
+    with pytest.raises(convert.ConvertError, match="refused"):
+        convert.convert(evil)
+    assert not marker.exists()
+    assert convert.main([str(evil), "--out", str(tmp_path / "x.safetensors")]) == 2
+    assert not marker.exists() and not (tmp_path / "x.safetensors").exists()
+
+
+@needs_fixture
+def test_truncated_file(tmp_path):
+    cut = tmp_path / "cut.pth"
+    cut.write_bytes(W18S.read_bytes()[: W18S.stat().st_size // 2])
+    with pytest.raises(convert.ConvertError, match="truncated or corrupt"):
+        convert.convert(cut)
+
+
+def test_an_unrelated_state_dict_names_its_first_keys(tmp_path):
+    other = tmp_path / "classifier.pth"
+    torch.save({"state_dict": torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8)).state_dict()}, other)
+    with pytest.raises(convert.ConvertError, match=r"unrecognised layout.*first keys: 0\.weight, 0\.bias, 1\.weight"):
+        convert.convert(other)
+
+
+@needs_fixture
+def test_a_class_count_that_contradicts_the_dataset(tmp_path, capsys):
+    assert convert.main([str(W18S), "--dataset", "ade20k", "--out", str(tmp_path / "x.safetensors")]) == 2
+    assert "--dataset ade20k has 150 classes but the checkpoint predicts 19" in capsys.readouterr().out
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+@needs_fixture
+def test_a_missing_or_extra_tensor_is_named(tmp_path):
+    state = torch.load(W18S, weights_only=True)
+    missing = {k: v for k, v in state.items() if k != "model.ocr_distri_head.object_context_block.f_up.0.weight"}
+    with pytest.raises(convert.ConvertError, match=r"1 model tensors missing: head\.rho\.0\.weight"):
+        convert.convert_state(convert.strip_prefixes(missing))
+    extra = {**state, "model.aux_head.9.weight": torch.zeros(3)}
+    with pytest.raises(convert.ConvertError, match=r"1 unmapped source tensors: aux_head\.9\.weight"):
+        convert.convert_state(convert.strip_prefixes(extra))
+
+
+def test_nesting_and_prefixes_are_unwrapped():
+    t = torch.zeros(2)
+    assert convert.strip_prefixes(convert.unwrap({"state_dict": {"module.model.a": t, "module.model.b": t}})) == {"a": t, "b": t}
+    assert convert.strip_prefixes(convert.unwrap({"model": {"a": t}, "epoch": 3})) == {"a": t}
+    with pytest.raises(convert.ConvertError, match="no state dict"):
+        convert.unwrap([1, 2])
+
+
+def test_shipped_model_arch_is_unchanged_by_the_new_options():
+    with torch.device("meta"):
+        keys = set(build.build(build.DEFAULT_ARCH).state_dict())
+    assert "head.conv3x3.0.bias" not in keys and "head.phi.0.0.bias" not in keys and "head.aux_head.0.0.bias" not in keys
