@@ -53,3 +53,17 @@ def figure_titles(at: AppTest) -> list[str]:
 
 def problems(at: AppTest) -> list[str]:
     return [e.value for e in at.exception] + [e.value for e in at.error]
+
+
+def chosen_pixel(at: AppTest) -> tuple[int, int]:
+    """The (row, col) the session has chosen (by default the centre of this image's feature grid)."""
+    from ocr_viz.app import state as app_state
+
+    return int(at.session_state[app_state.ROW]), int(at.session_state[app_state.COL])
+
+
+def grid(at: AppTest) -> tuple[int, int]:
+    """(h, w) of the current trace's feature maps: the default image and its size may change."""
+    from ocr_viz.app import state as app_state
+
+    return tuple(at.session_state[app_state.CURRENT].arrays.grid)

@@ -4,7 +4,9 @@ and the query parameters restore the view."""
 import json
 
 import pytest
-from app_helpers import PAGES, STAGE_PAGES, figure_titles, open_page, problems, start
+import math
+
+from app_helpers import PAGES, STAGE_PAGES, chosen_pixel, figure_titles, grid, open_page, problems, start
 
 from ocr_viz.app import state as app_state
 from ocr_viz.data.classes import CAMVID_CLASSES, CAMVID_PALETTE
@@ -12,9 +14,10 @@ from ocr_viz.model import build as models, checkpoints
 from ocr_viz.teaching import explain
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def app():
-    """One app session for the module; tests that change its state put it back."""
+    """A fresh app session per test (under a second: the model and traces are cached per process),
+    so no test depends on what another left in the session state, in any order."""
     return start()
 
 
@@ -36,7 +39,12 @@ def test_every_page_renders(app, page):
 def test_home_shows_the_pipeline_with_this_runs_shapes(app):
     open_page(app, "home")
     dot = app.get("graphviz_chart")[0].proto.spec
-    assert "1 x 256 x 60 x 80" in dot and "1 x 4800 x 11" in dot  # x and w for a 640 x 480 sample
+    arrays = app.session_state[app_state.CURRENT].arrays
+    h, w = arrays.grid
+    height, width = arrays.image.shape[:2]  # the model's input: the feature maps are 8 times smaller
+    assert (h, w) == (math.ceil(height / 8), math.ceil(width / 8))
+    x_shape, w_shape = (1, len(arrays.x), h, w), (1, h * w, len(arrays.w))  # (b, c, h, w) and (b, hw, K)
+    assert explain.shape_text(x_shape) in dot and explain.shape_text(w_shape) in dot
     if app.session_state[app_state.CURRENT].meta["trained"]:
         assert "trained weights" in app.sidebar.success[0].value
     else:
@@ -53,19 +61,19 @@ def test_equations_are_numbered_as_in_the_paper(app):
 def test_choosing_a_class_and_a_pixel_changes_the_relation_page(app):
     open_page(app, "relation")
     before = figure_titles(app)
-    assert "region k = Road" in before[0] and "(row 30, col 40)" in before[1]
+    h, w = grid(app)
+    assert chosen_pixel(app) == (h // 2, w // 2)  # the default: the centre of the map
+    assert "region k = Road" in before[0] and f"(row {h // 2}, col {w // 2})" in before[1]
     app.selectbox(key="widget." + app_state.CLASS).set_value(8).run()  # Car
     app.number_input(key="widget." + app_state.ROW).set_value(5).run()
     app.number_input(key="widget." + app_state.COL).set_value(7).run()
     after = figure_titles(app)
     assert problems(app) == []
-    assert "region k = Car" in after[0] and "pixel i = 407 (row 5, col 7)" in after[1]
+    assert "region k = Car" in after[0] and f"pixel i = {5 * w + 7} (row 5, col 7)" in after[1]  # row-major i
     assert app.query_params["class"] == "Car" and app.query_params["pixel"] == "5,7"
     # the class persists across pages
     open_page(app, "regions")
     assert any("for Car" in t for t in figure_titles(app))
-    app.selectbox(key="widget." + app_state.CLASS).set_value(3).run()
-    app.session_state[app_state.ROW], app.session_state[app_state.COL] = 30, 40
 
 
 def test_choices_do_not_rerun_the_network(app, monkeypatch):
@@ -79,7 +87,8 @@ def test_choices_do_not_rerun_the_network(app, monkeypatch):
     app.selectbox(key="widget." + app_state.CLASS).set_value(5).run()
     app.number_input(key="widget." + app_state.ROW).set_value(12).run()
     assert problems(app) == []
-    app.selectbox(key="widget." + app_state.CLASS).set_value(3).run()
+    titles = figure_titles(app)
+    assert "region k = Tree" in titles[0] and f"(row 12, col {grid(app)[1] // 2})" in titles[1]  # they took effect
 
 
 def test_query_params_restore_the_view():
@@ -97,7 +106,8 @@ def test_a_link_to_an_unknown_image_or_class_falls_back_to_the_defaults():
     assert problems(at) == []
     assert at.query_params["image"] == app_state.DEFAULT_IMAGE and at.query_params["class"] == "Sky"
     row, col = at.query_params["pixel"].split(",")
-    assert 0 <= int(row) < 60 and 0 <= int(col) < 80
+    h, w = grid(at)
+    assert (int(row), int(col)) == (h // 2, w // 2)  # a pixel off the map: the default, the centre
 
 
 def test_dataset_images_come_with_ground_truth(camvid_root, monkeypatch):
@@ -147,5 +157,4 @@ def test_figures_download_as_svg_when_chosen(app):
     open_page(app, "objects")
     app.sidebar.selectbox(key=app_state.FIGURE_FORMAT).set_value("svg").run()
     configs = [json.loads(c.proto.config) for c in app.get("plotly_chart")]
-    assert all(c["toImageButtonOptions"]["format"] == "svg" for c in configs)
-    app.sidebar.selectbox(key=app_state.FIGURE_FORMAT).set_value("png").run()
+    assert configs and all(c["toImageButtonOptions"]["format"] == "svg" for c in configs)

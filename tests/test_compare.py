@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from app_helpers import figure_titles, open_page, problems, start
+from app_helpers import chosen_pixel, figure_titles, open_page, problems, start
 from conftest import SAMPLES, assert_structured, structured_model, tiny_arch
 from PIL import Image
 
@@ -193,8 +193,9 @@ def test_live_flops_show_quadratic_attention_and_linear_ocr():
 # ---- the pages -------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def app():
+    """A fresh app session per test (cheap: models and comparisons are cached per process)."""
     return start()
 
 
@@ -216,22 +217,16 @@ def test_compare_page_shows_every_head(app):
     titles = figure_titles(app)
     assert all(compare.TITLES[h] in titles for h in compare.HEADS)
     assert any(t.startswith("distinct labels per pixel") for t in titles)
-    assert any(t.startswith("ASPP") and "(30, 40)" in t for t in titles)  # ASPP's taps for the chosen pixel
+    row, col = chosen_pixel(app)
+    assert any(t.startswith("ASPP") and f"({row}, {col})" in t for t in titles)  # ASPP's taps for the chosen pixel
     assert len(attention_titles(app)) == 4  # Non-local, base-OC, OCR's pixel attention, OCR's w_i
 
 
-@pytest.fixture
-def pixel_restored(app):
-    """Puts the shared app's pixel back to the default (30, 40) after the test, pass or fail."""
-    yield app
-    app.session_state[app_state.ROW], app.session_state[app_state.COL] = 30, 40
-
-
-def test_choosing_a_pixel_changes_the_attention_without_rerunning_a_network(pixel_restored, monkeypatch):
-    app = pixel_restored
-    app.session_state[app_state.ROW], app.session_state[app_state.COL] = 30, 40  # whatever ran before
+def test_choosing_a_pixel_changes_the_attention_without_rerunning_a_network(app, monkeypatch):
     open_page(app, "compare")
-    before = heatmap_values(app, "Non-local, pixel (30, 40)")
+    row, col = chosen_pixel(app)
+    assert (row, col) != (5, 7)
+    before = heatmap_values(app, f"Non-local, pixel ({row}, {col})")
     monkeypatch.setattr(compare, "run_all", lambda *a, **k: pytest.fail("the heads ran again"))
     app.number_input(key="widget." + app_state.ROW).set_value(5).run()
     app.number_input(key="widget." + app_state.COL).set_value(7).run()
