@@ -3,15 +3,18 @@
 The entry point: the page list, the sidebar (image and model choice, on every page), then the
 chosen page. Every page reads the same cached trace (ocr_viz.app.state.current()).
 """
+from pathlib import Path
+
 import streamlit as st
 
 from ocr_viz.app import gallery, state as app_state
+from ocr_viz.figures import palettes
+from pages._layout import large_type_toggle
 
 st.set_page_config(page_title="ocr-viz", page_icon=":material/hub:", layout="wide")
 
-PAGES = [
+PIPELINE = [
     st.Page("pages/home.py", title="Home: the pipeline", icon=":material/home:", default=True),
-    st.Page("pages/lecture.py", title="Lecture mode: step by step", icon=":material/school:"),
     st.Page("pages/pixels.py", title="x_i  pixel representations", icon=":material/grid_on:"),
     st.Page("pages/regions.py", title="M_k  soft object regions", icon=":material/layers:"),
     st.Page("pages/objects.py", title="f_k  object regions (Eq. 4)", icon=":material/category:"),
@@ -19,19 +22,26 @@ PAGES = [
     st.Page("pages/relation_truth.py", title="What the relation really does", icon=":material/fact_check:"),
     st.Page("pages/context.py", title="y_i, z_i  context (Eq. 3, 6)", icon=":material/merge:"),
     st.Page("pages/segmentation.py", title="Segmentation", icon=":material/palette:"),
+]
+COMPARE = [
     st.Page("pages/compare.py", title="Compare the heads", icon=":material/compare:"),
     st.Page("pages/complexity.py", title="Complexity of the heads", icon=":material/speed:"),
     st.Page("pages/ablations.py", title="Ablations: GT-OCR, uniform w, no context", icon=":material/science:"),
+]
+TEACH = [
+    st.Page("pages/lecture.py", title="Lecture mode: step by step", icon=":material/school:"),
     st.Page("pages/interventions.py", title="Interventions: what if", icon=":material/tune:"),
     st.Page("pages/export.py", title="Export: figures, trace, link", icon=":material/download:"),
-    st.Page("pages/about.py", title="About and deviations", icon=":material/info:"),
 ]
-page = st.navigation(PAGES)
+ABOUT = [st.Page("pages/about.py", title="About and deviations", icon=":material/info:")]
+PAGES = {"The pipeline": PIPELINE, "Compare": COMPARE, "Teach": TEACH, "About": ABOUT}
+page = st.navigation(PAGES, expanded=True)  # every page visible, no "View more"
 app_state.restore_from_url()
 
 with st.sidebar:
     st.subheader("Image")
-    sources = {"sample": "Samples", "camvid": "CamVid test (with ground truth)", app_state.UPLOAD: "Upload"}
+    sources = {"sample": "Samples: CamVid frames (with ground truth) and photos",
+               "camvid": "CamVid test set (with ground truth)", app_state.UPLOAD: "Upload"}
     if gallery.data_root() is None:
         sources.pop("camvid")
     if st.session_state[app_state.SOURCE] not in sources:
@@ -47,8 +57,15 @@ with st.sidebar:
         keys = [e.key for e in entries]
         if st.session_state[app_state.IMAGE] not in keys:
             st.session_state[app_state.IMAGE] = keys[0]
-        labels = {e.key: e.label for e in entries}
+        labels = {e.key: e.label + (" (ground truth)" if e.label_path else "") for e in entries}
         app_state.bound(st.selectbox, app_state.IMAGE, "image", options=keys, format_func=labels.get)
+    st.subheader("Display")
+    large_type_toggle()
+    st.session_state.setdefault(app_state.PALETTE, palettes.CONTRAST)
+    app_state.bound(st.radio, app_state.PALETTE, "class colours", options=list(palettes.CHOICES),
+                    format_func=palettes.CHOICES.get, horizontal=True,
+                    help="high contrast: distinct colours, readable on a projector; the dataset's: its own palette "
+                         "(CamVid's Car, Fence, Pavement and Road are all dark blue-purples)")
 
     st.subheader("Model")
     app_state.bound(st.radio, app_state.MODEL, "model", options=[app_state.SHIPPED, app_state.UPLOAD],

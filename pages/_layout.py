@@ -54,7 +54,6 @@ def scale_picker(key: str, default: str = "linear", label: str = "colour scale")
     return Scale(kind, low, high)
 
 
-LARGE_TYPE = "state.large_type"
 PROJECTOR_CSS = """<style>
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] p,
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] li { font-size: 1.6rem; line-height: 1.45; }
@@ -70,9 +69,10 @@ PROJECTOR_CSS = """<style>
 
 
 def large_type_toggle() -> bool:
-    """A toggle for large type, readable on a projector; kept across pages while the session lasts."""
-    st.session_state.setdefault(LARGE_TYPE, False)
-    on = app_state.bound(st.toggle, LARGE_TYPE, "large type (projector)",
+    """A toggle for large type, readable on a projector: text, equations, code and figures (app_state.chart
+    enlarges them) on every page; kept while the session lasts."""
+    st.session_state.setdefault(app_state.LARGE_TYPE, False)
+    on = app_state.bound(st.toggle, app_state.LARGE_TYPE, "large type (projector)",
                          help="larger text, equations, code and figure labels, for the back of a lecture hall")
     if on:
         st.html(PROJECTOR_CSS)

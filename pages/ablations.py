@@ -34,11 +34,11 @@ if tuple(classes) != CAMVID_CLASSES:
 if current.truth is None:
     st.info("GT-OCR and the scores need the ground truth of the image, which only the dataset images have "
             f"({current.image_label!r} has none).", icon=":material/info:")
-    dataset = gallery.dataset_images()
+    dataset = gallery.with_ground_truth()
     if dataset:
         st.button(f"Use a CamVid test image ({dataset[0].label})", key="ablations.use_dataset", type="primary",
                   on_click=app_state.choose_image, args=(dataset[0].key,))
-        st.caption("or choose **CamVid test (with ground truth)** as the image source in the sidebar.")
+        st.caption("or choose an image marked **(ground truth)** in the sidebar.")
     else:
         st.caption(f"No dataset is configured: set {gallery.DATA_ENV} to a CamVid folder (with test/ and testannot/) "
                    "and restart the app.")

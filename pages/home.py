@@ -2,8 +2,7 @@
 import streamlit as st
 
 from ocr_viz.app import gallery, state as app_state
-from ocr_viz.figures import pipeline_dot
-from ocr_viz.figures.labels import blend
+from ocr_viz.figures import label_figure, pipeline_dot
 from ocr_viz.teaching import explain
 
 current = app_state.current()
@@ -32,16 +31,34 @@ with diagram:
 with pictures:
     st.image(arrays.image, caption=f"{current.image_label}: the model's input, {arrays.image.shape[1]} x "
              f"{arrays.image.shape[0]} pixels (longer side 640)")
-    st.image(blend(arrays.image, arrays.pred, current.palette, 0.6), caption="its segmentation (details on the "
-             "Segmentation page)")
+    app_state.chart(label_figure(arrays.image, arrays.pred, current.classes, current.palette, "its segmentation",
+                                 caption="details on the Segmentation page" + (
+                                     "; ground truth there too" if current.truth is not None else ""), height=360),
+                    downloads=False)
 
-st.subheader("Sample images")
-samples = gallery.samples()
-for column, entry in zip(st.columns(len(samples)), samples):
-    with column:
-        st.image(str(entry.path), caption=entry.label)
-        st.button("Use this image", key=f"use.{entry.key}", on_click=app_state.choose_image, args=(entry.key,),
-                  disabled=entry.key == current.image_key)
-st.caption("Samples: OpenCV sample data (Apache License 2.0), see assets/samples/README.md. "
-           + ("CamVid test images with ground truth are in the sidebar." if gallery.data_root() else
-              f"Set {gallery.DATA_ENV} to a CamVid folder (test/ and testannot/) to add its images with ground truth."))
+THUMBNAILS_PER_ROW = 4
+
+
+def thumbnails(entries: list[gallery.GalleryImage]) -> None:
+    """The images in rows of four, each with its note and a button that makes it the current image."""
+    for start in range(0, len(entries), THUMBNAILS_PER_ROW):
+        for column, entry in zip(st.columns(THUMBNAILS_PER_ROW), entries[start:start + THUMBNAILS_PER_ROW]):
+            with column:
+                st.image(str(entry.path), caption=entry.label + (f": {entry.note}" if entry.note else ""))
+                st.button("Use this image", key=f"use.{entry.key}", on_click=app_state.choose_image,
+                          args=(entry.key,), disabled=entry.key == current.image_key)
+
+
+frames, photos = gallery.frames(), gallery.photos()
+if frames:
+    st.subheader("CamVid test frames, with ground truth")
+    st.caption("From the CamVid test split, which the model never trained on: chosen by this model's per-image "
+               "mean IoU to show what it does well and badly. Ground truth, the ablations and per-image IoU work "
+               "on them.")
+    thumbnails(frames)
+st.subheader("Photos without ground truth")
+thumbnails(photos)
+st.caption("CamVid frames: Brostow, Fauqueur, Cipolla (2009), SegNet's test split; photos: OpenCV sample data "
+           "(Apache License 2.0); see assets/samples/README.md. "
+           + ("The whole CamVid test set is in the sidebar." if gallery.data_root() else
+              f"Set {gallery.DATA_ENV} to a CamVid folder (test/ and testannot/) to add all its test images."))

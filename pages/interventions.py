@@ -6,6 +6,7 @@ import streamlit as st
 from ocr_viz.analysis import whatif
 from ocr_viz.app import replay, state as app_state
 from ocr_viz.figures import Scale, class_bars, label_figure, map_figure, photo_figure
+from ocr_viz.figures.scales import shared_limits
 from ocr_viz.teaching import explain
 
 current = app_state.current()
@@ -92,15 +93,18 @@ with moved:
                                "Eq. 4; all 0 when the intervention comes after it", value_name="change of f_k",
                                highlight=k))
 if kind == "temperature":
+    limits = shared_limits(arrays.m_tilde[k], result.m_tilde[k])  # one colour range, so the two compare
     for column, (maps, when) in zip((first, second), ((arrays.m_tilde, "before"), (result.m_tilde, "after"))):
         with column:
             app_state.chart(map_figure(maps[k], f"m~_k for {classes[k]}, {when}", Scale("log"), image=arrays.image,
-                                       opacity=0.75, value_name="m~_k"))
+                                       opacity=0.75, value_name="m~_k", limits=limits))
 else:
+    top = 1.1 * max(float(arrays.w[:, row, col].max()), float(result.w[:, row, col].max()), 1 / K)
     for column, (w, when) in zip((first, second), ((arrays.w, "before"), (result.w, "after"))):
         with column:
             app_state.chart(class_bars(w[:, row, col], classes, palette, f"w_i {when}, pixel (row {row}, col {col})",
-                                       value_name="w_ik", reference=1 / K, reference_name="1/K", highlight=k))
+                                       value_name="w_ik", reference=1 / K, reference_name="1/K", highlight=k,
+                                       value_range=(0.0, top)))
 
 st.subheader("The code that ran")
 for name in ("interventions.with_temperature", "interventions.suppress_region", "interventions.override_relation",

@@ -5,9 +5,9 @@ the figure, the equations, where it sits in the pipeline, and the code. The step
 import streamlit as st
 
 from ocr_viz.app import state as app_state
-from ocr_viz.figures import large_type, pipeline_dot
+from ocr_viz.figures import pipeline_dot
 from ocr_viz.teaching import explain, lecture
-from pages._layout import large_type_toggle, share_box
+from pages._layout import share_box
 
 current = app_state.current()
 steps = lecture.STEPS
@@ -29,7 +29,7 @@ with st.container(horizontal=True, vertical_alignment="center"):
               on_click=app_state.move_step, args=(1,), disabled=number == count)
     app_state.bound(st.selectbox, app_state.STEP, "jump to step", options=range(1, count + 1),
                     format_func=lambda n: f"{n}. {steps[n - 1].title}", label_visibility="collapsed")
-    large = large_type_toggle()
+    st.caption("Large type for a projector: in the sidebar")
 st.progress(number / count, text=f"Step {number} of {count}  (keys: left / right arrow, when no widget has the focus)")
 
 st.title(step.title)
@@ -52,9 +52,10 @@ with maths:
 picture, diagram = st.columns([3, 2])
 with picture:
     if step.figure is not None:
-        figure = app_state.derived(f"lecture.figure.{step.key}", lambda: step.figure(scene))
+        colours = hash(tuple(current.palette))  # another choice of class colours draws the figure anew
+        figure = app_state.derived(f"lecture.figure.{step.key}.{colours}", lambda: step.figure(scene))
         for one in figure if isinstance(figure, tuple) else (figure,):  # a step may show several figures
-            app_state.chart(large_type(one) if large else one)
+            app_state.chart(one)  # enlarged in projector mode
 with diagram:
     st.graphviz_chart(pipeline_dot(explain.pipeline_nodes(current.arrays.shapes), explain.PIPELINE_EDGES,
                                    current=step.stage), width="stretch")

@@ -42,10 +42,23 @@ top = analysis.share_of_top(arrays.m_tilde[k], 10)
 st.caption(f"The 10 largest of the {n} weights m~_k for {classes[k]} hold {top:.0%} of it "
            f"(uniform weights would give {10 / n:.1%}).")
 
-shared = st.toggle("one colour range for all maps", value=False, key="regions.shared",
-                   help="off: each map has its own range, so weak regions stay visible")
-app_state.chart(map_grid(maps, classes, f"all {len(classes)} maps: {symbol} ({meaning})", scale, shared=shared,
+GRID_PAGE = 16  # maps per page of the grid: 4 rows of 4 stay readable
+options, _ = st.columns([1, 2])
+with options:
+    shared = st.toggle("one colour range for all maps", value=False, key="regions.shared",
+                       help="off: each map has its own range, so weak regions stay visible")
+    K = len(classes)
+    first = 0
+    if K > GRID_PAGE:  # e.g. 150 classes: a page of 16 at a time
+        starts = list(range(0, K, GRID_PAGE))
+        first = st.select_slider("maps", starts, key="regions.grid_page",
+                                 format_func=lambda s: f"{s + 1}-{min(s + GRID_PAGE, K)} of {K}")
+shown = slice(first, first + GRID_PAGE)
+title = f"all {K} maps" if K <= GRID_PAGE else f"maps {first + 1}-{min(first + GRID_PAGE, K)} of {K}"
+app_state.chart(map_grid(maps[shown], classes[shown], f"{title}: {symbol} ({meaning})", scale, shared=shared,
                          value_name=symbol))
+if shared and K > GRID_PAGE:
+    st.caption("The shared colour range is the range of the maps on this page.")
 
 st.subheader("Coarse segmentation")
 app_state.chart(label_figure(arrays.image, arrays.aux_pred, classes, current.palette,

@@ -1,5 +1,6 @@
-"""Where the app's images come from: the shipped samples and, when configured, a CamVid-layout
-dataset folder whose test images come with ground truth.
+"""Where the app's images come from: the shipped samples (CamVid test frames with their label
+maps, and photos without ground truth) and, when configured, a CamVid-layout dataset folder
+whose test images come with ground truth.
 
 Each image has a key that fits in a URL ("sample:leuvenA.jpg", "camvid:0001TP_008550"), so a
 copied link names the same image. Keys are looked up in these lists, never turned into paths,
@@ -7,6 +8,7 @@ so a link cannot point the app at an arbitrary file.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,7 +20,9 @@ from PIL import Image
 from ocr_viz.data.datasets import camvid_pairs
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLES_DIR = ROOT / "assets" / "samples"
+SAMPLES_DIR = ROOT / "assets" / "samples"  # photos without ground truth (OpenCV samples)
+FRAMES_DIR = SAMPLES_DIR / "camvid"  # CamVid test frames STEM.jpg with label maps STEM.png
+FRAMES_INDEX = FRAMES_DIR / "frames.json"  # their order (the first is the default image) and notes
 DATA_ENV = "OCR_VIZ_DATA"  # a CamVid root with test/ and testannot/
 DEFAULT_DATA_ROOT = ROOT.parent / "shared" / "data" / "camvid"
 DATASET_SPLIT = "test"  # the images the shipped model was not trained on
@@ -30,10 +34,42 @@ class GalleryImage:
     label: str
     path: Path
     label_path: Path | None = None  # ground-truth class indices, for dataset images
+    note: str = ""  # what the image shows about the model, for the gallery's captions
+
+
+@lru_cache(maxsize=1)
+def _frames() -> tuple[GalleryImage, ...]:
+    index = json.loads(FRAMES_INDEX.read_text()) if FRAMES_INDEX.is_file() else []
+    return tuple(GalleryImage(f"sample:{item['stem']}.jpg", f"CamVid {item['stem']}", FRAMES_DIR / f"{item['stem']}.jpg",
+                              FRAMES_DIR / f"{item['stem']}.png", item.get("note", ""))
+                 for item in index if (FRAMES_DIR / f"{item['stem']}.jpg").is_file())
+
+
+def frames() -> list[GalleryImage]:
+    """The shipped CamVid test frames, each with its label map: ground truth on a fresh install."""
+    return list(_frames())
+
+
+def photos() -> list[GalleryImage]:
+    """The shipped photos without ground truth."""
+    return [GalleryImage(f"sample:{p.name}", f"photo {p.stem}", p) for p in sorted(SAMPLES_DIR.glob("*.jpg"))]
 
 
 def samples() -> list[GalleryImage]:
-    return [GalleryImage(f"sample:{p.name}", p.stem, p) for p in sorted(SAMPLES_DIR.glob("*.jpg"))]
+    """Everything shipped: the CamVid frames (with ground truth) first, then the photos."""
+    return frames() + photos()
+
+
+def default_image() -> str:
+    """The key of the image a fresh session shows: the first CamVid frame, so ground truth, the
+    ablations and per-image IoU work without a dataset; a photo if the frames are missing."""
+    shipped = samples()
+    return shipped[0].key if shipped else "sample:leuvenA.jpg"
+
+
+def with_ground_truth() -> list[GalleryImage]:
+    """Images that have ground truth: the shipped frames, then the configured dataset's."""
+    return frames() + dataset_images()
 
 
 def data_root() -> Path | None:

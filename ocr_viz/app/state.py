@@ -31,6 +31,8 @@ import ocr_viz
 from ocr_viz.analysis import compare
 from . import compute, export, gallery, views
 from .views import TraceArrays
+from ocr_viz.figures.palettes import CONTRAST, display_palette
+from ocr_viz.figures.presentation import large_type
 from ocr_viz.model.api import shipped_path
 
 IMAGE, MODEL, CLASS, ROW, COL = "state.image", "state.model", "state.class", "state.row", "state.col"
@@ -40,8 +42,10 @@ CURRENT, RESTORED = "state.current", "state.restored"
 UPLOADED_IMAGE, UPLOADED_MODEL = "upload.image", "upload.model"  # file-uploader widget keys
 UPLOAD, SHIPPED = "upload", "shipped"
 SHIPPED_NAME = "ocr"
-DEFAULT_IMAGE, DEFAULT_CLASS = "sample:leuvenA.jpg", "Road"
+DEFAULT_IMAGE, DEFAULT_CLASS = gallery.default_image(), "Road"  # a CamVid frame with ground truth
 FIGURE_FORMAT = "figure_format"
+PALETTE = "state.palette"  # class colours on label maps: palettes.CONTRAST (default) or palettes.DATASET
+LARGE_TYPE = "state.large_type"  # projector mode: large text on every page, figures included
 STEP = "state.step"  # the lecture's step, 1-based; in the URL (?step=) once the lecture has been shown
 DOWNLOADS = "state.downloads"  # figures offered for download in this run, for unique widget keys
 
@@ -66,7 +70,8 @@ class Current:
 
     @property
     def palette(self) -> list[tuple[int, int, int]]:
-        return [tuple(c) for c in self.meta["palette"]]
+        """The class colours to draw with: high contrast unless the sidebar chose the dataset's."""
+        return display_palette(self.meta["palette"], st.session_state.get(PALETTE, CONTRAST))
 
 
 def digest(data: bytes) -> str:

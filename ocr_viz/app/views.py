@@ -47,7 +47,8 @@ class TraceArrays:
 
     @property
     def stride(self) -> float:
-        return self.image.shape[0] / self.grid[0]
+        """Input pixels per feature-map cell, to one decimal: 8 for CamVid, e.g. 7.9 for other sizes."""
+        return round(self.image.shape[0] / self.grid[0], 1)
 
 
 def numpy(tensor) -> np.ndarray:

@@ -36,7 +36,8 @@ def sampling_figure(image: np.ndarray, grid: tuple[int, int], pixel: tuple[int, 
     fig = frame(fig, title, caption, grid, height)
     fig.update_xaxes(range=[left - 0.5, right + 0.5])
     fig.update_yaxes(range=[bottom + 0.5, top - 0.5])
-    fig.update_layout(showlegend=True, legend=dict(orientation="h", yanchor="top", y=-0.02), clickmode="none")
+    fig.update_layout(showlegend=True, clickmode="none",
+                      legend=dict(x=1.02, xanchor="left", y=0.5, yanchor="middle", font=dict(size=10)))
     return fig
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from .charts import rgb, titled
-from .maps import data_uri
+from .charts import rgb
+from .maps import data_uri, frame
+
+LEGEND = dict(orientation="v", x=1.02, xanchor="left", y=0.5, yanchor="middle", font=dict(size=11),
+              itemsizing="constant", title=dict(text="classes present"))
+PIXEL_AXES = ("x (input pixels)", "y (input pixels)")
 
 
 def blend(image: np.ndarray, labels: np.ndarray, palette, opacity: float, mask: np.ndarray | None = None) -> np.ndarray:
@@ -27,15 +31,12 @@ def legend_traces(classes: list[str], palette, present) -> list[go.Scatter]:
 
 def label_figure(image: np.ndarray, labels: np.ndarray, classes: list[str], palette, title: str, *,
                  opacity: float = 0.6, mask: np.ndarray | None = None, caption: str = "", height: int = 420) -> go.Figure:
-    """Labels over the photo with the given opacity; `mask` limits the colours to some pixels."""
+    """Labels over the photo with the given opacity, and a legend of the classes present beside it
+    (in the map's margins, so it sits as a colour bar would); `mask` limits the colours to some pixels."""
     fig = go.Figure(go.Image(source=data_uri(blend(image, labels, palette, opacity, mask)), hoverinfo="skip"))
     shown = labels if mask is None else labels[mask]
     for trace in legend_traces(classes, palette, np.unique(shown)):
         fig.add_trace(trace)
-    h, w = labels.shape
-    fig.update_layout(title=titled(title, caption), height=height, margin=dict(l=10, r=10, t=60, b=10),
-                      legend=dict(orientation="h", yanchor="top", y=-0.02), showlegend=True)
-    fig.update_xaxes(range=[-0.5, w - 0.5], showgrid=False, zeroline=False, visible=False, constrain="domain")
-    fig.update_yaxes(range=[h - 0.5, -0.5], showgrid=False, zeroline=False, visible=False, scaleanchor="x",
-                     constrain="domain")
+    frame(fig, title, caption, labels.shape, height, PIXEL_AXES)
+    fig.update_layout(legend=LEGEND, showlegend=True, clickmode="none")
     return fig

@@ -56,25 +56,38 @@ def pixel_marker(pixel: tuple[int, int]) -> go.Scatter:
     )
 
 
-def frame(fig: go.Figure, title: str, caption: str, grid: tuple[int, int], height: int) -> go.Figure:
-    """Equal-aspect axes with row 0 at the top, and a title whose second line is the caption."""
+# The same margins on every map, whatever sits beside it (a colour bar, a legend or nothing), so
+# maps drawn side by side get plot areas of the same size; the right margin holds the colour bar
+# or the legend, next to the map (the map keeps to the right of its area, see `frame`).
+MARGIN = dict(l=50, r=135, t=70, b=45, autoexpand=False)
+COLORBAR = dict(thickness=12, len=0.9, x=1.02, xanchor="left", y=0.5, yanchor="middle")
+MAP_AXES = ("column (feature-map cell)", "row")
+
+
+def frame(fig: go.Figure, title: str, caption: str, grid: tuple[int, int], height: int,
+          axes: tuple[str, str] = MAP_AXES) -> go.Figure:
+    """Equal-aspect axes with row 0 at the top, axis titles, fixed margins, and a title whose
+    second line is the caption. Where the area is wider than the map, the map keeps to the right,
+    beside its colour bar or legend."""
     fig.update_layout(
         title=dict(text=f"{title}<br><sup>{caption}</sup>" if caption else title, x=0, font=dict(size=15)),
-        height=height, margin=dict(l=10, r=10, t=60, b=10), hovermode="closest", dragmode="pan",
-        clickmode="event+select",
+        height=height, margin=MARGIN, hovermode="closest", dragmode="pan", clickmode="event+select",
     )
-    fig.update_xaxes(range=[-0.5, grid[1] - 0.5], showgrid=False, zeroline=False, constrain="domain")
-    fig.update_yaxes(range=[grid[0] - 0.5, -0.5], showgrid=False, zeroline=False, scaleanchor="x", constrain="domain")
+    fig.update_xaxes(range=[-0.5, grid[1] - 0.5], showgrid=False, zeroline=False, constrain="domain",
+                     constraintoward="right", title=dict(text=axes[0], standoff=4), automargin=False)
+    fig.update_yaxes(range=[grid[0] - 0.5, -0.5], showgrid=False, zeroline=False, scaleanchor="x", constrain="domain",
+                     title=dict(text=axes[1], standoff=4), automargin=False)
     return fig
 
 
 def map_figure(
     values: np.ndarray, title: str, scale: Scale = Scale(), *, image: np.ndarray | None = None, opacity: float = 1.0,
     colours: str = MAP_COLOURS, value_name: str = "value", pixel: tuple[int, int] | None = None,
-    clickable: bool = False, height: int = 420,
+    clickable: bool = False, limits: tuple[float, float] | None = None, height: int = 420,
 ) -> go.Figure:
-    """One (h,w) map, optionally over the photo with the given opacity; the caption names the scale."""
-    scaled = apply(values, scale)
+    """One (h,w) map, optionally over the photo with the given opacity; the caption names the scale.
+    `limits` fixes the colour range (data units), e.g. the same for a before and an after map."""
+    scaled = apply(values, scale, limits)
     grid = values.shape
     fig = go.Figure()
     if image is not None:
@@ -82,7 +95,7 @@ def map_figure(
     fig.add_trace(go.Heatmap(
         z=scaled.values.astype(np.float32), zmin=scaled.zmin, zmax=scaled.zmax, colorscale=colours, opacity=opacity,
         customdata=values.astype(np.float32),
-        colorbar=dict(title=scaled.colorbar_title, thickness=12),
+        colorbar=dict(COLORBAR, title=scaled.colorbar_title),
         hovertemplate=f"row %{{y}}, col %{{x}}<br>{value_name} = %{{customdata:.4g}}<extra></extra>",
     ))
     if clickable:

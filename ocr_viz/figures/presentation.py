@@ -1,12 +1,23 @@
-"""Figures restyled for a projector: larger type everywhere, titles included."""
+"""Figures restyled for a projector: larger type everywhere (titles, axes, legends, colour bars,
+value labels), with margins widened to match so nothing is cut off."""
 from __future__ import annotations
 
 import plotly.graph_objects as go
+
+BASE_SIZE = 12  # plotly's default font size, which the figures' margins are sized for
 
 
 def large_type(fig: go.Figure, size: int = 20) -> go.Figure:
     """A copy of `fig` with `size`-point text (title a little larger), readable from the back of a room."""
     bigger = go.Figure(fig)
-    bigger.update_layout(font=dict(size=size), title_font_size=size + 4, hoverlabel_font_size=size)
+    grow = size / BASE_SIZE
+    bigger.update_layout(font=dict(size=size), title_font_size=size + 4, hoverlabel_font_size=size,
+                         legend_font_size=size, legend_title_font_size=size)
     bigger.update_annotations(font_size=size)
+    bigger.update_xaxes(title_font_size=size, tickfont_size=size)
+    bigger.update_yaxes(title_font_size=size, tickfont_size=size)
+    bigger.update_traces(selector=dict(type="heatmap"), colorbar_tickfont_size=size, colorbar_title_font_size=size)
+    margin = bigger.layout.margin
+    bigger.update_layout(margin={side: round(getattr(margin, side) * grow) for side in ("l", "r", "t", "b")
+                                 if getattr(margin, side) is not None})
     return bigger

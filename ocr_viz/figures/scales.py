@@ -39,10 +39,18 @@ def fmt_range(lo: float, hi: float) -> str:
     return f"{fmt(lo, digits)} to {fmt(hi, digits)}"
 
 
-def apply(data: np.ndarray, scale: Scale) -> Scaled:
+def shared_limits(*maps: np.ndarray) -> tuple[float, float]:
+    """(low, high) over several maps, for drawing them on one colour range."""
+    return min(float(np.nanmin(m)) for m in maps), max(float(np.nanmax(m)) for m in maps)
+
+
+def apply(data: np.ndarray, scale: Scale, limits: tuple[float, float] | None = None) -> Scaled:
     """Colour values and range for `data` under `scale`; log falls back to percentile for
-    data that is not strictly positive (e.g. logits), and the caption says so."""
+    data that is not strictly positive (e.g. logits), and the caption says so. `limits` (data
+    units) fixes the range instead, e.g. one range for maps shown side by side."""
     data = np.asarray(data, dtype=np.float64)
+    if limits is not None:
+        return fixed(data, scale, limits)
     if scale.kind == "log":
         if np.nanmin(data) > 0:
             logged = np.log10(data)
@@ -60,3 +68,13 @@ def apply(data: np.ndarray, scale: Scale) -> Scaled:
     lo, hi = float(np.nanmin(data)), float(np.nanmax(data))
     hi = hi if hi > lo else lo + 1e-12
     return Scaled(data, lo, hi, f"colour: linear, full range {fmt_range(lo, hi)}", "")
+
+
+def fixed(data: np.ndarray, scale: Scale, limits: tuple[float, float]) -> Scaled:
+    """The colours of `data` on a given range (log10 when asked and everything is positive)."""
+    lo, hi = (float(v) for v in limits)
+    if scale.kind == "log" and lo > 0 and np.nanmin(data) > 0:
+        return Scaled(np.log10(data), np.log10(lo), np.log10(max(hi, lo * (1 + 1e-12))),
+                      f"colour: log10 scale, shared range {fmt_range(lo, hi)}", "log10")
+    hi = hi if hi > lo else lo + 1e-12
+    return Scaled(data, lo, hi, f"colour: linear, shared range {fmt_range(lo, hi)}", "")

@@ -1,0 +1,157 @@
+"""Screenshots of every page of the app in a real browser, for checking the layout by eye.
+
+Starts `streamlit run app.py` on a free port, opens it in Debian's Chromium through the playwright
+package (never `playwright install`), and for each image (the default CamVid frame, an OpenCV
+photo) and each type size (normal, large) visits every page through the sidebar's navigation, in
+one session, and saves the whole page as a PNG:
+
+    python scripts/screenshots.py                       # -> tests/artifacts/screens/IMAGE-TYPE-PAGE.png
+    python scripts/screenshots.py --pages home relation --images camvid --types normal
+    python scripts/screenshots.py --readme              # also retake assets/screenshot.png
+
+The window is 1600 px wide; each shot is as tall as the page's content (up to 14000 px).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "tests" / "artifacts" / "screens"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+IMAGES = {"camvid": "", "photo": "sample:leuvenA.jpg"}  # "": the app's default image, a CamVid frame
+WIDTH, MAX_HEIGHT = 1600, 14000
+WAIT_MS = 240_000  # the compare page runs five heads; other helpers may share the CPU
+README_VIEW = "relation?class=Car&pixel=33,52"
+
+
+def app_pages() -> list[tuple[str, str]]:
+    """(url path, navigation title) of every page, read from app.py's st.Page calls."""
+    found = re.findall(r'st\.Page\("pages/(\w+)\.py", title="([^"]+)"', (ROOT / "app.py").read_text())
+    return [("" if path == "home" else path, title) for path, title in found if (ROOT / "pages" / f"{path}.py").exists()]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, log) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
+                return process
+        except OSError:
+            pass
+        if process.poll() is not None:
+            break
+        time.sleep(0.3)
+    process.terminate()
+    raise SystemExit("streamlit did not start; see the log in tests/artifacts/")
+
+
+def wait_until_idle(page) -> None:
+    """Until a title is shown and Streamlit's 'running' indicator has been gone for 1.5 s."""
+    page.wait_for_selector("h1", timeout=WAIT_MS)
+    deadline = time.time() + WAIT_MS / 1000
+    quiet_since = None
+    while time.time() < deadline:
+        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
+        quiet_since = None if running else (quiet_since or time.time())
+        if quiet_since and time.time() - quiet_since > 1.5:
+            return
+        page.wait_for_timeout(250)
+    raise TimeoutError("the app kept running")
+
+
+def shoot(page, path: Path) -> None:
+    """The whole page: the window made as tall as the main area's content, then one screenshot."""
+    height = page.evaluate("Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], "
+                           "[data-testid=\"stMainBlockContainer\"]')].map(e => e.scrollHeight))")
+    page.set_viewport_size({"width": WIDTH, "height": int(min(max(height + 80, 900), MAX_HEIGHT))})
+    page.wait_for_timeout(1500)  # plotly redraws for the new size
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": WIDTH, "height": 1000})
+
+
+def problems(page) -> int:
+    return page.locator('[data-testid="stException"]').count()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", nargs="*", help="url paths (home for the home page); default all")
+    parser.add_argument("--images", nargs="*", choices=list(IMAGES), default=list(IMAGES))
+    parser.add_argument("--types", nargs="*", choices=["normal", "large"], default=["normal", "large"])
+    parser.add_argument("--readme", action="store_true", help="also retake assets/screenshot.png")
+    args = parser.parse_args(argv)
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"no chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    pages = [(p, t) for p, t in app_pages() if not args.pages or (p or "home") in args.pages]
+    OUT.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    failures = []
+    with open(OUT.parent / "screenshots-streamlit.log", "w") as log:
+        server = start_server(port, log)
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                for image, key in ((i, IMAGES[i]) for i in args.images):
+                    for size in args.types:
+                        page = browser.new_page(viewport={"width": WIDTH, "height": 1000})
+                        page.goto(base + (f"/?image={key}" if key else "/"))
+                        wait_until_idle(page)
+                        if size == "large":
+                            page.get_by_test_id("stSidebar").get_by_text("large type (projector)").click()
+                            wait_until_idle(page)
+                        for path, title in pages:
+                            page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()
+                            page.wait_for_timeout(500)
+                            wait_until_idle(page)
+                            name = f"{image}-{size}-{path or 'home'}.png"
+                            shoot(page, OUT / name)
+                            if problems(page):
+                                failures.append(name)
+                            print(f"{name}{'  EXCEPTION on the page' if problems(page) else ''}", flush=True)
+                        page.close()
+                if args.readme:
+                    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+                    page.goto(f"{base}/{README_VIEW}")
+                    wait_until_idle(page)
+                    page.wait_for_selector("text=w_i for pixel i", timeout=WAIT_MS)
+                    wait_until_idle(page)
+                    page.wait_for_timeout(3000)
+                    page.screenshot(path=str(ROOT / "assets" / "screenshot.png"))
+                    print("assets/screenshot.png")
+                browser.close()
+        finally:
+            server.terminate()
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    if failures:
+        print("pages with an exception:", ", ".join(failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
