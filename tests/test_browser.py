@@ -9,12 +9,14 @@ the README's assets/screenshot.png (the relation page for a sample image).
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -111,6 +113,21 @@ def chart_title(page, index: int) -> str:
     return page.locator('[data-testid="stPlotlyChart"]').nth(index).locator(".gtitle").first.text_content()
 
 
+def pixel_in_title(title: str) -> tuple[int, int, int]:
+    """(i, row, col) from a title like 'w_i for pixel i = 407 (row 5, col 7)'."""
+    found = re.search(r"pixel i = (\d+) \(row (\d+), col (\d+)\)", title)
+    assert found, title
+    return tuple(int(n) for n in found.groups())
+
+
+def grid_size(page) -> tuple[int, int]:
+    """(h, w) of the feature map, from the pixel inputs' labels 'pixel row (0-59)' and 'pixel column (0-79)'."""
+    text = page.locator('[data-testid="stNumberInput"]').all_text_contents()
+    limits = [int(n) + 1 for n in re.findall(r"\(0-(\d+)\)", " ".join(text))]
+    assert len(limits) >= 2, text
+    return limits[0], limits[1]
+
+
 def click_in_chart(page, index: int, fx: float, fy: float) -> None:
     """Click at fractions (fx, fy) of the plotting area of the index-th plotly chart."""
     area = page.locator('[data-testid="stPlotlyChart"]').nth(index).locator(".nsewdrag").first
@@ -147,17 +164,20 @@ def test_upload_then_click_a_pixel_on_the_relation_page(browser, server):
     page.get_by_test_id("stSidebarNavItems").get_by_role("link", name=RELATION_NAV).click()
     page.wait_for_selector("text=Pixel-region relation", timeout=WAIT_MS)
     wait_until_idle(page)
-    assert "leuvenB.jpg" in page.get_by_text("leuvenB.jpg, ").first.text_content()  # the upload survived navigation
+    assert page.get_by_text("leuvenB.jpg, ").count() > 0  # the relation page names the upload: it survived navigation
+    h, w = grid_size(page)
     before = chart_title(page, 1)
-    assert "(row 30, col 40)" in before
+    _, row, col = pixel_in_title(before)
 
-    click_in_chart(page, 0, 0.15, 0.2)
+    click_in_chart(page, 0, 0.15, 0.2)  # 15% from the left, 20% from the top of the w_ik map
     page.wait_for_function("([t]) => !document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .gtitle')[1]"
-                           ".textContent.includes(t)", arg=["(row 30, col 40)"], timeout=WAIT_MS)
+                           ".textContent.includes(t)", arg=[f"(row {row}, col {col})"], timeout=WAIT_MS)
     wait_until_idle(page)
-    after = chart_title(page, 1)
-    assert after != before and "w_i for pixel i = " in after
-    assert "pixel=30%2C40" not in page.url  # the URL follows the click
+    i, row, col = pixel_in_title(chart_title(page, 1))
+    # the clicked cell: row 0 at the top, the cell under the pointer (within one cell of rounding)
+    assert abs(row - (0.2 * h - 0.5)) <= 1 and abs(col - (0.15 * w - 0.5)) <= 1, (row, col, h, w)
+    assert i == row * w + col  # the flat index of Eq. 5's i, row-major
+    assert parse_qs(urlparse(page.url).query)["pixel"] == [f"{row},{col}"]  # the URL follows the click
     page.screenshot(path=str(ARTIFACTS / "relation_after_click.png"), full_page=True)
     page.close()
 
