@@ -171,7 +171,8 @@ def test_the_words_follow_the_numbers():
     assert "largely as the paper describes" in decided and "fairly decided" in decided
     flat = " ".join(explain.relation_findings(summary_of(np.full((K, 4, 6), 1 / K), truth), names))
     assert "close to uniform" in flat and "mostly not as the paper describes" in flat
-    assert "100% of the cells relate most to **c0**" in flat  # the shared preference is named
+    assert "100% of the cells relate most to **c0** (a class that covers 23% of the labelled cells)" in flat
+    assert "c0 draws far more pixels than it covers" in flat  # the shared preference is named
     reading = explain.ablation_reading({"ocr": 0.66, "no_context": 0.665, "uniform": 0.658, "gt_ocr": 0.70}, "here")
     assert "-0.5 points against no context" in reading and "hardly matters" in reading and "+4.0 points" in reading
 

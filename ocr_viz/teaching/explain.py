@@ -255,12 +255,29 @@ def relation_findings(s: dict, classes: list[str]) -> list[str]:
                      f"{percent(a['top1_truth'])} of the labelled cells (chance 1/K = {1 / k:.0%}); the true class "
                      f"ranks {a['mean_rank']:.1f} of {k} on average (chance {(k + 1) / 2:g}). That is "
                      f"{alignment_verdict(a['top1_truth'])}.")
+        per_class = [(name, a["per_class"][name]["top1_truth"]) for name in classes
+                     if a["per_class"][name]["top1_truth"] is not None]
+        strong = [f"{name} {v:.0%}" for name, v in sorted(per_class, key=lambda p: -p[1]) if v >= 0.5]
+        weak = [name for name, v in per_class if v < 0.1]
+        if strong and weak:
+            found.append(f"**Which classes**: the alignment comes from few classes ({', '.join(strong)} of their "
+                         f"cells); for {len(weak)} of the {len(per_class)} classes present ({', '.join(weak)}) the own "
+                         "region is the strongest for under 10% of the cells.")
     found.append(f"**Predicted class**: argmax$_k\\,w_{{ik}}$ is the pixel's own predicted class for "
                  f"{percent(a['top1_pred'])} of the cells.")
-    name, share = strongest_region(s, classes)
-    bias = (" One region drawing that many pixels, whatever object they are on, is a preference shared by the "
-            "image, not object membership." if share >= 0.4 else "")
-    found.append(f"**Most related region**: {share:.0%} of the cells relate most to **{name}**.{bias}")
+    shares = a["argmax_share"]
+    rows = [sum(r_) for r_ in a["versus_truth"]]
+    labelled = sum(rows)
+    top = sorted(range(k), key=lambda j: -shares[j])[:2]
+    parts = [f"{shares[j]:.0%} of the cells relate most to **{classes[j]}**"
+             + (f" (a class that covers {percent(rows[j] / labelled)} of the labelled cells)" if labelled else "")
+             for j in top if shares[j] >= 0.05]
+    over = [j for j in top if labelled and shares[j] >= 0.1 and shares[j] >= 3 * rows[j] / labelled]
+    bias = (f" {' and '.join(classes[j] for j in over)} draws far more pixels than it covers: a preference shared "
+            "across the image, not object membership." if over else
+            " One region drawing that many pixels, whatever object they are on, is a preference shared by the image, "
+            "not object membership." if not labelled and shares[top[0]] >= 0.4 else "")
+    found.append(f"**Most related region**: {', '.join(parts) or 'no region draws 5% of the cells'}.{bias}")
     if r["top1_truth"] is not None and a["top1_truth"] is not None:
         delta = r["top1_truth"] - a["top1_truth"]
         reading = ("so part of the relation is a per-region bias shared by all pixels, and the relative view "
