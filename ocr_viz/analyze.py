@@ -12,6 +12,23 @@ FCN head). --data is a CamVid-layout root (test/ + testannot/) or a folder with 
 masks/ (single-channel PNGs of class indices in the model's class table; others are ignored).
 Writes JSON (default assets/analysis/relation_<model name>.json), which the app's page
 "What the relation really does" reads for the checkpoint with the same weights.
+
+The JSON: kind ("relation"), command, model {name, source, head, trained, weights_digest
+(sha256 of the file, 16 hex digits)}, data {root, layout, every, limit}, classes, images,
+input_long_side, grid [h, w], seconds_per_image, torch, machine, and
+  relation: images, cells, labelled_cells, chance_top1 (1/K), chance_mean_rank ((K+1)/2),
+    entropy {mean, log_k, histogram (counts of cells), edges, per_class {class: mean}},
+    m_tilde {top1_m_tilde, top1_soft_region, spatial_correlation, spatial_correlation_per_class},
+    absolute and relative (w_ik, and w_ik / its image mean) each {top1_truth, top1_pred,
+      mean_rank, rank_histogram (cells with rank 1..K), argmax_share (K), per_class {class:
+      {cells, top1_truth, mean_rank, top1_pred}}, versus_truth and versus_pred (K x K counts;
+      rows: true / predicted class, columns: argmax_k)};
+  ablations: scored_at, no_context (what it is, or null), rows [{key, name, meaning, miou,
+    pixel_accuracy, per_class_iou}] in the order no_context, soft_regions, uniform, ocr,
+    gt_regions, gt_ocr.
+Shares are fractions (0-1). Statistics are per feature cell; a cell's ground-truth class is
+the class of at least half of its pixels. Labels are class indices of the model's table
+(for Cityscapes: train IDs, 255 ignored).
 """
 from __future__ import annotations
 

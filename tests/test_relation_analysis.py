@@ -233,3 +233,28 @@ def test_a_model_of_another_dataset_gets_the_page_and_clear_reasons_elsewhere(tm
     for page in ("compare", "ablations"):
         open_page(at, page)
         assert problems(at) == [] and any("does not apply" in i.value or "do not apply" in i.value for i in at.info)
+
+
+def test_the_distance_from_the_global_mix_is_zero_for_a_uniform_relation_and_exact_otherwise():
+    rng = np.random.default_rng(0)
+    mix = rng.normal(size=(1, 8))
+    uniform = np.repeat(mix, 6, axis=0)
+    assert relation.share_beyond_global_mix(uniform, uniform) == 0.0
+    shifted = uniform.copy()
+    shifted[:3] += 0.5 * mix  # half the cells move by half the mix's size
+    assert relation.share_beyond_global_mix(shifted, uniform) == pytest.approx(0.25, rel=1e-12)
+
+
+def test_ocr_pixel_attention_of_a_uniform_relation_is_the_mean_of_the_region_maps():
+    from types import SimpleNamespace
+
+    from ocr_viz.analysis import compare
+
+    rng = np.random.default_rng(1)
+    m = rng.random((K, 3, 4))
+    m /= m.sum(axis=(1, 2), keepdims=True)
+    arrays = SimpleNamespace(w=np.full((K, 3, 4), 1 / K), m_tilde=m)
+    assert compare.ocr_distance_from_uniform(arrays, (1, 2)) == pytest.approx(0.0, abs=1e-12)
+    arrays.w = one_hot(np.zeros((3, 4), dtype=int))
+    expected = 0.5 * np.abs(m[0] - m.mean(0)).sum()
+    assert compare.ocr_distance_from_uniform(arrays, (1, 2)) == pytest.approx(expected, rel=1e-12)
