@@ -4,7 +4,9 @@ Three source layouts, read from their code:
   hrnet-ocr  HRNet/HRNet-Semantic-Segmentation, branch HRNet-OCR, lib/models/seg_hrnet_ocr.py
              (keys `model.conv1...`, `model.conv3x3_ocr`, `model.ocr_distri_head`, `model.aux_head`)
   openseg    openseg-group/openseg.pytorch, lib/models/nets/ocrnet.py (SpatialOCRNet, ResNet-101)
-             and lib/models/nets/hrnet.py (HRNet_W48_OCR), built with torch BatchNorm
+             and lib/models/nets/hrnet.py (HRNet_W48_OCR), built with torch BatchNorm; the
+             ResNet is assumed without `multi_grid` (it changes dilations, not tensors, so a
+             file cannot tell)
   mmseg      open-mmlab/mmsegmentation, CascadeEncoderDecoder with decode_head.0 = FCNHead (the
              soft regions) and decode_head.1 = OCRHead (configs/ocrnet/: HR18s, HR18, HR48, R101-d8)
 
@@ -129,9 +131,9 @@ def rules_for(layout: str, backbone: str) -> list[tuple[str, str]]:
                 ("aux_head.0.", "head.aux_head.0.0."), ("aux_head.1.0.", "head.aux_head.0.1."), ("aux_head.2.", "head.aux_head.1."),
                 *attention_rules("ocr_distri_head.", "openseg"), ("cls_head.", "head.classifier."), ("backbone.", "backbone.")]
     if layout == "openseg":
-        stem = [("backbone.prefix.conv1.", "backbone.stem.0."), ("backbone.prefix.bn1.", "backbone.stem.1."),
-                ("backbone.prefix.conv2.", "backbone.stem.3."), ("backbone.prefix.bn2.", "backbone.stem.4."),
-                ("backbone.prefix.conv3.", "backbone.stem.6."), ("backbone.prefix.bn3.", "backbone.stem.7.")]
+        # the deep stem is `resinit` in current openseg, `prefix` in older versions
+        stem = [(f"backbone.{name}.{src}.", f"backbone.stem.{dst}.") for name in ("resinit", "prefix")
+                for src, dst in (("conv1", 0), ("bn1", 1), ("conv2", 3), ("bn2", 4), ("conv3", 6), ("bn3", 7))]
         return [*stem, ("backbone.layer", "backbone.layer"),
                 ("conv_3x3.0.", "head.conv3x3.0."), ("conv_3x3.1.0.", "head.conv3x3.1."),
                 ("dsn_head.0.", "head.aux_head.0.0."), ("dsn_head.1.0.", "head.aux_head.0.1."), ("dsn_head.3.", "head.aux_head.1."),
