@@ -58,10 +58,19 @@ def test_y_equals_the_loop_form_of_eq3(head):
 
 
 def test_z_concatenates_x_then_y(head):
+    """Eq. 6: z_i = g([x_i; y_i]): g's first C input channels read x, the last C read y."""
     t = head.trace(torch.randn(1, 12, H, W))
-    torch.testing.assert_close(head.z(t.x, t.y), t.z)
     conv = head.g[0][0]
     assert conv.in_channels == 2 * C
+    with torch.no_grad():  # the 1x1 conv of g written out, each half with its own input
+        pre = (torch.einsum("oc,bchw->bohw", conv.weight[:, :C, 0, 0], t.x)
+               + torch.einsum("oc,bchw->bohw", conv.weight[:, C:, 0, 0], t.y))
+        if conv.bias is not None:
+            pre = pre + conv.bias[:, None, None]
+        expected = head.g[0][1:](pre)  # BatchNorm and ReLU (eval mode: dropout is the identity)
+        swapped = head.g(torch.cat([t.y, t.x], 1))
+    torch.testing.assert_close(t.z, expected, atol=1e-5, rtol=1e-5)
+    assert (swapped - expected).abs().max() > 1e-2  # the order matters for this head
 
 
 def test_forward_returns_the_traced_logits(head):
