@@ -39,6 +39,7 @@ IMAGE, MODEL, CLASS, ROW, COL = "state.image", "state.model", "state.class", "st
 SOURCE = "state.source"  # where the image comes from: "sample", "camvid" or "upload"
 CLASS_NAME = "state.class_name"  # a class named by a link, resolved once the model's classes are known
 CURRENT, RESTORED = "state.current", "state.restored"
+LEFT_LEGACY_MODE = "state.left_legacy_mode"
 UPLOADED_IMAGE, UPLOADED_MODEL = "upload.image", "upload.model"  # file-uploader widget keys
 UPLOAD, SHIPPED = "upload", "shipped"
 SHIPPED_NAME = "ocr"
@@ -295,8 +296,11 @@ def leave_legacy_pages_mode() -> None:
     rerun, so app.py draws the sidebar and sets the state."""
     from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
+    PagesManager.uses_pages_directory = False
+    # Every session that started in that mode reruns, not only the first: students opening a deep
+    # link at once on a fresh server all start in it. Once per session, so a page can never loop.
+    if not st.session_state.get(LEFT_LEGACY_MODE):
+        st.session_state[LEFT_LEGACY_MODE] = True
         st.rerun()
 
 

@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
+ARTIFACTS = ROOT / "tests" / "artifacts"
 VIEWPORT = {"width": 1500, "height": 1100}
 SAMPLE_IMAGES = ("sample:leuvenA.jpg", "sample:leuvenB.jpg")
 VISITS = ("home", "pixels", "regions", "objects", "relation", "context", "segmentation", "compare", "relation")
@@ -156,6 +157,7 @@ class Wire:
         self.bytes_received = 0
         self.finished_runs = 0
         self.exceptions = 0
+        self.running = False  # the server's script-is-running flag for this session
         page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
 
     def _frame(self, payload) -> None:
@@ -166,10 +168,19 @@ class Wire:
             msg.ParseFromString(bytes(data))
         except Exception:  # not a ForwardMsg (or a newer wire format): counted, not parsed
             return
-        if msg.WhichOneof("type") == "script_finished":
+        kind = msg.WhichOneof("type")
+        if kind == "script_finished":
             self.finished_runs += 1
-        elif msg.WhichOneof("type") == "delta" and msg.delta.new_element.WhichOneof("type") == "exception":
+        elif kind == "session_status_changed":
+            self.running = msg.session_status_changed.script_is_running
+        elif kind == "new_session":
+            self.running = True
+        elif kind == "delta" and msg.delta.new_element.WhichOneof("type") == "exception":
             self.exceptions += 1
+
+    @property
+    def idle(self) -> bool:
+        return not self.running
 
 
 CHARTS_DRAWN = """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
@@ -180,7 +191,7 @@ CHARTS_DRAWN = """() => [...document.querySelectorAll('[data-testid="stPlotlyCha
 async def until_finished(page, wire: Wire, runs_before: int, timeout: float = TIMEOUT_S) -> None:
     """Until a script run that started after `runs_before` runs has finished and the page has drawn."""
     deadline = time.monotonic() + timeout
-    while wire.finished_runs <= runs_before:
+    while wire.finished_runs <= runs_before or wire.running:
         if time.monotonic() > deadline:
             raise TimeoutError("the page did not finish")
         await asyncio.sleep(0.02)
@@ -195,7 +206,7 @@ async def settle(page, wire: Wire, quiet: float = 0.6, timeout: float = TIMEOUT_
         if time.monotonic() > deadline:
             raise TimeoutError("the page kept rerunning")
         await asyncio.sleep(0.05)
-        if wire.finished_runs != last:
+        if wire.finished_runs != last or wire.running:
             last, since = wire.finished_runs, time.monotonic()
     await page.wait_for_function(CHARTS_DRAWN, timeout=timeout * 1000, polling="raf")
 
@@ -205,7 +216,7 @@ async def open_url(page, wire: Wire, url: str) -> float:
     runs, start = wire.finished_runs, time.monotonic()
     await page.goto(url, timeout=TIMEOUT_S * 1000)
     await until_finished(page, wire, runs)
-    await page.wait_for_selector("h1", timeout=TIMEOUT_S * 1000)
+    await page.wait_for_selector("h1", timeout=30_000)
     seconds = time.monotonic() - start
     await settle(page, wire)
     return seconds
@@ -294,7 +305,7 @@ async def browser_run(url: str, clicks: int, visits: tuple[str, ...], screenshot
 
 
 def run_browser(args: argparse.Namespace) -> dict:
-    with app_server(ROOT / "tests" / "artifacts" / "bench_browser_server.log") as (url, pid):
+    with app_server(ARTIFACTS / "bench_browser_server.log") as (url, pid):
         result = asyncio.run(browser_run(url, args.clicks, tuple(args.visits.split(",")), args.screenshot))
         result["server_rss_mb"] = round(rss_bytes(pid) / 2**20, 1)
     click_seconds = [c["seconds"] for c in result["clicks"]]
@@ -384,8 +395,9 @@ async def student(browser, url: str, number: int, deadline: float, clicks: int, 
                     tally.errors.append(f"student {number}: {wire.exceptions - exceptions} exception(s) shown")
                 tally.rounds += 1
             except Exception as e:  # a timeout or a broken page: counted, and the student goes on
-                if time.monotonic() < deadline:
-                    tally.errors.append(f"student {number}: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+                tally.errors.append(f"student {number}: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+                if len(tally.errors) <= 3:  # what the student saw, for the log
+                    await page.screenshot(path=str(ARTIFACTS / f"bench_load_error{len(tally.errors)}.png"))
             round_ += 1
     finally:
         await context.close()
@@ -423,7 +435,7 @@ async def load_run(url: str, users: int, minutes: float, clicks: int, uploads: i
 
 def run_load(args: argparse.Namespace) -> dict:
     load_before = os.getloadavg()
-    with app_server(ROOT / "tests" / "artifacts" / "bench_load_server.log") as (url, pid):
+    with app_server(ARTIFACTS / "bench_load_server.log") as (url, pid):
         with RssSampler(pid, every=args.sample_seconds) as sampler:
             tally = asyncio.run(load_run(url, args.users, args.minutes, args.clicks, args.uploads))
     rss = [s["rss_mb"] for s in sampler.samples if s["rss_mb"] > 0]
