@@ -1,6 +1,8 @@
 """What the relation really does: the paper's claim about w_ik (Eq. 5) beside what the loaded model
 does, measured over a whole labelled test set (the JSON of `python -m ocr_viz.analyze relation`) and
 on this image; the test-set ablations; what a near-uniform relation means for y_i (Eq. 3)."""
+from pathlib import Path
+
 import streamlit as st
 
 from ocr_viz.analysis import interventions, relation
@@ -57,7 +59,8 @@ with claim:
     st.markdown(explain.OFFICIAL_COUNTERPART)
 with measured:
     if test is not None:
-        st.subheader(f"Measured: {results['images']} {results['data'].get('layout', '').split(',')[0]} images")
+        st.subheader(f"Measured over {results['images']} images of "
+                     f"`{Path(results['data'].get('root', '?')).name}`")
         st.markdown("\n".join(f"- {line}" for line in explain.relation_findings(test, classes)))
         st.caption(f"Each image at the app's input size (longer side {results['input_long_side']}), statistics per "
                    f"feature cell ({test['cells']:,} cells, {test['labelled_cells']:,} with a ground-truth class). "

@@ -219,10 +219,10 @@ def entropy_reading(mean: float, log_k: float) -> str:
     """How close to uniform a mean entropy is, in words."""
     ratio = mean / log_k if log_k > 0 else 0.0
     if ratio >= 0.9:
-        return "close to uniform: each pixel mixes nearly all regions equally"
+        return "close to uniform on average: pixels mix nearly all regions equally"
     if ratio >= 0.6:
-        return "far from one-hot: each pixel spreads its weight over several regions"
-    return "fairly decided: most pixels put their weight on a few regions"
+        return "far from one-hot on average"
+    return "fairly decided on average: pixels put most of their weight on a few regions"
 
 
 def alignment_verdict(top1: float | None) -> str:
@@ -248,8 +248,14 @@ def relation_findings(s: dict, classes: list[str]) -> list[str]:
     summary of one image or of a set): entropy, alignment, the shared bias, the relative view, w vs m~."""
     k, a, r = len(classes), s["absolute"], s["relative"]
     e = s["entropy"]
+    counts, edges = e["histogram"], e["edges"]
+    cells = max(sum(counts), 1)
+    near_uniform = sum(c for c, lo in zip(counts, edges) if lo >= 0.9 * e["log_k"] - 1e-9) / cells
+    decided = sum(c for c, hi in zip(counts, edges[1:]) if hi <= 0.5 * e["log_k"] + 1e-9) / cells
     found = [f"**Entropy**: the mean entropy of $w_i$ is {e['mean']:.2f} nats; a uniform relation has "
-             f"log K = {e['log_k']:.2f}. The relation is {entropy_reading(e['mean'], e['log_k'])}."]
+             f"log K = {e['log_k']:.2f}. The relation is {entropy_reading(e['mean'], e['log_k'])}: "
+             f"{percent(near_uniform)} of the cells are within 10% of log K (nearly uniform), {percent(decided)} "
+             "below half of it (decided)."]
     if a["top1_truth"] is not None:
         found.append(f"**Own class**: argmax$_k\\,w_{{ik}}$ is the pixel's ground-truth class for "
                      f"{percent(a['top1_truth'])} of the labelled cells (chance 1/K = {1 / k:.0%}); the true class "
@@ -306,15 +312,15 @@ def y_consequence(share: float, entropy_mean: float, log_k: float, uniform_vs_oc
     reading = ("so y_i is close to that global mix: nearly the same context for every pixel" if share < 0.2 else
                "so the relation does make the contexts of different pixels differ" if share < 0.5 else
                "so the contexts of different pixels differ a lot")
-    text = (f"**What follows for $y_i$** (Eq. 3): $y_i = \\rho(\\sum_k w_{{ik}}\\,\\delta(f_k))$. A uniform relation "
+    text = (f"Eq. 3: $y_i = \\rho(\\sum_k w_{{ik}}\\,\\delta(f_k))$. A uniform relation "
             f"gives every pixel the same global mix $\\frac1K \\sum_k \\delta(f_k)$ of the region values. Measured "
             f"on this image (mean entropy of $w_i$ {entropy_mean:.2f}, uniform {log_k:.2f}): a pixel's mix differs "
             f"from the global one by {share:.0%} of its size on average, {reading}. (rho's BatchNorm then rescales "
             "these differences, so the y maps look more varied than the mixes are.)")
     if uniform_vs_ocr is not None:
         uniform, ocr = uniform_vs_ocr
-        text += (f" Over the test set, replacing $w$ by 1/K changes the mIoU from {100 * ocr:.1f} to "
-                 f"{100 * uniform:.1f} ({100 * (uniform - ocr):+.1f} points): that is how much the labels depend on "
+        text += (f" Over the test set, replacing $w$ by 1/K changes the mIoU from {100 * ocr:.2f} to "
+                 f"{100 * uniform:.2f} ({100 * (uniform - ocr):+.2f} points): that is how much the labels depend on "
                  "the pixel-specific part of the relation.")
     return text + " Look at y on the y/z page, and at the uniform relation on one image on the Ablations page."
 
