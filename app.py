@@ -68,12 +68,17 @@ with st.sidebar:
                          "(CamVid's Car, Fence, Pavement and Road are all dark blue-purples)")
 
     st.subheader("Model")
-    app_state.bound(st.radio, app_state.MODEL, "model", options=[app_state.SHIPPED, app_state.UPLOAD],
-                    format_func={app_state.SHIPPED: "shipped OCR model", app_state.UPLOAD: "upload a checkpoint"}.get,
-                    label_visibility="collapsed")
+    models = app_state.model_choices()
+    if st.session_state[app_state.MODEL] not in models:  # a converted file that was removed
+        st.session_state[app_state.MODEL] = app_state.SHIPPED
+    app_state.bound(st.radio, app_state.MODEL, "model", options=list(models), format_func=models.get,
+                    label_visibility="collapsed",
+                    help="converted checkpoints are the .safetensors files in the models folder "
+                         "(OCR_VIZ_MODELS, default models/ beside app.py): `python -m ocr_viz.convert SRC.pth`")
     if st.session_state[app_state.MODEL] == app_state.UPLOAD:
-        st.file_uploader("safetensors checkpoint (saved by ocr_viz.model.checkpoints.save)", type=["safetensors"],
-                         key=app_state.UPLOADED_MODEL)
+        st.file_uploader("a checkpoint: .safetensors (ocr_viz.model.checkpoints.save) or a released HRNet-OCR, "
+                         "openseg or mmsegmentation OCRNet .pth (converted in memory; only tensors are read)",
+                         type=["safetensors", "pth", "pt", "tar"], key=app_state.UPLOADED_MODEL)
 
 current = app_state.load_current()
 

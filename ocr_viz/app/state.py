@@ -21,6 +21,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from urllib.parse import urlencode
 
 import numpy as np
@@ -33,7 +34,7 @@ from . import compute, export, gallery, views
 from .views import TraceArrays
 from ocr_viz.figures.palettes import CONTRAST, display_palette
 from ocr_viz.figures.presentation import large_type
-from ocr_viz.model.api import shipped_path
+from ocr_viz.model.api import OFFICIAL_SUFFIXES, converted_models, models_dir, shipped_path
 
 IMAGE, MODEL, CLASS, ROW, COL = "state.image", "state.model", "state.class", "state.row", "state.col"
 SOURCE = "state.source"  # where the image comes from: "sample", "camvid" or "upload"
@@ -42,6 +43,7 @@ CURRENT, RESTORED = "state.current", "state.restored"
 LEFT_LEGACY_MODE = "state.left_legacy_mode"
 UPLOADED_IMAGE, UPLOADED_MODEL = "upload.image", "upload.model"  # file-uploader widget keys
 UPLOAD, SHIPPED = "upload", "shipped"
+CONVERTED = "models:"  # + a file name in the models folder
 SHIPPED_NAME = "ocr"
 DEFAULT_IMAGE, DEFAULT_CLASS = gallery.default_image(), "Road"  # a CamVid frame with ground truth
 FIGURE_FORMAT = "figure_format"
@@ -91,8 +93,19 @@ def _shipped_model(name: str, weights_stamp: float | None):
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the uploaded checkpoint...")
-def _uploaded_model(key: str, _data: bytes):
+def _uploaded_model(key: str, _data: bytes, name: str = ""):
+    """A safetensors checkpoint, or a released .pth / .pt / .pth.tar converted in memory
+    (read with weights_only=True: nothing in the file runs)."""
+    if name.lower().endswith(OFFICIAL_SUFFIXES):
+        from ocr_viz.model import convert
+        return convert.to_model(convert.convert(_data, file_name=name), ocr_viz.default_device())
     return ocr_viz.load_model(_data)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the converted checkpoint...")
+def _converted_model(path: str, stamp: float):
+    """A checkpoint in the models folder (OCR_VIZ_MODELS); stamp (mtime) reloads a rewritten file."""
+    return ocr_viz.load_model(Path(path))
 
 
 # Results computed per image go through one queue (ocr_viz/app/compute.py): at most
@@ -226,15 +239,33 @@ def choose_image(key: str) -> None:
 
 # ---- what the pages read --------------------------------------------------------------------
 
+def model_choices() -> dict[str, str]:
+    """Sidebar options: the shipped model, every converted checkpoint in the models folder
+    (OCR_VIZ_MODELS, default models/ beside app.py), and an upload; value -> label."""
+    choices = {SHIPPED: "shipped OCR model (CamVid, 11 classes)"}
+    choices |= {CONVERTED + p.name: p.stem for p in converted_models()}
+    return choices | {UPLOAD: "upload a checkpoint (.safetensors or an official .pth)"}
+
+
 def load_model() -> tuple[str, object, dict]:
-    """(model key, model, meta): the uploaded checkpoint if one is chosen and valid, else the shipped model."""
+    """(model key, model, meta): the chosen converted or uploaded checkpoint if it is valid,
+    else the shipped model."""
+    choice = st.session_state.get(MODEL) or SHIPPED
+    if choice.startswith(CONVERTED):
+        path = models_dir() / Path(choice[len(CONVERTED):]).name  # a bare name: never a path out of the folder
+        try:
+            stamp = path.stat().st_mtime
+            model, meta = _converted_model(str(path), stamp)
+            return f"{choice}:{stamp}", model, meta
+        except (OSError, ocr_viz.CheckpointError) as e:
+            st.error(f"The checkpoint {path.name!r} could not be loaded: {e}. Using the shipped model instead.")
     upload = st.session_state.get(UPLOADED_MODEL)
-    if st.session_state.get(MODEL) == UPLOAD and upload is not None:
+    if choice == UPLOAD and upload is not None:
         data = upload.getvalue()
         try:
-            model, meta = _uploaded_model(digest(data), data)
+            model, meta = _uploaded_model(digest(data), data, upload.name)
             return f"{UPLOAD}:{digest(data)}", model, meta
-        except ocr_viz.CheckpointError as e:
+        except (ocr_viz.CheckpointError, ocr_viz.ConvertError) as e:
             st.error(f"The checkpoint {upload.name!r} was refused: {e}. Using the shipped model instead.")
     return shipped_model(SHIPPED_NAME)
 

@@ -1,0 +1,39 @@
+"""A converted release in the models folder (OCR_VIZ_MODELS) is offered in the sidebar, and every
+stage page, the lecture, interventions and export run on it (19 Cityscapes classes, HRNet at stride 4)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app_helpers import open_page, problems, start
+from ocr_viz.model import convert
+
+W18S = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hrnet_ocr" / "hrnet_ocr_w18s_seed0.pth"
+pytestmark = pytest.mark.skipif(not W18S.is_file(), reason="official HRNet-OCR fixture missing")
+
+
+@pytest.fixture(scope="module")
+def models_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    assert convert.main([str(W18S), "--out", str(folder / "hrnet_w18s_cityscapes.safetensors")]) == 0
+    return folder
+
+
+def test_a_converted_release_runs_on_every_page(models_folder, monkeypatch):
+    from ocr_viz.app import state as app_state
+
+    monkeypatch.setenv("OCR_VIZ_MODELS", str(models_folder))
+    at = start()
+    choice = app_state.CONVERTED + "hrnet_w18s_cityscapes.safetensors"
+    radio = at.radio(key="widget." + app_state.MODEL)
+    assert "hrnet_w18s_cityscapes" in radio.options  # its label: the file name
+    radio.set_value(choice).run()
+    assert not problems(at), problems(at)
+    current = at.session_state[app_state.CURRENT]
+    assert current.meta["dataset"] == "cityscapes" and len(current.classes) == 19
+    assert current.model_key.startswith(choice)
+    for page in ("pixels", "regions", "objects", "relation", "context", "segmentation", "lecture",
+                 "interventions", "export", "about"):
+        open_page(at, page)
+        assert not problems(at), (page, problems(at))
