@@ -26,7 +26,7 @@ PIPELINE = [
 COMPARE = [
     st.Page("pages/compare.py", title="Compare the heads", icon=":material/compare:"),
     st.Page("pages/complexity.py", title="Complexity of the heads", icon=":material/speed:"),
-    st.Page("pages/ablations.py", title="Ablations: GT-OCR, uniform w, no context", icon=":material/science:"),
+    st.Page("pages/ablations.py", title="Ablations: GT-OCR, no context", icon=":material/science:"),
 ]
 TEACH = [
     st.Page("pages/lecture.py", title="Lecture mode: step by step", icon=":material/school:"),

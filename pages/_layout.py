@@ -1,6 +1,7 @@
 """What every stage page shows around its figures: the title, the equations numbered as in
 the paper, the real tensor shapes of this run, and the source of the functions that computed
 it. Not a page itself (st.navigation in app.py lists the pages)."""
+import pandas as pd
 import streamlit as st
 
 from ocr_viz.app import state as app_state
@@ -88,3 +89,17 @@ def share_box(page_path: str, here: str, label: str = "Link to this view") -> st
     st.caption(f"{label} (the copy icon copies it):")
     st.code(link, language=None, wrap_lines=True)
     return link
+
+
+def number_text(value) -> str:
+    """A table cell: '-' for a missing value, floats to 4 significant digits, the rest as is."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    return f"{value:,.4g}" if isinstance(value, float) else str(value)
+
+
+def table(rows: list[dict]) -> None:
+    """A small table shown whole, never cut off or scrolled: long headers wrap, the first column
+    labels the rows, missing values show as '-' (not None)."""
+    frame = pd.DataFrame(rows)
+    st.table(frame.set_index(frame.columns[0]).style.format(number_text))  # the numbers stay numbers underneath

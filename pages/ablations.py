@@ -81,7 +81,7 @@ for start in range(0, len(panels), 4):
             caption = "" if result is None else (f"mIoU {result.mean_iou:.1%}, "
                                                  f"pixel accuracy {result.pixel_accuracy:.1%}")
             app_state.chart(label_figure(arrays.image, labels, classes + ["(unlabelled)"], palette + [(0, 0, 0)], name,
-                                         opacity=opacity, caption=caption, height=320))
+                                         opacity=opacity, caption=caption, height=380, legend_below=True))
 
 st.subheader("IoU per class (%)")
 st.dataframe(ablations.class_rows(variants, scores, classes, current.truth), hide_index=True, height="content",

@@ -66,7 +66,8 @@ for start in range(0, len(panels), 3):
         with column:
             if run is not None:
                 app_state.chart(label_figure(comparison.image, run.arrays.pred, classes, palette, run.title,
-                                             opacity=opacity, caption=score_text(run), height=340))
+                                             opacity=opacity, caption=score_text(run), height=380,
+                                             legend_below=True))
                 continue
             app_state.chart(map_figure(
                 compare.distinct_labels(comparison), "distinct labels per pixel: click one",

@@ -5,6 +5,7 @@ import streamlit as st
 from ocr_viz.app import state as app_state
 from ocr_viz.cost import report as cost_report
 from ocr_viz.figures.compare import loglog_figure
+from pages._layout import table
 
 LIVE = "complexity.live"
 
@@ -29,7 +30,7 @@ else:
 
     st.subheader("At the app's setting")
     st.caption(f"The shipped heads' widths, {cost_report.setting_text(report['app'])}.")
-    st.dataframe(cost_report.measured_rows(report["app"]), hide_index=True)
+    table(cost_report.measured_rows(report["app"]))
 
     st.subheader("At the paper's setting, beside the paper's table")
     st.caption(f"The heads at the paper's widths, {cost_report.setting_text(report['paper'])}. * = paper-style: "
@@ -37,16 +38,16 @@ else:
                "scales the measured time to the counted size by the FLOPs ratio. The paper's numbers: "
                f"{report.get('paper_table_setting', '')}; its memory and time are a GPU's, ours a CPU's, so compare "
                "the ratios to OCR, not the values.")
-    st.dataframe(cost_report.paper_rows(report), hide_index=True)
+    table(cost_report.paper_rows(report))
     st.markdown("**Ratios to OCR**: ours (paper-style params and FLOPs, memory, time) beside the paper's")
-    st.dataframe(cost_report.paper_ratio_rows(report), hide_index=True)
+    table(cost_report.paper_ratio_rows(report))
     st.caption(cost_report.excluded_share_note(report["paper"]) + " " + cost_report.attention_note(report))
     with st.expander("Which paper row each head is compared with"):
         for head, (row, note) in report.get("paper_row_for_head", {}).items():
             st.markdown(f"- **{head}** -> {row or '-'}: {note}")
 
 st.subheader("The paper's efficiency table, as reported")
-st.dataframe(cost_report.paper_table_rows(), hide_index=True)
+table(cost_report.paper_table_rows())
 st.caption("Yuan, Chen, Wang (ECCV 2020), efficiency table: a claim shown for comparison, not a measurement of ours.")
 
 st.subheader("How the costs grow with the number of pixels")
@@ -72,7 +73,7 @@ else:
                                               "legend: fitted log-log slope"))
             else:
                 st.caption(f"{cost_report.MEASURES[measure]}: not measured in this run")
-    st.dataframe(cost_report.slope_rows(scaling), hide_index=True)
+    table(cost_report.slope_rows(scaling))
     st.caption("Slope 1: cost proportional to the number of pixels n (convolutions, OCR's n x K relation); slope 2: "
                "to n^2 (Non-local and base-OC's n x n attention). Memory: the attention is computed in blocks of "
                "rows (heads/attention.py), so its memory stops growing as n^2 once a block is full.")
@@ -90,9 +91,9 @@ if live is not None:
     left, right = st.columns(2)
     with left:
         st.markdown("**App's setting** (all parameters and FLOPs; * = paper-style)")
-        st.dataframe(live["app"], hide_index=True)
+        table(live["app"])
         st.markdown("**Paper's setting** (2048 x 128 x 128 features, 19 classes)")
-        st.dataframe(live["paper"], hide_index=True)
+        table(live["paper"])
     with right:
         app_state.chart(loglog_figure(cost_report.scaling_series(live["points"], "flops"),
                                       cost_report.slopes(live, "flops", last3=True),

@@ -21,8 +21,14 @@ for column, (name, maps, what) in zip(columns, [("x", arrays.x, "pixel represent
 st.caption("y_i is built only from the K region vectors, so it is smooth where w_i varies slowly: "
            "pixels related to the same regions get the same context.")
 
-app_state.chart(map_figure(analysis.norms(arrays.y), "||y_i||, the length of each pixel's context vector",
-                           scale_picker("context.norm"), image=arrays.image, opacity=0.8, value_name="||y_i||"))
+controls, norm = st.columns([1, 2])
+with controls:
+    scale = scale_picker("context.norm")
+    st.caption("The length of y_i = rho(sum_k w_ik delta(f_k)) (Eq. 3), the context each pixel gets, before it is "
+               "concatenated with x_i (Eq. 6).")
+with norm:
+    app_state.chart(map_figure(analysis.norms(arrays.y), "||y_i||, the length of each pixel's context vector", scale,
+                               image=arrays.image, opacity=0.8, value_name="||y_i||"))
 
 st.subheader("What OCR changed")
 opacity = st.slider("opacity over the image", 0.0, 1.0, 0.6, key="context.opacity")
@@ -30,14 +36,16 @@ change = analysis.changes(arrays.aux_pred, arrays.pred, current.truth, IGNORE_IN
 left, middle, right = st.columns(3)
 with left:
     app_state.chart(label_figure(arrays.image, arrays.aux_pred, classes, palette,
-                                 "coarse: argmax M_k (soft regions)", opacity=opacity, height=360))
+                                 "coarse: argmax M_k (soft regions)", opacity=opacity, height=380,
+                                 legend_below=True))
 with middle:
     app_state.chart(label_figure(arrays.image, arrays.pred, classes, palette,
-                                 "final: argmax of the classifier on z_i", opacity=opacity, height=360))
+                                 "final: argmax of the classifier on z_i", opacity=opacity, height=380,
+                                 legend_below=True))
 with right:
     app_state.chart(label_figure(arrays.image, arrays.pred, classes, palette, "pixels whose label OCR changed",
                                  opacity=1.0, mask=change["mask"], caption="coloured by the final label; the rest dimmed",
-                                 height=360))
+                                 height=380, legend_below=True))
 share = change["changed"] / change["total"]
 summary = f"OCR changed the label of {change['changed']:,} of {change['total']:,} pixels ({share:.1%})."
 if current.truth is not None:

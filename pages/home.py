@@ -33,7 +33,8 @@ with pictures:
              f"{arrays.image.shape[0]} pixels (longer side 640)")
     app_state.chart(label_figure(arrays.image, arrays.pred, current.classes, current.palette, "its segmentation",
                                  caption="details on the Segmentation page" + (
-                                     "; ground truth there too" if current.truth is not None else ""), height=360),
+                                     "; ground truth there too" if current.truth is not None else ""), height=420,
+                                 legend_below=True),
                     downloads=False)
 
 THUMBNAILS_PER_ROW = 4

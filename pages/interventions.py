@@ -68,15 +68,15 @@ with chooser:
 before, after, changed = st.columns(3)
 with before:
     app_state.chart(label_figure(arrays.image, arrays.pred, classes, palette, "prediction before", opacity=opacity,
-                                 height=340))
+                                 height=380, legend_below=True))
 with after:
     app_state.chart(label_figure(arrays.image, result.pred, classes, palette, f"after: {result.what}", opacity=opacity,
-                                 height=340))
+                                 height=380, legend_below=True))
 with changed:
     app_state.chart(label_figure(arrays.image, result.pred, classes, palette, "pixels whose label changed", opacity=1.0,
                                  mask=result.changed,
                                  caption=f"{whatif.plural(int(result.changed.sum()), 'pixel')}; the rest dimmed",
-                                 height=340))
+                                 height=380, legend_below=True))
 
 st.subheader("Where the stages changed (difference maps)")
 CHANGES = {"y": "||y'_i - y_i||  (Eq. 3)", "z": "||z'_i - z_i||  (Eq. 6)",

@@ -35,8 +35,12 @@ with figure:
                                opacity=opacity, value_name=f"x[{channel}]"))
 
 st.subheader("Feature norms")
-app_state.chart(map_figure(analysis.norms(arrays.x), "||x_i||, the length of each pixel's vector",
-                           scale_picker("pixels.norm"), value_name="||x_i||"))
-st.caption("Eq. 4 weights each pixel's x_i, so pixels with long vectors pull f_k towards themselves.")
+controls, norm = st.columns([1, 2])
+with controls:
+    scale = scale_picker("pixels.norm")
+    st.caption("Eq. 4 weights each pixel's x_i, so pixels with long vectors pull f_k towards themselves.")
+with norm:
+    app_state.chart(map_figure(analysis.norms(arrays.x), "||x_i||, the length of each pixel's vector", scale,
+                               value_name="||x_i||"))
 
 stage_code("pixels")

@@ -61,7 +61,13 @@ if shared and K > GRID_PAGE:
     st.caption("The shared colour range is the range of the maps on this page.")
 
 st.subheader("Coarse segmentation")
-app_state.chart(label_figure(arrays.image, arrays.aux_pred, classes, current.palette,
-                             "argmax_k M_k: the soft regions as labels (auxiliary prediction)", opacity=opacity))
+coarse, note = st.columns([2, 1])
+with coarse:
+    app_state.chart(label_figure(arrays.image, arrays.aux_pred, classes, current.palette,
+                                 "argmax_k M_k: the soft regions as labels (auxiliary prediction)", opacity=opacity))
+with note:
+    st.caption("Each pixel takes the class whose soft region M_k is largest there: the coarse segmentation the "
+               "auxiliary head learns, from which Eq. 4 builds the region vectors f_k. The final segmentation "
+               "(Segmentation page) comes after OCR's context.")
 
 stage_code("regions")

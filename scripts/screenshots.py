@@ -81,11 +81,11 @@ def wait_until_idle(page) -> None:
 
 def shoot(page, path: Path) -> None:
     """The whole page: the window made as tall as the main area's content, then one screenshot."""
-    height = page.evaluate("Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], "
-                           "[data-testid=\"stMainBlockContainer\"]')].map(e => e.scrollHeight))")
+    height = page.evaluate("(() => { const c = document.querySelector('[data-testid=\"stMainBlockContainer\"]');"
+                           " return c.getBoundingClientRect().top + c.scrollHeight; })()")
     page.set_viewport_size({"width": WIDTH, "height": int(min(max(height + 80, 900), MAX_HEIGHT))})
     page.wait_for_timeout(1500)  # plotly redraws for the new size
-    page.screenshot(path=str(path))
+    page.screenshot(path=str(path), timeout=WAIT_MS)
     page.set_viewport_size({"width": WIDTH, "height": 1000})
 
 

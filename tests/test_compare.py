@@ -288,7 +288,7 @@ def test_complexity_page_without_reports_says_how_to_make_them(app, monkeypatch,
     open_page(app, "complexity")
     assert problems(app) == []
     assert [c.value for c in app.code] == [cost_report.COMPLEXITY_COMMAND, cost_report.SCALING_COMMAND]
-    assert len(app.dataframe) == 1  # the paper's reported table only
+    assert len(app.table) == 1  # the paper's reported table only
 
 
 def test_complexity_page_shows_the_reports_and_recounts_flops(app, monkeypatch, bench_reports):
@@ -297,9 +297,9 @@ def test_complexity_page_shows_the_reports_and_recounts_flops(app, monkeypatch, 
     open_page(app, "complexity")
     assert problems(app) == []
     assert any("--quick" in w.value for w in app.warning)
-    app_table = app.dataframe[0].value
+    app_table = app.table[0].value
     measured = cost_report.measured_rows(cost_report.read_report(bench_reports / "complexity.json")["app"])
-    assert list(app_table["head"]) == list(cost_report.HEADS)
+    assert list(app_table.index) == list(cost_report.HEADS)
     assert list(app_table["FLOPs / OCR"]) == [r["FLOPs / OCR"] for r in measured]  # the report's numbers, shown
     assert [t.split("<br>")[0] for t in figure_titles(app)] == list(cost_report.MEASURES.values())
     app.select_slider(key="complexity.largest").set_value(32).run()

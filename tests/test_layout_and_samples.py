@@ -136,6 +136,12 @@ def test_maps_side_by_side_have_the_same_plot_area():
     margins = {(f.layout.margin.l, f.layout.margin.r, f.layout.margin.t, f.layout.margin.b) for f in figures}
     assert len(margins) == 1 and figures[0].layout.margin.autoexpand is False
     assert all(f.layout.xaxis.title.text and f.layout.yaxis.title.text for f in figures)
+    # narrow columns: the legend goes under the map, its room set by K, not by the classes present
+    few, many = (label_figure(image, labels, list(CAMVID_CLASSES), display_palette(CAMVID_PALETTE), "t",
+                              legend_below=True) for labels in (np.zeros((480, 640), int),
+                                                                 rng.integers(0, 11, (480, 640))))
+    assert few.layout.margin == many.layout.margin and few.layout.legend.orientation == "h" and few.layout.yaxis.title.text
+    assert len(few.data) == 2 and len(many.data) == 12  # the photo, then one legend entry per class present
 
 
 def test_before_and_after_maps_can_share_one_colour_range():

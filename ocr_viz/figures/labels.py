@@ -2,14 +2,22 @@
 the class colours present."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 
 from .charts import rgb
-from .maps import data_uri, frame
+from .maps import MARGIN, data_uri, frame
 
-LEGEND = dict(orientation="v", x=1.02, xanchor="left", y=0.5, yanchor="middle", font=dict(size=11),
-              itemsizing="constant", title=dict(text="classes present"))
+LEGEND = dict(orientation="v", x=1.01, xanchor="left", y=0.5, yanchor="middle", font=dict(size=10),
+              itemsizing="constant", itemwidth=30, tracegroupgap=0)  # fits the maps' right margin
+# For narrow columns (three or four maps in a row): the legend under the map, three entries a line,
+# its room sized by the number of classes K (not those present), so a row of maps lines up.
+LEGEND_BELOW = dict(orientation="h", x=0, xanchor="left", y=0, yref="container", yanchor="bottom",
+                    font=dict(size=10), itemsizing="constant", itemwidth=30, entrywidth=0.33,
+                    entrywidthmode="fraction")
+LEGEND_LINE = 17  # px per line of legend entries
 PIXEL_AXES = ("x (input pixels)", "y (input pixels)")
 
 
@@ -30,13 +38,19 @@ def legend_traces(classes: list[str], palette, present) -> list[go.Scatter]:
 
 
 def label_figure(image: np.ndarray, labels: np.ndarray, classes: list[str], palette, title: str, *,
-                 opacity: float = 0.6, mask: np.ndarray | None = None, caption: str = "", height: int = 420) -> go.Figure:
+                 opacity: float = 0.6, mask: np.ndarray | None = None, caption: str = "", legend_below: bool = False,
+                 height: int = 420) -> go.Figure:
     """Labels over the photo with the given opacity, and a legend of the classes present beside it
-    (in the map's margins, so it sits as a colour bar would); `mask` limits the colours to some pixels."""
+    (in the map's right margin, where other maps have their colour bar); `mask` limits the colours to
+    some pixels; `legend_below` puts the legend under the map instead, for narrow columns."""
     fig = go.Figure(go.Image(source=data_uri(blend(image, labels, palette, opacity, mask)), hoverinfo="skip"))
     shown = labels if mask is None else labels[mask]
     for trace in legend_traces(classes, palette, np.unique(shown)):
         fig.add_trace(trace)
     frame(fig, title, caption, labels.shape, height, PIXEL_AXES)
     fig.update_layout(legend=LEGEND, showlegend=True, clickmode="none")
+    if legend_below:
+        lines = math.ceil(len(classes) / 3)
+        fig.update_layout(legend=LEGEND_BELOW, margin=dict(MARGIN, r=10, b=50 + LEGEND_LINE * lines))
+        fig.update_xaxes(constraintoward="center", title_text="")  # the legend sits where its title would
     return fig

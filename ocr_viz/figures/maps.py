@@ -59,7 +59,7 @@ def pixel_marker(pixel: tuple[int, int]) -> go.Scatter:
 # The same margins on every map, whatever sits beside it (a colour bar, a legend or nothing), so
 # maps drawn side by side get plot areas of the same size; the right margin holds the colour bar
 # or the legend, next to the map (the map keeps to the right of its area, see `frame`).
-MARGIN = dict(l=50, r=135, t=70, b=45, autoexpand=False)
+MARGIN = dict(l=50, r=105, t=70, b=45, autoexpand=False)
 COLORBAR = dict(thickness=12, len=0.9, x=1.02, xanchor="left", y=0.5, yanchor="middle")
 MAP_AXES = ("column (feature-map cell)", "row")
 
