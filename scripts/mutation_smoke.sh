@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Mutation smoke test: plant deliberate bugs, one at a time, in a throw-away copy of the committed
+# tree (git archive HEAD; the work tree is never touched) and check that the tests meant to guard
+# each one fail. First the untouched copy must pass the same tests, or "caught" would mean nothing.
+#
+#   bash scripts/mutation_smoke.sh            # every mutation (about 5 minutes on 2 cores)
+#   bash scripts/mutation_smoke.sh 3 6        # only mutations 3 and 6
+#
+# A mutation whose target text is no longer in the code is reported as NOT APPLIED (update this
+# script), never as caught. Exit status: 0 when every applied mutation was caught.
+set -uo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+export OCR_VIZ_DATA="${OCR_VIZ_DATA:-${OCR_VIZ_CAMVID:-$(dirname "$repo")/shared/data/camvid}}"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+work="$(mktemp -d /tmp/ocr-viz-mutants.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+git -C "$repo" archive HEAD | tar -x -C "$work"
+cd "$work"
+
+# name | file | text in the code | its replacement | tests that must fail
+MUTATIONS=(
+  "w: softmax over pixels instead of regions (Eq. 5)|ocr_viz/model/heads/ocr.py|return torch.softmax(kappa, dim=-1)|return torch.softmax(kappa, dim=1)|tests/test_ocr_equations.py"
+  "m~: softmax over classes instead of pixels (Eq. 4)|ocr_viz/model/heads/ocr.py|\"b k h w -> b k (h w)\"), dim=-1)|\"b k h w -> b k (h w)\"), dim=1)|tests/test_ocr_equations.py"
+  "kappa without the key scaling 1/sqrt(d) (Eq. 5)|ocr_viz/model/heads/ocr.py|\"b n d, b k d -> b n k\") * phi_x.shape[-1] ** -0.5|\"b n d, b k d -> b n k\")|tests/test_ocr_equations.py"
+  "z = g([y; x]) instead of g([x; y]) (Eq. 6)|ocr_viz/model/heads/ocr.py|[y, x] if self.context_first else [x, y]|[x, y] if self.context_first else [y, x]|tests/test_ocr_equations.py"
+  "relation page: clicked pixel's flat index off by one|pages/relation.py|i = row * arrays.grid[1] + col|i = row * arrays.grid[1] + col + 1|tests/test_app.py::test_choosing_a_class_and_a_pixel_changes_the_relation_page"
+  "compare: attention row of the pixel one to the right|ocr_viz/analysis/compare.py|return pixel[0] * grid[1] + pixel[1]|return pixel[0] * grid[1] + pixel[1] + 1|tests/test_compare.py::test_attention_rows_and_ocrs_pixel_attention_are_distributions"
+  "app arrays: feature maps laid out transposed|ocr_viz/app/views.py|else array.T).reshape(-1, *grid))|else array.T).reshape(-1, grid[1], grid[0]).swapaxes(1, 2))|tests/test_views.py"
+  "evaluation: predicted label map flipped left-right|ocr_viz/training/evaluate.py|final.update(pred, label)|final.update(pred.flip(-1), label)|tests/test_evaluate.py::test_evaluate_matches_the_trace"
+  "uniform relation leaves w as the model's|ocr_viz/analysis/interventions.py|torch.full_like(t.w, 1.0 / t.w.shape[-1])|t.w|tests/test_interventions.py tests/test_export.py"
+)
+
+replace() {  # replace(file, old, new): exactly one occurrence, or fail
+  python - "$@" <<'EOF'
+import sys
+path, old, new = sys.argv[1:4]
+text = open(path).read()
+if text.count(old) != 1:
+    sys.exit(f"expected the text once in {path}, found it {text.count(old)} times: {old!r}")
+open(path, "w").write(text.replace(old, new))
+EOF
+}
+
+selected=("$@")
+run_tests() { timeout 900 python -m pytest -q -x -p no:randomly -p no:cacheprovider $1 >"$work/log.txt" 2>&1; }
+
+echo "copy of $(git -C "$repo" rev-parse --short HEAD) in $work; CamVid: $OCR_VIZ_DATA"
+all_tests=""
+for m in "${MUTATIONS[@]}"; do IFS='|' read -r _ _ _ _ tests <<<"$m"; all_tests="$all_tests $tests"; done
+if ! run_tests "$(echo $all_tests | tr ' ' '\n' | sort -u | tr '\n' ' ')"; then
+  echo "the unmutated copy fails its tests; fix that first:"; tail -20 "$work/log.txt"; exit 2
+fi
+echo "unmutated copy: the guarding tests pass"
+
+missed=0 n=0
+for m in "${MUTATIONS[@]}"; do
+  n=$((n + 1))
+  if [ ${#selected[@]} -gt 0 ] && [[ ! " ${selected[*]} " =~ " $n " ]]; then continue; fi
+  IFS='|' read -r name file old new tests <<<"$m"
+  cp "$file" "$work/original"
+  if ! replace "$file" "$old" "$new" 2>"$work/why.txt"; then
+    printf '%2d NOT APPLIED  %s: %s\n' "$n" "$name" "$(tail -1 "$work/why.txt")"; missed=$((missed + 1)); continue
+  fi
+  started=$SECONDS
+  if run_tests "$tests"; then
+    printf '%2d MISSED       %s (%s passed)\n' "$n" "$name" "$tests"; missed=$((missed + 1))
+  else
+    failed="$(grep -m1 -E '^FAILED|^ERROR' "$work/log.txt" | cut -c1-110)"
+    printf '%2d caught       %s, in %ss: %s\n' "$n" "$name" "$((SECONDS - started))" "${failed:-$(tail -1 "$work/log.txt")}"
+  fi
+  cp "$work/original" "$file"
+done
+echo "$missed mutation(s) missed or not applied"
+[ "$missed" -eq 0 ]
