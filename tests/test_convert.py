@@ -15,6 +15,7 @@ import ocr_viz
 from ocr_viz.data.classes import DATASETS, dataset_table
 from ocr_viz.model import build, convert
 from ocr_viz.model.backbones.hrnet import LAYOUTS, HRNet
+from ocr_viz.teaching.explain import deviations
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hrnet_ocr"
 W18S = FIXTURES / "hrnet_ocr_w18s_seed0.pth"
@@ -50,6 +51,25 @@ def test_cli_conversion_reproduces_every_stage_of_the_official_code(converted, o
     assert meta["align_corners"] is True and meta["eval_size"] == [2048, 1024]
     assert meta["classes"][:3] == ["road", "sidewalk", "building"] and len(meta["palette"]) == 19
     assert meta["source"]["sha256"] == convert.sha256(W18S) and meta["source"]["file"] == W18S.name
+    about = " ".join(deviations(meta))  # the About page describes the release, not the shipped model
+    assert "HRNetV2 `w18_small_v2`" in about and "efficientnet" not in about and "81.6" in about
+
+
+@needs_fixture
+def test_bench_trace_of_a_converted_release(converted, tmp_path):
+    import json
+
+    from ocr_viz.cost import bench
+
+    model_file = tmp_path / "w18s.safetensors"
+    convert.save(convert.convert(W18S), model_file)
+    out = tmp_path / "trace.json"
+    assert bench.main(["trace", "--model", str(model_file), "--input-sizes", "128x64", "--repeats", "1",
+                       "--device", "cpu", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert [r["input_size"] for r in report["rows"]] == [[64, 128]] and report["rows"][0]["feature_size"] == [16, 32]
+    assert report["folded"] is None and round(report["parameters"] / 1e6, 2) == 6.38
+    assert report["rows"][0]["seconds"] > 0 and report["run"]["torch"] == torch.__version__
 
 
 @needs_fixture

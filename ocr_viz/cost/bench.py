@@ -3,7 +3,9 @@
 
   trace       median time and peak memory of Segmentor.trace on a 480 x 360 image, for the
               shipped OCR model (untrained head if its weights are not there yet), at the app's
-              model size (long side 640) and the native size (long side 480), and BN-folded.
+              model size (long side 640) and the native size (long side 480), and BN-folded;
+              for --model PATH of a converted release (or a .pth), at 1024 x 512 and the
+              size its source evaluates at (or --input-sizes).
   click       the server-side work of one click in the app, without Streamlit: read w_i for the
               clicked pixel from the cached numpy trace, build the bar chart, serialise it.
   complexity  params, FLOPs, peak memory and latency of every head (a) at the paper's setting
@@ -36,7 +38,8 @@ from PIL import Image
 from . import complexity as cx
 from ocr_viz.model.api import UntrainedWarning, default_device, fold_batchnorm, load_model
 from ocr_viz.model.heads.attention import CHUNK_FLOATS
-from ocr_viz.model.images import open_image, preprocess
+from ocr_viz.data.transforms import normalize
+from ocr_viz.model.images import open_image, preprocess, to_tensor
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -134,17 +137,52 @@ def folding_check(model: torch.nn.Module, images: torch.Tensor) -> tuple[torch.n
     }
 
 
+def exact_input(image: Image.Image, size: tuple[int, int]) -> torch.Tensor:
+    """The (1,3,H,W) normalised model input at exactly size = (W, H), aspect not kept."""
+    return normalize(to_tensor(image.convert("RGB").resize(size, Image.BILINEAR)))[None]
+
+
+def sized_row(model: torch.nn.Module, image: Image.Image, size: tuple[int, int], repeats: int, device: torch.device) -> dict:
+    """One explicit W x H model input: its feature size, and the trace's time and memory."""
+    images = exact_input(image, size).to(device)
+    features = model.trace(images).features
+    return {"long_side": max(size), "input_size": tuple(images.shape[-2:]), "feature_size": tuple(features.shape[-2:]),
+            **measure_trace(model, images, repeats, device)}
+
+
+def input_sizes(args: argparse.Namespace, meta: dict) -> list[tuple[int, int]] | None:
+    """--input-sizes, or for a converted release 1024 x 512 (Cityscapes' aspect) and the size its
+    source evaluates at; None: the app's long sides (LONG_SIDES)."""
+    if args.input_sizes:
+        return [tuple(int(v) for v in s.lower().split("x")) for s in args.input_sizes.split(",")]
+    if meta.get("source", {}).get("layout"):
+        sizes = [(1024, 512)]
+        if meta.get("eval_size") and tuple(meta["eval_size"]) not in sizes:
+            sizes.append(tuple(meta["eval_size"]))
+        return sizes
+    return None
+
+
 def run_trace(args: argparse.Namespace) -> dict:
-    """Bench the trace at each model size, then the BN-folded model at the app's size."""
+    """Bench the trace at each model size, then (for the shipped EfficientNet model) the
+    BN-folded model at the app's size."""
     device = torch.device(args.device)
     model, meta = load_shipped(args.model, device)
     image = open_image(args.image) if args.image else synthetic_image()
-    rows = [trace_row(model, image, s, args.repeats, device) for s in LONG_SIDES]
-    folded, check = folding_check(model, preprocess(image, long_side=LONG_SIDES[0]).to(device))
-    folded_row = {**trace_row(folded, image, LONG_SIDES[0], args.repeats, device), **check}
+    sizes = input_sizes(args, meta)
+    if sizes is None:
+        rows = [trace_row(model, image, s, args.repeats, device) for s in LONG_SIDES]
+    else:
+        rows = [sized_row(model, image, s, args.repeats, device) for s in sizes]
+    folded_row = None
+    if meta["arch"].get("backbone") == "efficientnet_lite0":  # fold_batchnorm knows its conv/BN pairs
+        folded, check = folding_check(model, preprocess(image, long_side=LONG_SIDES[0]).to(device))
+        folded_row = {**trace_row(folded, image, LONG_SIDES[0], args.repeats, device), **check}
+    params = sum(p.numel() for p in model.parameters())
     return {"model": args.model, "trained": meta.get("trained", True), "image_size": image.size,
             "image": args.image or "synthetic", "threads": torch.get_num_threads(), "device": str(device),
-            "repeats": args.repeats, "rows": rows, "folded": folded_row}
+            "repeats": args.repeats, "rows": rows, "folded": folded_row, "parameters": params,
+            "arch": meta["arch"], "source": meta.get("source")}
 
 
 def print_trace(report: dict) -> None:
@@ -154,11 +192,16 @@ def print_trace(report: dict) -> None:
     print(f"{report['device']}, torch threads: {report['threads']}, median of {report['repeats']} after 1 warm-up.\n")
     header = ["variant", "long side", "model input (H x W)", "features (h x w)", "median time", "fastest",
               "peak tensor mem", "RSS rise"]
+    variants = [*(("as loaded", r) for r in report["rows"])] + ([("BN folded", report["folded"])] if report["folded"] else [])
     rows = [[name, r["long_side"], size_text(r["input_size"]), size_text(r["feature_size"]), millis(r["seconds"]),
              millis(min(r["all_seconds"])), megabytes(r["peak_memory"]), megabytes(r["peak_rss"])]
-            for name, r in [*(("as loaded", r) for r in report["rows"]), ("BN folded", report["folded"])]]
+            for name, r in variants]
+    print(f"{report['parameters'] / 1e6:.2f}M parameters" + (f"; {report['source']['backbone']} + OCR, from a "
+          f"{report['source']['layout']} release" if report.get("source") else ""))
     print(table(header, rows))
     f = report["folded"]
+    if not f:
+        return
     print(f"\nBN folded vs as loaded (long side {f['long_side']}): max |logit difference| "
           f"{f['max_logit_difference']:.2e} (max |logit| {f['max_abs_logit']:.2f}), "
           f"labels equal at {100 * f['label_agreement']:.2f}% of pixels.")
@@ -429,6 +472,9 @@ def parser() -> argparse.ArgumentParser:
         if name in ("trace", "click"):
             s.add_argument("--model", default="ocr", help="a shipped model name or checkpoint path")
             s.add_argument("--image", help="an image file (default: a synthetic 480 x 360 image)")
+        if name == "trace":
+            s.add_argument("--input-sizes", help="W x H model inputs, comma-separated, e.g. 1024x512,2048x1024 "
+                           "(default: long sides 640 and 480; for a converted release 1024x512 and its eval size)")
         if name == "click":
             s.add_argument("--figure", default="app", help="bar chart builder: 'app' (ocr_viz.figures.class_bars, "
                            "as the relation page calls it), 'plotly' (plain plotly), or module:function taking "

@@ -167,6 +167,9 @@ def pipeline_nodes(shapes: dict[str, tuple[int, ...]]) -> list[tuple[str, str, s
 
 def deviations(meta: dict) -> list[str]:
     """How the loaded model differs from the paper, read from its metadata where it says."""
+    if meta.get("source", {}).get("layout"):  # a converted release describes itself
+        from ocr_viz.model.convert import release_notes
+        return release_notes(meta)
     arch = meta.get("arch", {})
     head_kwargs = arch.get("head_kwargs", {})
     names = arch.get("feature_names", [])
