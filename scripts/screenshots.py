@@ -79,12 +79,22 @@ def wait_until_idle(page) -> None:
     raise TimeoutError("the app kept running")
 
 
+def content_height(page) -> int:
+    return int(page.evaluate("(() => { const c = document.querySelector('[data-testid=\"stMainBlockContainer\"]');"
+                             " return c.getBoundingClientRect().top + c.scrollHeight; })()"))
+
+
 def shoot(page, path: Path) -> None:
-    """The whole page: the window made as tall as the main area's content, then one screenshot."""
-    height = page.evaluate("(() => { const c = document.querySelector('[data-testid=\"stMainBlockContainer\"]');"
-                           " return c.getBoundingClientRect().top + c.scrollHeight; })()")
-    page.set_viewport_size({"width": WIDTH, "height": int(min(max(height + 80, 900), MAX_HEIGHT))})
-    page.wait_for_timeout(1500)  # plotly redraws for the new size
+    """The whole page: the window made as tall as the main area's content (again until that stops
+    growing: charts below the fold draw once they are in view), then one screenshot."""
+    height = 0
+    for _ in range(4):
+        wanted = min(max(content_height(page) + 80, 900), MAX_HEIGHT)
+        if wanted <= height:
+            break
+        height = wanted
+        page.set_viewport_size({"width": WIDTH, "height": height})
+        page.wait_for_timeout(2000)  # plotly redraws for the new size
     page.screenshot(path=str(path), timeout=WAIT_MS)
     page.set_viewport_size({"width": WIDTH, "height": 1000})
 

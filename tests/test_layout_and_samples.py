@@ -80,6 +80,8 @@ def test_the_large_type_toggle_enlarges_figure_text():
     assert big.layout.font.size == 20 and big.layout.legend.font.size == 20
     assert big.layout.xaxis.title.font.size == 20
     assert big.layout.margin.r > figure.layout.margin.r  # room for the larger legend
+    bars = class_bars(np.full(11, 1 / 11), list(CAMVID_CLASSES), display_palette(CAMVID_PALETTE), "w_i", height=380)
+    assert large_type(bars, size=20).layout.height > 1.5 * 380  # a taller chart for the larger row labels
 
 
 def test_the_default_palette_is_far_more_distinct_than_camvids():

@@ -36,7 +36,7 @@ def sampling_figure(image: np.ndarray, grid: tuple[int, int], pixel: tuple[int, 
     fig = frame(fig, title, caption, grid, height)
     fig.update_xaxes(range=[left - 0.5, right + 0.5])
     fig.update_yaxes(range=[bottom + 0.5, top - 0.5])
-    fig.update_layout(showlegend=True, clickmode="none",
+    fig.update_layout(showlegend=True, clickmode="none", margin=dict(fig.layout.margin.to_plotly_json(), r=150),
                       legend=dict(x=1.02, xanchor="left", y=0.5, yanchor="middle", font=dict(size=10)))
     return fig
 

@@ -20,4 +20,7 @@ def large_type(fig: go.Figure, size: int = 20) -> go.Figure:
     margin = bigger.layout.margin
     bigger.update_layout(margin={side: round(getattr(margin, side) * grow) for side in ("l", "r", "t", "b")
                                  if getattr(margin, side) is not None})
+    if bigger.layout.height:  # bar charts need room for each larger row label; maps for their larger margins
+        taller = grow if any(trace.type == "bar" for trace in bigger.data) else grow ** 0.5
+        bigger.update_layout(height=round(bigger.layout.height * taller))
     return bigger
