@@ -3,6 +3,7 @@ import streamlit as st
 
 from ocr_viz.app import state as app_state
 from ocr_viz.teaching import explain
+from pages._layout import table
 
 current = app_state.current()
 
@@ -37,10 +38,7 @@ for key, heading in (("training", "How the loaded weights were trained"), ("reci
         st.subheader(heading)
         facts = current.meta[key]
         if isinstance(facts, dict):
-            st.dataframe([{"setting": name, "value": readable(value)} for name, value in facts.items()],
-                         hide_index=True, height="content", width="stretch",
-                         column_config={"setting": st.column_config.TextColumn(width="small"),
-                                        "value": st.column_config.TextColumn(width="large")})
+            table([{"setting": name, "value": readable(value)} for name, value in facts.items()])
         else:
             st.markdown(readable(facts))
 if current.meta.get("recipe"):

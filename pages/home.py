@@ -37,11 +37,11 @@ with pictures:
                                  legend_below=True),
                     downloads=False)
 
-THUMBNAILS_PER_ROW = 4
+THUMBNAILS_PER_ROW = 3  # about 300 px wide on a laptop screen
 
 
 def thumbnails(entries: list[gallery.GalleryImage]) -> None:
-    """The images in rows of four, each with its note and a button that makes it the current image."""
+    """The images in rows of three, each with its note and a button that makes it the current image."""
     for start in range(0, len(entries), THUMBNAILS_PER_ROW):
         for column, entry in zip(st.columns(THUMBNAILS_PER_ROW), entries[start:start + THUMBNAILS_PER_ROW]):
             with column:

@@ -144,6 +144,8 @@ def test_maps_side_by_side_have_the_same_plot_area():
                                                                  rng.integers(0, 11, (480, 640))))
     assert few.layout.margin == many.layout.margin and few.layout.legend.orientation == "h" and few.layout.yaxis.title.text
     assert len(few.data) == 2 and len(many.data) == 12  # the photo, then one legend entry per class present
+    none = label_figure(image, np.zeros((480, 640), int), ["a"], [(255, 0, 0)], "t", mask=np.zeros((480, 640), bool))
+    assert [t.name for t in none.data[1:]] == ["(no pixels)"]  # an empty mask still gives plotly a trace
 
 
 def test_before_and_after_maps_can_share_one_colour_range():

@@ -47,6 +47,9 @@ def label_figure(image: np.ndarray, labels: np.ndarray, classes: list[str], pale
     shown = labels if mask is None else labels[mask]
     for trace in legend_traces(classes, palette, np.unique(shown)):
         fig.add_trace(trace)
+    if not shown.size:  # nothing marked: say so in the legend (and keep a trace, which plotly needs)
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="(no pixels)", showlegend=True,
+                                 marker=dict(symbol="square-open", size=12, color="grey")))
     frame(fig, title, caption, labels.shape, height, PIXEL_AXES)
     fig.update_layout(legend=LEGEND, showlegend=True, clickmode="none")
     if legend_below:
