@@ -43,7 +43,7 @@ from pathlib import Path
 import torch
 
 from ocr_viz.analysis import relation
-from ocr_viz.model.api import load_model, shipped_path
+from ocr_viz.model.api import load_model
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -66,11 +66,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def checkpoint_bytes(name_or_path: str) -> bytes:
-    path = shipped_path(name_or_path)
-    return (path if path.is_file() else Path(name_or_path)).read_bytes()
-
-
 def run_relation(args: argparse.Namespace, command: str) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -86,7 +81,7 @@ def run_relation(args: argparse.Namespace, command: str) -> dict:
     result = {
         "kind": "relation", "command": command,
         "model": {"name": meta.get("name", Path(args.model).stem), "source": str(args.model), "head": meta["arch"]["head"],
-                  "trained": bool(meta.get("trained")), "weights_digest": relation.weights_digest(checkpoint_bytes(args.model))},
+                  "trained": bool(meta.get("trained")), "weights_digest": relation.model_digest(model)},
         "data": {"root": str(args.data), "layout": layout, "every": args.every, "limit": args.limit},
     }
     result |= relation.analyze_set(model, meta, pairs, fcn, progress=not args.no_progress, long_side=args.long_side)

@@ -10,7 +10,6 @@ from ocr_viz.app import replay, state as app_state
 from ocr_viz.figures import score_bars
 from ocr_viz.figures.relation_stats import (alignment_bars, argmax_share_bars, confusion_figure, entropy_histogram,
                                             rank_bars)
-from ocr_viz.model.api import shipped_path
 from ocr_viz.teaching import explain
 
 current = app_state.current()
@@ -27,16 +26,13 @@ if not arrays.is_ocr:
     st.stop()
 
 
-def weights_digest() -> str:
-    """The loaded checkpoint's digest, as `analyze relation` records it (the app keys uploads by it)."""
-    kind, _, rest = current.model_key.partition(":")
-    if kind == app_state.UPLOAD:
-        return rest
-    path = shipped_path(rest.split(":")[0])
-    return relation.file_digest(str(path), path.stat().st_mtime) if path.exists() else ""
+@st.cache_data(max_entries=8, show_spinner=False)
+def weights_digest(model_key: str, _model) -> str:
+    """The loaded weights' identity, as `analyze relation` records it (hashed once per model)."""
+    return relation.model_digest(_model)
 
 
-results = relation.find_results(weights_digest())
+results = relation.find_results(weights_digest(current.model_key, current.model))
 upload = st.session_state.get("relation_truth.upload")
 if upload is not None:
     try:

@@ -258,3 +258,13 @@ def test_ocr_pixel_attention_of_a_uniform_relation_is_the_mean_of_the_region_map
     arrays.w = one_hot(np.zeros((3, 4), dtype=int))
     expected = 0.5 * np.abs(m[0] - m.mean(0)).sum()
     assert compare.ocr_distance_from_uniform(arrays, (1, 2)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_the_committed_analysis_is_of_the_shipped_weights_over_the_whole_test_set():
+    import ocr_viz
+
+    model, meta = ocr_viz.load_model("ocr")
+    results = relation.find_results(relation.model_digest(model))
+    assert results is not None, "assets/analysis/ has no analysis of these weights: rerun python -m ocr_viz.analyze relation ocr"
+    assert results["images"] == 233 and results["classes"] == list(meta["classes"])
+    assert results["input_long_side"] == 640 and results["data"]["every"] == 1 and results["data"]["limit"] is None

@@ -25,7 +25,6 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -274,9 +273,14 @@ class AblationCounts:
 ANALYSIS_DIR = Path(__file__).resolve().parents[2] / "assets" / "analysis"
 
 
-def weights_digest(data: bytes) -> str:
-    """The checkpoint's identity, as the app keys an uploaded model (ocr_viz.app.state.digest)."""
-    return hashlib.sha256(data).hexdigest()[:16]
+def model_digest(model) -> str:
+    """The identity of a model's weights as loaded (parameters and buffers, float32): the same for one
+    checkpoint however it reached the app (shipped file, upload, converted release), 16 hex digits."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def labelled_pairs(root: str | Path, split: str = "test") -> tuple[list[tuple[Path, Path]], str]:
@@ -350,12 +354,6 @@ def parse_results(data: bytes | str, name: str = "the file") -> dict:
     if not isinstance(results, dict) or not {"relation", "ablations", "classes", "model"} <= results.keys():
         raise ValueError(f"{name} is not an `ocr_viz.analyze relation` result (no relation/ablations/classes/model)")
     return results
-
-
-@lru_cache(maxsize=8)
-def file_digest(path: str, stamp: float) -> str:
-    """weights_digest of a checkpoint file; `stamp` (its mtime) makes a changed file hash again."""
-    return weights_digest(Path(path).read_bytes())
 
 
 def find_results(digest: str, folder: str | Path | None = None) -> dict | None:
