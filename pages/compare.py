@@ -9,7 +9,7 @@ from ocr_viz.figures.compare import BRANCH_COLOURS, sampling_figure
 from ocr_viz.data.classes import CAMVID_CLASSES
 from ocr_viz.teaching import explain
 from ocr_viz.training import results
-from pages._layout import scale_picker
+from pages._layout import scale_picker, table
 
 current = app_state.current()
 if tuple(current.classes) != CAMVID_CLASSES:
@@ -155,7 +155,7 @@ if scores:
         app_state.chart(label_figure(comparison.image, current.truth, classes + ["(unlabelled)"], palette + [(0, 0, 0)],
                                      "ground truth (CamVid)", opacity=opacity, height=340))
     with right:
-        st.dataframe(list(scores.values()), hide_index=True)
+        table(list(scores.values()))
         st.caption("IoU in % per class on this image, and their mean over the classes present; unlabelled pixels "
                    "ignored; blank where a class is in neither the prediction nor the ground truth. One image says "
                    "little: see the test-set table below.")
@@ -167,6 +167,6 @@ if not found:
             icon=":material/hourglass_empty:")
     st.code(compare.EVALUATE_COMMAND, language="bash")
 else:
-    st.dataframe(results.accuracy_rows(found), hide_index=True)
+    table(results.accuracy_rows(found))
     st.caption("IoU and pixel accuracy in %, read from assets/weights/eval/NAME_test.json, written by `"
                + compare.EVALUATE_COMMAND + "`. " + " ".join(f"{n}." for n in compare.evaluation_notes(found)))

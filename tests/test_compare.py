@@ -239,7 +239,8 @@ def test_choosing_a_pixel_changes_the_attention_without_rerunning_a_network(app,
 def test_accuracy_table_says_not_evaluated_then_shows_the_numbers(app, monkeypatch, tmp_path):
     monkeypatch.setattr(results, "EVAL_DIR", tmp_path)
     open_page(app, "compare")
-    assert any("not evaluated" in i.value for i in app.info) and not app.dataframe
+    assert any("not evaluated" in i.value for i in app.info)
+    assert all(t.value.index.name != "model" for t in app.table)  # only this image's table, if any
     per_class = {c: 0.5 for c in app.session_state[app_state.CURRENT].classes}
     for name, miou in (("fcn", 0.523), ("ocr", 0.617)):
         (tmp_path / f"{name}_test.json").write_text(json.dumps({
@@ -247,8 +248,8 @@ def test_accuracy_table_says_not_evaluated_then_shows_the_numbers(app, monkeypat
             "miou": miou, "pixel_accuracy": 0.9, "per_class_iou": per_class, "aux": None}))
     app.run()
     assert problems(app) == [] and not any("not evaluated" in i.value for i in app.info)
-    table = app.dataframe[-1].value
-    assert list(table["model"]) == [results.HEAD_TITLES["fcn"], results.HEAD_TITLES["ocr"]]
+    table = app.table[-1].value
+    assert list(table.index) == [results.HEAD_TITLES["fcn"], results.HEAD_TITLES["ocr"]]
     assert list(table["mIoU"]) == [52.3, 61.7]
     assert "python -m ocr_viz.evaluate" in " ".join(c.value for c in app.caption)
 
@@ -261,8 +262,8 @@ def test_dataset_images_show_each_heads_iou(camvid_root, monkeypatch):
     open_page(at, "compare")
     assert problems(at) == []
     assert "ground truth (CamVid)" in figure_titles(at)
-    table = at.dataframe[0].value
-    assert list(table["head"]) == [compare.TITLES[h] for h in compare.HEADS]
+    table = at.table[0].value
+    assert list(table.index) == [compare.TITLES[h] for h in compare.HEADS]
     assert table["mIoU"].between(0, 100).all()
 
 
