@@ -47,8 +47,12 @@ def trace(head):
 
 
 def assert_same_trace(a, b):
+    """Every stage equal up to float rounding: a rerun may sum in another order (another BLAS
+    kernel for another memory layout), which moves values by ~1e-7 relative, never more."""
     for k in FIELDS:
-        assert torch.equal(getattr(a, k), getattr(b, k)), k
+        expected = getattr(b, k)
+        torch.testing.assert_close(getattr(a, k), expected, rtol=1e-5, atol=1e-6 * max(1.0, expected.abs().max().item()),
+                                   msg=lambda m, k=k: f"{k}: {m}")
 
 
 def delta_of(head, f_k):
@@ -56,7 +60,7 @@ def delta_of(head, f_k):
         return head.regions(f_k, head.delta)
 
 
-def test_temperature_one_reproduces_the_trace_exactly(head, trace):
+def test_temperature_one_reproduces_the_trace(head, trace):
     assert head.temperature == 1.0
     assert_same_trace(iv.with_temperature(head, trace, 1.0), trace)
 
@@ -80,7 +84,8 @@ def test_suppressing_a_region_with_w_fixed_changes_the_context_by_its_term_only(
     after = iv.suppress_region(head, trace, k, keep_relation=True)
     assert torch.equal(after.f[:, k], torch.zeros_like(after.f[:, k]))
     others = [j for j in range(K) if j != k]
-    assert torch.equal(after.f[:, others], trace.f[:, others]) and torch.equal(after.w, trace.w)
+    torch.testing.assert_close(after.f[:, others], trace.f[:, others], atol=1e-6, rtol=1e-5)
+    assert torch.equal(after.w, trace.w)  # kept as recorded
     d_before, d_after = delta_of(head, trace.f), delta_of(head, after.f)
     assert d_after[:, k].abs().sum() > 0  # delta(0) = ReLU(BN(0)) is not 0: the empty region still has a value
     expected = trace.w[:, :, k, None] * (d_after[:, None, k] - d_before[:, None, k])  # w_ik (delta(0) - delta(f_k))
@@ -139,8 +144,9 @@ def test_override_relation_changes_only_that_pixels_y_z_and_logits(head, trace):
     mask[row, col] = False
     for name in ("y", "z", "logits"):
         a, b = getattr(trace, name), getattr(after, name)
-        assert torch.equal(a[..., mask], b[..., mask]), name
-        assert not torch.allclose(a[..., row, col], b[..., row, col]), name
+        moved = (b - a).abs().amax(1)[0]  # (h, w): the largest change over channels at each pixel
+        assert moved[row, col] > 1e-2, name
+        assert moved[mask].max() <= 1e-6 * moved[row, col], name  # elsewhere only rounding, if anything
     assert torch.equal(iv.override_relation(head, trace, i, [0, 0, 3, 0, 1]).y, after.y)
     for bad in ([1, 1], [0, 0, 0, 0, 0], [1, -1, 1, 1, 1]):
         with pytest.raises(ValueError):
