@@ -66,12 +66,14 @@ def start_server(port: int, log) -> subprocess.Popen:
 
 
 def wait_until_idle(page) -> None:
-    """Until a title is shown and Streamlit's 'running' indicator has been gone for 1.5 s."""
+    """Until a title is shown and Streamlit's 'running' indicator (and the compute queue's progress,
+    which shows while the script waits) has been gone for 1.5 s."""
     page.wait_for_selector("h1", timeout=WAIT_MS)
     deadline = time.time() + WAIT_MS / 1000
     quiet_since = None
     while time.time() < deadline:
-        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
+        running = page.locator('[data-testid="stStatusWidget"]').count() > 0 or \
+            page.get_by_text(re.compile(r"s left$")).count() > 0  # the compute queue's progress bar
         quiet_since = None if running else (quiet_since or time.time())
         if quiet_since and time.time() - quiet_since > 1.5:
             return
