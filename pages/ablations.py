@@ -1,6 +1,7 @@
 """The paper's ablations, live on a dataset image with ground truth: no context (FCN), the soft
 regions alone, a uniform relation, the model's OCR, the model's relation on ground-truth
 regions, and GT-OCR (the paper's upper bound), scored side by side."""
+import pandas as pd
 import streamlit as st
 
 from ocr_viz.analysis import ablations
@@ -84,9 +85,8 @@ for start in range(0, len(panels), 4):
                                          opacity=opacity, caption=caption, height=380, legend_below=True))
 
 st.subheader("IoU per class (%)")
-st.dataframe(ablations.class_rows(variants, scores, classes, current.truth), hide_index=True, height="content",
-             column_config={name: st.column_config.NumberColumn(format="%.1f")
-                            for name in ["share of labelled pixels %", *names]})
+st.dataframe(pd.DataFrame(ablations.class_rows(variants, scores, classes, current.truth))
+             .style.format(precision=1, na_rep="-"), hide_index=True, height="content")  # '-', not None
 st.caption("Empty: the class is neither in the ground truth nor in that prediction. One image is a small sample: "
            "the paper's numbers are over a whole validation set.")
 
