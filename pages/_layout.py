@@ -92,14 +92,15 @@ def share_box(page_path: str, here: str, label: str = "Link to this view") -> st
 
 
 def number_text(value) -> str:
-    """A table cell: '-' for a missing value, floats to 4 significant digits, the rest as is."""
-    if value is None or (isinstance(value, float) and value != value):
-        return "-"
+    """A table cell: a dash for a missing value (an en dash: st.table reads cells as Markdown, where
+    '-' starts a list), floats to 4 significant digits, the rest as is."""
+    if value is None or (isinstance(value, float) and value != value) or value == "-":
+        return "\u2013"
     return f"{value:,.4g}" if isinstance(value, float) else str(value)
 
 
 def table(rows: list[dict]) -> None:
     """A small table shown whole, never cut off or scrolled: long headers wrap, the first column
-    labels the rows, missing values show as '-' (not None)."""
+    labels the rows, missing values show as a dash (not None)."""
     frame = pd.DataFrame(rows)
     st.table(frame.set_index(frame.columns[0]).style.format(number_text))  # the numbers stay numbers underneath
