@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 import urllib.request
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -376,7 +376,7 @@ async def student(browser, url: str, number: int, deadline: float, clicks: int, 
     wire = Wire(page)
     page.on("pageerror", lambda e: tally.errors.append(f"student {number}: page error: {e}"))
     points = click_points(clicks * 50, seed=number)
-    round_ = 0
+    round_, started = 0, time.monotonic()
     try:
         while time.monotonic() < deadline:
             exceptions = wire.exceptions
@@ -385,7 +385,7 @@ async def student(browser, url: str, number: int, deadline: float, clicks: int, 
                     image = SAMPLE_IMAGES[(number + round_) % len(SAMPLE_IMAGES)]
                     tally.pages.append(await open_url(page, wire, f"{url}/relation?image={image}"))
                 else:
-                    await upload_round(page, wire, url, uploads.take(), tally)
+                    await upload_round(page, wire, url, uploads.take(), tally, relation=clicks > 0)
                     tally.uploads += 1
                 for fx, fy in points[(round_ * clicks) % len(points):][:clicks]:
                     seconds, received = await click_pixel(page, wire, fx, fy)
@@ -395,16 +395,22 @@ async def student(browser, url: str, number: int, deadline: float, clicks: int, 
                     tally.errors.append(f"student {number}: {wire.exceptions - exceptions} exception(s) shown")
                 tally.rounds += 1
             except Exception as e:  # a timeout or a broken page: counted, and the student goes on
-                tally.errors.append(f"student {number}: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+                error = f"student {number} at {time.monotonic() - started:.0f} s: {type(e).__name__}: " \
+                        f"{(str(e).splitlines() or [''])[0][:200]}"
+                tally.errors.append(error)
+                print(error, file=sys.stderr, flush=True)
                 if len(tally.errors) <= 3:  # what the student saw, for the log
-                    await page.screenshot(path=str(ARTIFACTS / f"bench_load_error{len(tally.errors)}.png"))
+                    with suppress(Exception):
+                        await page.screenshot(path=str(ARTIFACTS / f"bench_load_error{len(tally.errors)}.png"),
+                                              timeout=10_000)
             round_ += 1
     finally:
-        await context.close()
+        with suppress(Exception):
+            await context.close()
 
 
-async def upload_round(page, wire: Wire, url: str, index: int, tally: Tally) -> None:
-    """Home page, upload a new image (its trace computed), then the relation page (timed)."""
+async def upload_round(page, wire: Wire, url: str, index: int, tally: Tally, relation: bool = True) -> None:
+    """Home page, upload a new image (its trace computed), then the relation page (both timed)."""
     await open_url(page, wire, f"{url}/")
     await page.get_by_text("Upload", exact=True).click()
     await settle(page, wire, quiet=0.3)
@@ -416,7 +422,8 @@ async def upload_round(page, wire: Wire, url: str, index: int, tally: Tally) -> 
     await until_finished(page, wire, runs)
     await settle(page, wire, quiet=0.5)
     tally.pages.append(time.monotonic() - start)  # the upload's page: its trace was computed
-    tally.pages.append(await visit(page, wire, "relation"))
+    if relation:
+        tally.pages.append(await visit(page, wire, "relation"))
 
 
 async def load_run(url: str, users: int, minutes: float, clicks: int, uploads: int | None) -> Tally:
@@ -427,8 +434,10 @@ async def load_run(url: str, users: int, minutes: float, clicks: int, uploads: i
     async with async_playwright() as playwright:
         browser = await launch(playwright)
         deadline = time.monotonic() + minutes * 60
-        await asyncio.gather(*(student(browser, url, n, deadline, clicks, counter, tally)
-                               for n in range(users)))
+        outcomes = await asyncio.gather(*(student(browser, url, n, deadline, clicks, counter, tally)
+                                          for n in range(users)), return_exceptions=True)
+        tally.errors += [f"student {n} stopped: {type(o).__name__}: {o}" for n, o in enumerate(outcomes)
+                         if isinstance(o, BaseException)]
         await browser.close()
     return tally
 
@@ -482,7 +491,7 @@ def parser() -> argparse.ArgumentParser:
     ld = sub.add_parser("load", help="N students at once for M minutes: p50/p95 page and click, errors, server RSS")
     ld.add_argument("--users", type=int, default=10)
     ld.add_argument("--minutes", type=float, default=2.0)
-    ld.add_argument("--clicks", type=int, default=3, help="clicks per round")
+    ld.add_argument("--clicks", type=int, default=3, help="clicks per round (with --uploads, 0 skips the relation page)")
     ld.add_argument("--uploads", type=int, help="each round uploads an image, cycling through this many distinct ones")
     ld.add_argument("--sample-seconds", type=float, default=5.0, help="how often the server's RSS is read")
     ld.add_argument("--json", metavar="PATH")
