@@ -81,7 +81,9 @@ with changed:
 st.subheader("Where the stages changed (difference maps)")
 CHANGES = {"y": "||y'_i - y_i||  (Eq. 3)", "z": "||z'_i - z_i||  (Eq. 6)",
            "w": "1/2 sum_k |w'_ik - w_ik|  (Eq. 5)", "logits": "||logits'_i - logits_i||"}
-for column, (name, title) in zip(st.columns(4), CHANGES.items()):
+per_row = 2 if st.session_state.get(app_state.LARGE_TYPE) else 4  # large type needs wider maps
+columns = [c for _ in range(0, len(CHANGES), per_row) for c in st.columns(per_row)]
+for column, (name, title) in zip(columns, CHANGES.items()):
     with column:
         app_state.chart(map_figure(result.change[name], title, Scale("linear"), value_name=f"change of {name}",
                                    pixel=app_state.chosen_pixel() if kind == "override" else None, height=300))
@@ -93,7 +95,7 @@ with moved:
                                "Eq. 4; all 0 when the intervention comes after it", value_name="change of f_k",
                                highlight=k))
 if kind == "temperature":
-    limits = shared_limits(arrays.m_tilde[k], result.m_tilde[k])  # one colour range, so the two compare
+    limits = shared_limits(arrays.m_tilde[k], result.m_tilde[k], positive=True)  # one range, so the two compare
     for column, (maps, when) in zip((first, second), ((arrays.m_tilde, "before"), (result.m_tilde, "after"))):
         with column:
             app_state.chart(map_figure(maps[k], f"m~_k for {classes[k]}, {when}", Scale("log"), image=arrays.image,

@@ -155,6 +155,10 @@ def test_before_and_after_maps_can_share_one_colour_range():
     one, two = (map_figure(m, "m", Scale("log"), limits=limits) for m in (before, after))
     assert (one.data[0].zmin, one.data[0].zmax) == (two.data[0].zmin, two.data[0].zmax)
     assert one.data[0].zmin == pytest.approx(-8) and one.data[0].zmax == pytest.approx(np.log10(0.9))
+    after[1, 1] = 0.0  # a weight that underflowed: the log range starts at the smallest positive value
+    low, _ = shared_limits(before, after, positive=True)
+    zero = map_figure(after, "m", Scale("log"), limits=(low, 0.9))
+    assert low == pytest.approx(1e-8) and "log10" in zero.layout.title.text and np.isfinite(zero.data[0].z).all()
 
 
 def test_the_deploy_button_is_hidden():

@@ -39,9 +39,12 @@ def fmt_range(lo: float, hi: float) -> str:
     return f"{fmt(lo, digits)} to {fmt(hi, digits)}"
 
 
-def shared_limits(*maps: np.ndarray) -> tuple[float, float]:
-    """(low, high) over several maps, for drawing them on one colour range."""
-    return min(float(np.nanmin(m)) for m in maps), max(float(np.nanmax(m)) for m in maps)
+def shared_limits(*maps: np.ndarray, positive: bool = False) -> tuple[float, float]:
+    """(low, high) over several maps, for drawing them on one colour range; `positive`: the low end is
+    the smallest positive value (for a log scale, where weights that underflowed to 0 have no place)."""
+    lows = [m[m > 0] if positive else m for m in maps]
+    low = min((float(np.nanmin(m)) for m in lows if m.size), default=0.0)
+    return low, max(float(np.nanmax(m)) for m in maps)
 
 
 def apply(data: np.ndarray, scale: Scale, limits: tuple[float, float] | None = None) -> Scaled:
@@ -73,8 +76,9 @@ def apply(data: np.ndarray, scale: Scale, limits: tuple[float, float] | None = N
 def fixed(data: np.ndarray, scale: Scale, limits: tuple[float, float]) -> Scaled:
     """The colours of `data` on a given range (log10 when asked and everything is positive)."""
     lo, hi = (float(v) for v in limits)
-    if scale.kind == "log" and lo > 0 and np.nanmin(data) > 0:
-        return Scaled(np.log10(data), np.log10(lo), np.log10(max(hi, lo * (1 + 1e-12))),
-                      f"colour: log10 scale, shared range {fmt_range(lo, hi)}", "log10")
+    if scale.kind == "log" and lo > 0:
+        below = " (smaller values, e.g. 0, drawn as the low end)" if np.nanmin(data) < lo else ""
+        return Scaled(np.log10(np.clip(data, lo, None)), np.log10(lo), np.log10(max(hi, lo * (1 + 1e-12))),
+                      f"colour: log10 scale, shared range {fmt_range(lo, hi)}{below}", "log10")
     hi = hi if hi > lo else lo + 1e-12
     return Scaled(data, lo, hi, f"colour: linear, shared range {fmt_range(lo, hi)}", "")
