@@ -169,7 +169,7 @@ def test_nbytes_counts_array_buffers_once_and_walks_dataclasses():
 def test_pages_send_photos_as_media_urls_not_inside_every_figure():
     import json
 
-    from tests.app_helpers import open_page, problems, start
+    from app_helpers import open_page, problems, start
 
     at = open_page(start({"image": "sample:leuvenA.jpg"}), "relation")
     assert problems(at) == []
@@ -210,7 +210,7 @@ RSS_LIMIT_MB = 2048  # the issue's bound for a 10-minute soak; a short run must 
 
 @pytest.fixture(scope="module")
 def chromium():
-    from tests.test_browser import missing_browser
+    from test_browser import missing_browser
 
     reason = missing_browser()
     if reason:

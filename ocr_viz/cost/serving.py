@@ -387,7 +387,7 @@ async def student(browser, url: str, number: int, deadline: float, clicks: int, 
                 else:
                     await upload_round(page, wire, url, uploads.take(), tally, relation=clicks > 0)
                     tally.uploads += 1
-                for fx, fy in points[(round_ * clicks) % len(points):][:clicks]:
+                for fx, fy in points[(round_ * clicks) % len(points):][:clicks] if clicks else []:
                     seconds, received = await click_pixel(page, wire, fx, fy)
                     tally.clicks.append(seconds)
                     tally.click_bytes.append(received)
