@@ -150,7 +150,8 @@ def main(argv=None) -> int:
                     wait_until_idle(page)
                     page.wait_for_selector("text=w_i for pixel i", timeout=WAIT_MS)
                     wait_until_idle(page)
-                    page.wait_for_timeout(3000)
+                    page.wait_for_timeout(5000)
+                    wait_until_idle(page)  # no stale (greyed) widgets from a rerun in the picture
                     page.screenshot(path=str(ROOT / "assets" / "screenshot.png"))
                     print("assets/screenshot.png")
                 browser.close()
