@@ -37,3 +37,24 @@ def test_a_converted_release_runs_on_every_page(models_folder, monkeypatch):
                  "interventions", "export", "about"):
         open_page(at, page)
         assert not problems(at), (page, problems(at))
+
+
+def test_an_uploaded_release_is_converted_and_a_pickle_payload_refused(tmp_path):
+    import pickle
+
+    from ocr_viz.app import state as app_state
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (tmp_path / "payload-ran",))
+
+    at = start()
+    at.radio(key="widget." + app_state.MODEL).set_value(app_state.UPLOAD).run()
+    at.file_uploader(key=app_state.UPLOADED_MODEL).upload("evil.pth", pickle.dumps({"w": Payload()})).run()
+    assert any("was refused" in e.value and "weights_only" in e.value for e in at.error) and not at.exception
+    assert not (tmp_path / "payload-ran").exists()
+    assert "shipped" in at.session_state[app_state.CURRENT].model_key  # fell back, still working
+    at.file_uploader(key=app_state.UPLOADED_MODEL).upload(W18S.name, W18S.read_bytes()).run()
+    assert problems(at) == []
+    meta = at.session_state[app_state.CURRENT].meta
+    assert meta["source"]["layout"] == "hrnet-ocr" and meta["source"]["file"] == W18S.name and len(meta["classes"]) == 19
