@@ -85,6 +85,7 @@ def test_openseg_checkpoints_map_every_tensor(make, backbone):
                  "head.aux_head.0.1.weight": "dsn_head.1.0.weight", "head.g.0.0.bias": "spatial_ocr_head.conv_bn_dropout.0.bias"}
     for ours, theirs in pairs.items():
         assert torch.equal(c.tensors[ours], src[theirs]), ours
+    assert c.meta["channel_order"] == "BGR" and "not yet handled" in c.meta["input_warning"]  # said, not hidden
     model, _ = convert.to_model(c)  # loads strictly and runs
     logits = model.predict(torch.zeros(1, 3, 64, 64))
     assert logits.shape == (1, K, 64, 64)

@@ -293,9 +293,13 @@ def metadata(arch: dict, layout: str, dataset: str, file_name: str | None, diges
         "name": Path(file_name).stem if file_name else f"{layout}-{dataset}",
         "arch": arch, "trained": True, "dataset": dataset, "dataset_title": table["title"],
         "classes": table["classes"], "palette": table["palette"],
-        # all three sources: RGB in [0, 1] minus the ImageNet mean over its std (HRNet-OCR's
-        # base_dataset.input_transform, openseg's normalize, mmseg's SegDataPreProcessor with bgr_to_rgb)
-        "normalization": {"mean": list(MEAN), "std": list(STD), "input": "RGB / 255"}, "channel_order": "RGB",
+        # [0, 1] minus the ImageNet mean over its std (HRNet-OCR's base_dataset.input_transform,
+        # mmseg's SegDataPreProcessor with bgr_to_rgb: RGB). openseg's configs read images with cv2
+        # and keep them BGR (data.input_mode); the app feeds RGB, see "input_warning"
+        "normalization": {"mean": list(MEAN), "std": list(STD), "input": "RGB / 255"},
+        "channel_order": "BGR" if layout == "openseg" else "RGB",
+        **({"input_warning": "openseg's configs feed BGR images (data.input_mode BGR); this app feeds RGB, so "
+                             "the channels are swapped for this model (not yet handled)"} if layout == "openseg" else {}),
         "align_corners": arch["align_corners"], "eval_size": EVAL_SIZES.get(layout, {}).get(dataset),
         "reported": reported,
         "source": {"layout": layout, "repository": REPOSITORIES[layout], "file": file_name, "sha256": digest,
@@ -421,6 +425,8 @@ def release_notes(meta: dict) -> list[str]:
         "**Inference here**: one scale (the app's input size), no flipping"
         + (f"; the source evaluates at {meta['eval_size'][0]} x {meta['eval_size'][1]}" if meta.get("eval_size") else "") + ".",
     ]
+    if meta.get("input_warning"):
+        notes.append(f"**Input**: {meta['input_warning']}.")
     if reported.get("miou") is not None:
         notes.append(f"**Reported**: {reported['miou']} mIoU ({reported['setting']}), by its release; not measured here.")
     elif reported.get("note"):
