@@ -121,11 +121,12 @@ def pixel_in_title(title: str) -> tuple[int, int, int]:
 
 
 def grid_size(page) -> tuple[int, int]:
-    """(h, w) of the feature map, from the pixel inputs' labels 'pixel row (0-59)' and 'pixel column (0-79)'."""
-    text = page.locator('[data-testid="stNumberInput"]').all_text_contents()
-    limits = [int(n) + 1 for n in re.findall(r"\(0-(\d+)\)", " ".join(text))]
-    assert len(limits) >= 2, text
-    return limits[0], limits[1]
+    """(h, w) of the feature map, from the w_ik map's click layer: one point per cell, at (col, row)."""
+    size = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first.evaluate(
+        "el => { const t = el._fullData.find(t => t.name === 'pixels');"
+        " return t ? [Math.max(...t.y) + 1, Math.max(...t.x) + 1] : null; }")
+    assert size, "the first chart has no 'pixels' click layer"
+    return int(size[0]), int(size[1])
 
 
 def click_in_chart(page, index: int, fx: float, fy: float) -> None:
