@@ -2,6 +2,7 @@
 stage page, the lecture, interventions and export run on it (19 Cityscapes classes, HRNet at stride 4)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,9 @@ from app_helpers import open_page, problems, start
 from ocr_viz.model import convert
 
 W18S = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hrnet_ocr" / "hrnet_ocr_w18s_seed0.pth"
-pytestmark = pytest.mark.skipif(not W18S.is_file(), reason="official HRNet-OCR fixture missing")
+# skipped without ../shared, unless OCR_VIZ_REQUIRE_DATA=1 (CI) makes a missing fixture fail
+pytestmark = pytest.mark.skipif(not W18S.is_file() and os.environ.get("OCR_VIZ_REQUIRE_DATA") != "1",
+                                reason="official HRNet-OCR fixture missing")
 
 
 @pytest.fixture(scope="module")
