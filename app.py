@@ -3,7 +3,6 @@
 The entry point: the page list, the sidebar (image and model choice, on every page), then the
 chosen page. Every page reads the same cached trace (ocr_viz.app.state.current()).
 """
-from pathlib import Path
 
 import streamlit as st
 

@@ -4,6 +4,7 @@ lib/models/nets/ocrnet.py (SpatialOCRNet), lib/models/nets/hrnet.py (HRNet_W48_O
 lib/models/modules/spatial_ocr_block.py build them with torch BatchNorm."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -85,8 +86,9 @@ def test_openseg_checkpoints_map_every_tensor(make, backbone):
                  "head.aux_head.0.1.weight": "dsn_head.1.0.weight", "head.g.0.0.bias": "spatial_ocr_head.conv_bn_dropout.0.bias"}
     for ours, theirs in pairs.items():
         assert torch.equal(c.tensors[ours], src[theirs]), ours
-    assert c.meta["channel_order"] == "BGR" and "not yet handled" in c.meta["input_warning"]  # said, not hidden
+    assert c.meta["channel_order"] == "BGR" and arch["source_input"] == convert.OPENSEG_INPUT[backbone]
     model, _ = convert.to_model(c)  # loads strictly and runs
+    assert model.source_input is not None and not list(model.source_input.state_dict())  # no tensors of its own
     logits = model.predict(torch.zeros(1, 3, 64, 64))
     assert logits.shape == (1, K, 64, 64)
 
@@ -95,3 +97,24 @@ def test_inplace_abn_checkpoints_are_refused_with_the_reason():
     state = {k.replace("conv3x3.1.0.", "conv3x3.1."): v for k, v in convert.strip_prefixes(openseg_hrnet_w48_ocr()).items()}
     with pytest.raises(convert.ConvertError, match="InPlace-ABN"):
         convert.convert_state(state)
+
+
+@pytest.mark.parametrize("backbone", ["hrnet", "resnet101"])
+def test_openseg_models_see_the_input_their_configs_feed(backbone):
+    """openseg's data pipeline, written out on raw pixels: cv2's BGR order, / div_value, then
+    (channel - mean[c]) / std[c] in that order. The app's preprocessed RGB input, through the
+    converted model's SourceInput, must equal it."""
+    from ocr_viz.data.transforms import normalize
+    from ocr_viz.model.segmentor import SourceInput
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, size=(5, 7, 3)).astype(np.float64)
+    spec = convert.OPENSEG_INPUT[backbone]
+    bgr = rgb[..., ::-1] / spec["div"]
+    expected = (bgr - np.array(spec["mean"])) / np.array(spec["std"])
+    app_input = normalize(torch.tensor(rgb / 255.0, dtype=torch.float32).permute(2, 0, 1))[None]
+    ours = SourceInput(**spec)(app_input)[0].permute(1, 2, 0).double().numpy()
+    scale = np.abs(expected).max()
+    assert np.abs(ours - expected).max() <= 1e-5 * scale
+    swapped = (rgb / spec["div"] - np.array(spec["mean"])) / np.array(spec["std"])  # the RGB mistake
+    assert np.abs(swapped - expected).max() > 1e-2 * scale

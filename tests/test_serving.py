@@ -3,7 +3,6 @@ CI-sized runs of the browser and load benchmarks (ocr_viz/cost/serving.py) that 
 errors and bounded memory, never timings."""
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -210,13 +209,12 @@ RSS_LIMIT_MB = 2048  # the issue's bound for a 10-minute soak; a short run must 
 
 @pytest.fixture(scope="module")
 def chromium():
+    from conftest import skip_unless_required
     from test_browser import missing_browser
 
     reason = missing_browser()
     if reason:
-        if os.environ.get("OCR_VIZ_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"OCR_VIZ_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
+        skip_unless_required(reason, "OCR_VIZ_REQUIRE_BROWSER")
 
 
 def test_browser_benchmark_in_small_clicks_without_errors(chromium):

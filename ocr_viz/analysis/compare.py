@@ -136,7 +136,7 @@ def run_all(models: dict[str, tuple[Segmentor, dict]], image: Image.Image) -> Co
     groups = backbone_groups(segmentors)
     runs = {}
     for group in groups:
-        stages = segmentors[group[0]].backbone(images)
+        stages = segmentors[group[0]].stages(images)
         for name in group:
             runs[name] = run_head(name, segmentors[name], models[name][1], stages, images, seen)
     return Comparison(seen, {name: runs[name] for name in models}, len(groups))

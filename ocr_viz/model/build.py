@@ -8,7 +8,7 @@ from torch import nn
 
 from .backbones.efficientnet_lite import EfficientNetLite0
 from .backbones.hrnet import HRNET_FEATURES, HRNet
-from .segmentor import Segmentor
+from .segmentor import Segmentor, SourceInput
 
 HEADS = ("ocr", "fcn", "aspp", "nonlocal", "baseoc")
 
@@ -94,4 +94,6 @@ def build(arch: dict) -> Segmentor:
     if arch.get("aux_feature"):
         kwargs["aux_in_channels"] = backbone.channels[arch["aux_feature"]]
     head = build_head(arch["head"], in_channels, arch["num_classes"], **kwargs)
-    return Segmentor(backbone, head, names, align_corners=arch.get("align_corners", False), aux_feature=arch.get("aux_feature"))
+    source = arch.get("source_input")  # e.g. {"order": "BGR", "div": 1.0, "mean": [...], "std": [...]} (openseg)
+    return Segmentor(backbone, head, names, align_corners=arch.get("align_corners", False), aux_feature=arch.get("aux_feature"),
+                     source_input=SourceInput(**source) if source else None)

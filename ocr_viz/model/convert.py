@@ -22,7 +22,6 @@ import json
 import pickle
 import re
 import zipfile
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,6 +205,14 @@ def detect_hrnet(state: dict[str, torch.Tensor], prefix: str) -> str:
                        f"{[s.modules for s in found.stages]}); known: {', '.join(LAYOUTS)}")
 
 
+# openseg's input, from its configs' "data.input_mode" and "normalize" (H_48_D_4.json, R_101_D_8.json):
+# BGR channels, divided by div_value, then mean and std subtracted and divided in that channel order
+OPENSEG_INPUT = {
+    "hrnet": {"order": "BGR", "div": 255.0, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
+    "resnet101": {"order": "BGR", "div": 1.0, "mean": [102.9801, 115.9465, 122.7717], "std": [1.0, 1.0, 1.0]},
+}
+
+
 def detect_arch(state: dict[str, torch.Tensor], layout: str) -> dict:
     """The ocr_viz architecture of a source state dict (renamed to our keys)."""
     hrnet = layout == "hrnet-ocr" or (layout == "openseg" and "backbone.stage4.0.branches.0.0.conv1.weight" in state) \
@@ -235,6 +242,8 @@ def detect_arch(state: dict[str, torch.Tensor], layout: str) -> dict:
             raise ConvertError(f"ResNet backbone is not the dilated ResNet-101 with a deep stem "
                                f"(stem width {shape('backbone.stem.0.weight')[0]}, layer3 blocks {count(renamed, 'backbone.layer3.{}')})")
         arch = {"backbone": "resnet101", "resnet_stem": stem, "feature_names": ["layer4"], "aux_feature": "layer3"}
+    if layout == "openseg":  # its configs read BGR with cv2 and normalise per backbone (configs/cityscapes/*.json)
+        arch["source_input"] = OPENSEG_INPUT["hrnet" if hrnet else "resnet101"]
     # HRNet-OCR and openseg resize with align_corners=True, mmsegmentation with False
     return {**arch, "align_corners": layout != "mmseg", "head": "ocr", "num_classes": num_classes, "head_kwargs": head}
 
@@ -295,11 +304,14 @@ def metadata(arch: dict, layout: str, dataset: str, file_name: str | None, diges
         "classes": table["classes"], "palette": table["palette"],
         # [0, 1] minus the ImageNet mean over its std (HRNet-OCR's base_dataset.input_transform,
         # mmseg's SegDataPreProcessor with bgr_to_rgb: RGB). openseg's configs read images with cv2
-        # and keep them BGR (data.input_mode); the app feeds RGB, see "input_warning"
-        "normalization": {"mean": list(MEAN), "std": list(STD), "input": "RGB / 255"},
-        "channel_order": "BGR" if layout == "openseg" else "RGB",
-        **({"input_warning": "openseg's configs feed BGR images (data.input_mode BGR); this app feeds RGB, so "
-                             "the channels are swapped for this model (not yet handled)"} if layout == "openseg" else {}),
+        # and keep them BGR (data.input_mode): the model's SourceInput converts the app's input to that
+        "normalization": ({"mean": list(MEAN), "std": list(STD), "input": "RGB / 255"} if "source_input" not in arch else
+                          {"mean": arch["source_input"]["mean"], "std": arch["source_input"]["std"],
+                           "input": f"{arch['source_input']['order']} / {arch['source_input']['div']:g}"}),
+        "channel_order": arch.get("source_input", {}).get("order", "RGB"),
+        **({"input_note": "openseg's configs feed cv2's BGR images, divided by div_value, minus a mean over a std "
+                          "in that channel order; the model converts the app's RGB input to that before its backbone "
+                          "(SourceInput)"} if layout == "openseg" else {}),
         "align_corners": arch["align_corners"], "eval_size": EVAL_SIZES.get(layout, {}).get(dataset),
         "reported": reported,
         "source": {"layout": layout, "repository": REPOSITORIES[layout], "file": file_name, "sha256": digest,
@@ -425,8 +437,8 @@ def release_notes(meta: dict) -> list[str]:
         "**Inference here**: one scale (the app's input size), no flipping"
         + (f"; the source evaluates at {meta['eval_size'][0]} x {meta['eval_size'][1]}" if meta.get("eval_size") else "") + ".",
     ]
-    if meta.get("input_warning"):
-        notes.append(f"**Input**: {meta['input_warning']}.")
+    if meta.get("input_note"):
+        notes.append(f"**Input**: {meta['input_note']}.")
     if reported.get("miou") is not None:
         notes.append(f"**Reported**: {reported['miou']} mIoU ({reported['setting']}), by its release; not measured here.")
     elif reported.get("note"):

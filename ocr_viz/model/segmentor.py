@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ocr_viz.data.transforms import MEAN, STD
+
 from .backbones.efficientnet_lite import BackboneFeatures
 
 
@@ -46,16 +48,39 @@ def upsample(logits: torch.Tensor, size: tuple[int, int], align_corners: bool = 
     return F.interpolate(logits, size=size, mode="bilinear", align_corners=align_corners)
 
 
+class SourceInput(nn.Module):
+    """The app's input (RGB / 255 minus the ImageNet mean, over its std) re-expressed as the input a
+    release was trained on: its channel order, its divisor, and its per-channel mean and std taken
+    in that order (openseg reads images with cv2 and keeps them BGR). No parameters."""
+
+    def __init__(self, order: str = "RGB", div: float = 255.0, mean=MEAN, std=STD):
+        super().__init__()
+        self.order, self.div, self.mean, self.std = order, float(div), tuple(mean), tuple(std)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        column = lambda v: torch.tensor(v, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)  # noqa: E731
+        pixels = (images * column(STD) + column(MEAN)) * 255.0  # back to 0..255, RGB
+        if self.order == "BGR":
+            pixels = pixels.flip(1)
+        return (pixels / self.div - column(self.mean)) / column(self.std)
+
+
 class Segmentor(nn.Module):
     """`align_corners`: how features and logits are resized (the HRNet-OCR release: True);
     `aux_feature`: the backbone stage the head reads its soft regions M from, when it is not
-    the fused features (the ResNet-101 releases read M off the stride-8 layer3)."""
+    the fused features (the ResNet-101 releases read M off the stride-8 layer3); `source_input`:
+    a SourceInput for a release trained on another input convention (openseg), applied before
+    the backbone; `images` in the trace stay the app's."""
 
     def __init__(self, backbone: nn.Module, head: nn.Module, feature_names: tuple[str, ...],
-                 align_corners: bool = False, aux_feature: str | None = None):
+                 align_corners: bool = False, aux_feature: str | None = None, source_input: SourceInput | None = None):
         super().__init__()
         self.backbone, self.head, self.feature_names = backbone, head, tuple(feature_names)
-        self.align_corners, self.aux_feature = align_corners, aux_feature
+        self.align_corners, self.aux_feature, self.source_input = align_corners, aux_feature, source_input
+
+    def stages(self, images: torch.Tensor) -> Any:
+        """The backbone's stage outputs for the app's normalised images."""
+        return self.backbone(images if self.source_input is None else self.source_input(images))
 
     @property
     def in_channels(self) -> int:
@@ -68,7 +93,7 @@ class Segmentor(nn.Module):
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(logits, aux logits or None) at the feature resolution."""
-        stages = self.backbone(images)
+        stages = self.stages(images)
         return self.run_head(stages, fuse(stages, self.feature_names, self.align_corners))
 
     @torch.no_grad()
@@ -80,7 +105,7 @@ class Segmentor(nn.Module):
     def trace(self, images: torch.Tensor, stages: BackboneFeatures | None = None) -> Trace:
         """Every intermediate of one pass; `stages` (this backbone's output for `images`,
         computed once for several heads that share it) skips the backbone."""
-        stages = self.backbone(images) if stages is None else stages
+        stages = self.stages(images) if stages is None else stages
         features = fuse(stages, self.feature_names, self.align_corners)
         head = self.run_head(stages, features, trace=True)
         size = images.shape[-2:]
