@@ -14,16 +14,16 @@ The window is 1600 px wide; each shot is as tall as the page's content (up to 14
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the app's server helper is in the package
+
+from ocr_viz.cost.serving import app_server  # noqa: E402
+
 OUT = ROOT / "tests" / "artifacts" / "screens"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -38,31 +38,6 @@ def app_pages() -> list[tuple[str, str]]:
     """(url path, navigation title) of every page, read from app.py's st.Page calls."""
     found = re.findall(r'st\.Page\("pages/(\w+)\.py", title="([^"]+)"', (ROOT / "app.py").read_text())
     return [("" if path == "home" else path, title) for path, title in found if (ROOT / "pages" / f"{path}.py").exists()]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(port: int, log) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
-                return process
-        except OSError:
-            pass
-        if process.poll() is not None:
-            break
-        time.sleep(0.3)
-    process.terminate()
-    raise SystemExit("streamlit did not start; see the log in tests/artifacts/")
 
 
 def wait_until_idle(page) -> None:
@@ -118,49 +93,39 @@ def main(argv=None) -> int:
 
     pages = [(p, t) for p, t in app_pages() if not args.pages or (p or "home") in args.pages]
     OUT.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     failures = []
-    with open(OUT.parent / "screenshots-streamlit.log", "w") as log:
-        server = start_server(port, log)
-        try:
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                for image, key in ((i, IMAGES[i]) for i in args.images):
-                    for size in args.types:
-                        page = browser.new_page(viewport={"width": WIDTH, "height": 1000})
-                        page.goto(base + (f"/?image={key}" if key else "/"))
+    with app_server(OUT.parent / "screenshots-streamlit.log", env={"OMP_NUM_THREADS": "1"}) as (base, _pid):
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for image, key in ((i, IMAGES[i]) for i in args.images):
+                for size in args.types:
+                    page = browser.new_page(viewport={"width": WIDTH, "height": 1000})
+                    page.goto(base + (f"/?image={key}" if key else "/"))
+                    wait_until_idle(page)
+                    if size == "large":
+                        page.get_by_test_id("stSidebar").get_by_text("large type (projector)").click()
                         wait_until_idle(page)
-                        if size == "large":
-                            page.get_by_test_id("stSidebar").get_by_text("large type (projector)").click()
-                            wait_until_idle(page)
-                        for path, title in pages:
-                            page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()
-                            page.wait_for_timeout(500)
-                            wait_until_idle(page)
-                            name = f"{image}-{size}-{path or 'home'}.png"
-                            shoot(page, OUT / name)
-                            if problems(page):
-                                failures.append(name)
-                            print(f"{name}{'  EXCEPTION on the page' if problems(page) else ''}", flush=True)
-                        page.close()
-                if args.readme:
-                    page = browser.new_page(viewport={"width": 1600, "height": 1000})
-                    page.goto(f"{base}/{README_VIEW}")
-                    wait_until_idle(page)
-                    page.wait_for_selector("text=w_i for pixel i", timeout=WAIT_MS)
-                    wait_until_idle(page)
-                    page.wait_for_timeout(5000)
-                    wait_until_idle(page)  # no stale (greyed) widgets from a rerun in the picture
-                    page.screenshot(path=str(ROOT / "assets" / "screenshot.png"))
-                    print("assets/screenshot.png")
-                browser.close()
-        finally:
-            server.terminate()
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+                    for path, title in pages:
+                        page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()
+                        page.wait_for_timeout(500)
+                        wait_until_idle(page)
+                        name = f"{image}-{size}-{path or 'home'}.png"
+                        shoot(page, OUT / name)
+                        if problems(page):
+                            failures.append(name)
+                        print(f"{name}{'  EXCEPTION on the page' if problems(page) else ''}", flush=True)
+                    page.close()
+            if args.readme:
+                page = browser.new_page(viewport={"width": 1600, "height": 1000})
+                page.goto(f"{base}/{README_VIEW}")
+                wait_until_idle(page)
+                page.wait_for_selector("text=w_i for pixel i", timeout=WAIT_MS)
+                wait_until_idle(page)
+                page.wait_for_timeout(5000)
+                wait_until_idle(page)  # no stale (greyed) widgets from a rerun in the picture
+                page.screenshot(path=str(ROOT / "assets" / "screenshot.png"))
+                print("assets/screenshot.png")
+            browser.close()
     if failures:
         print("pages with an exception:", ", ".join(failures))
     return 1 if failures else 0
