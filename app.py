@@ -8,7 +8,7 @@ import streamlit as st
 
 from ocr_viz.app import gallery, state as app_state
 from ocr_viz.figures import palettes
-from pages._layout import large_type_toggle
+from pages._layout import large_type_toggle, webgl_toggle
 
 st.set_page_config(page_title="ocr-viz", page_icon=":material/hub:", layout="wide")
 
@@ -65,6 +65,7 @@ with st.sidebar:
                     format_func=palettes.CHOICES.get, horizontal=True,
                     help="high contrast: distinct colours, readable on a projector; the dataset's: its own palette "
                          "(CamVid's Car, Fence, Pavement and Road are all dark blue-purples)")
+    webgl_toggle()
 
     st.subheader("Model")
     models = app_state.model_choices()

@@ -80,6 +80,15 @@ def large_type_toggle() -> bool:
     return on
 
 
+def webgl_toggle() -> bool:
+    """Click layers are drawn with WebGL (fast); a browser without it (some lecture-hall PCs, remote
+    desktops) shows an empty box instead of a map: this switch draws them as SVG."""
+    st.session_state.setdefault(app_state.NO_WEBGL, False)
+    return app_state.bound(st.toggle, app_state.NO_WEBGL, "maps without WebGL",
+                           help="turn on if maps show 'WebGL is not supported': clickable maps are then drawn "
+                                "as SVG, which works everywhere but makes each click about 0.5 s slower")
+
+
 def share_box(page_path: str, here: str, label: str = "Link to this view") -> str | None:
     """The link that reopens `page_path` in the current state, as copyable text; None (and why) for uploads."""
     link = app_state.share_link(page_path, here)

@@ -162,3 +162,34 @@ def test_readme_screenshot(browser, server):
     page.wait_for_timeout(3000)
     page.screenshot(path=str(ROOT / "assets" / "screenshot.png"))
     page.close()
+
+
+def test_a_browser_without_webgl_gets_working_maps_from_the_sidebar_switch(browser, server):
+    """Click layers are WebGL by default (an SVG one costs ~0.3 s per click); in a browser without
+    WebGL that map is an empty box, and the sidebar's "maps without WebGL" draws it as SVG again."""
+    without_webgl = browser.browser_type.launch(executable_path=CHROMIUM,
+                                                args=CHROMIUM_ARGS + ["--disable-webgl", "--disable-3d-apis"])
+    try:
+        page = without_webgl.new_page(viewport={"width": 1500, "height": 1100})
+        page.goto(f"{server}/relation")
+        page.wait_for_selector("text=Pixel-region relation", timeout=WAIT_MS)
+        wait_until_idle(page)
+        page.wait_for_selector("text=WebGL is not supported", timeout=WAIT_MS)  # what such a user sees by default
+
+        page.get_by_test_id("stSidebar").get_by_text("maps without WebGL").click()
+        wait_until_idle(page)
+        page.wait_for_function("() => !document.body.innerText.includes('WebGL is not supported') && (document"
+                               ".querySelectorAll('[data-testid=\"stPlotlyChart\"] .gtitle')[1]?.textContent || '')"
+                               ".includes('w_i for pixel')", timeout=WAIT_MS)
+        h, w = grid_size(page)
+        first_map = page.locator('[data-testid="stPlotlyChart"]').first
+        assert first_map.locator(".scatterlayer .point").count() == h * w + 1  # the click layer as SVG, and the marker
+        _, row, col = pixel_in_title(chart_title(page, 1))
+        click_in_chart(page, 0, 0.8, 0.7)
+        page.wait_for_function("([t]) => !document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .gtitle')[1]"
+                               ".textContent.includes(t)", arg=[f"(row {row}, col {col})"], timeout=WAIT_MS)
+        wait_until_idle(page)
+        _, row, col = pixel_in_title(chart_title(page, 1))
+        assert abs(row - (0.7 * h - 0.5)) <= 1 and abs(col - (0.8 * w - 0.5)) <= 1, (row, col, h, w)
+    finally:
+        without_webgl.close()

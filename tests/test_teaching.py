@@ -75,11 +75,14 @@ def downloads(monkeypatch):
 
 
 def values_of(at, title: str) -> np.ndarray:
-    """The raw values (customdata) of the first map whose title starts with `title`."""
+    """The raw values of the first map whose title starts with `title`."""
     for chart in at.get("plotly_chart"):
         spec = json.loads(chart.proto.spec)
         if spec["layout"].get("title", {}).get("text", "").startswith(title):
-            data = next(t for t in spec["data"] if t["type"] == "heatmap")["customdata"]
+            # the values travel once: as the click layer's tooltip data, the heatmap's tooltip data, or as z
+            heatmap = next(t for t in spec["data"] if t["type"] == "heatmap")
+            layer = next((t for t in spec["data"] if t.get("name") == "pixels"), {})
+            data = layer.get("customdata", heatmap.get("customdata", heatmap["z"]))
             if isinstance(data, dict):  # plotly's binary encoding of numpy arrays
                 shape = [int(n) for n in str(data["shape"]).split(",")]
                 return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"]).reshape(shape)

@@ -32,6 +32,7 @@ import ocr_viz
 from ocr_viz.analysis import compare
 from . import compute, export, gallery, views
 from .views import TraceArrays
+from ocr_viz.figures.maps import CLICK_LAYER
 from ocr_viz.figures.palettes import CONTRAST, display_palette
 from ocr_viz.figures.presentation import large_type
 from ocr_viz.model.api import OFFICIAL_SUFFIXES, converted_models, models_dir, shipped_path
@@ -49,6 +50,7 @@ DEFAULT_IMAGE, DEFAULT_CLASS = gallery.default_image(), "Road"  # a CamVid frame
 FIGURE_FORMAT = "figure_format"
 PALETTE = "state.palette"  # class colours on label maps: palettes.CONTRAST (default) or palettes.DATASET
 LARGE_TYPE = "state.large_type"  # projector mode: large text on every page, figures included
+NO_WEBGL = "state.no_webgl"  # draw click layers as SVG, for browsers without WebGL (slower clicks)
 STEP = "state.step"  # the lecture's step, 1-based; in the URL (?step=) once the lecture has been shown
 DOWNLOADS = "state.downloads"  # figures offered for download in this run, for unique widget keys
 
@@ -388,25 +390,30 @@ def chart(figure, clickable_key: str | None = None, downloads: bool = True) -> N
 
 
 def served(figure):
-    """The figure as plotly JSON with each embedded photo (an image trace holding a base64 data
-    URI) drawn instead as a layout image whose source is the URL of the same bytes in Streamlit's
-    media files (plotly.js draws image traces from data URIs only). A photo shown in five figures
-    then reaches the browser once, over HTTP, and a click that redraws a map over it resends the
-    map's data only; the figure itself keeps its data URI, so downloads stay standalone."""
+    """The figure as plotly JSON, ready for the browser:
+    - each embedded photo (an image trace holding a base64 data URI) is drawn instead as a layout
+      image whose source is the URL of the same bytes in Streamlit's media files (plotly.js draws
+      image traces from data URIs only), so a photo shown in five figures reaches the browser once,
+      over HTTP, and a click that redraws a map over it resends the map's data only;
+    - the click layer (one invisible point per cell) is drawn with WebGL: as SVG it is thousands of
+      DOM nodes that cost ~0.2 s per draw and delay every click by ~0.3 s (measured, see
+      `python -m ocr_viz.bench browser`). The sidebar's "no WebGL" switch keeps SVG.
+    The figure object itself is untouched, so downloads stay standalone SVG figures."""
     from streamlit import runtime
 
     if not runtime.exists():
         return figure
     spec = figure.to_plotly_json()
     kept, images, layout = [], [], spec.setdefault("layout", {})
+    webgl = not st.session_state.get(NO_WEBGL, False)
     for trace in spec.get("data", []):
         source = trace.get("source")
         if trace.get("type") == "image" and isinstance(source, str) and source.startswith("data:image/"):
             images.append(_layout_image(trace, source, layout, runtime.get_instance().media_file_mgr))
-        else:
-            kept.append(trace)
-    if not images:
-        return figure
+            continue
+        if webgl and trace.get("type") == "scatter" and trace.get("name") == CLICK_LAYER:
+            trace["type"] = "scattergl"
+        kept.append(trace)
     spec["data"] = kept
     layout["images"] = list(layout.get("images") or []) + images
     return spec

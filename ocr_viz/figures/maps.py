@@ -3,6 +3,10 @@ h x w map the head works on), so a map, the photo under it and a clicked pixel l
 
 A click on a heatmap cell is not reported by Streamlit, so clickable figures carry an
 invisible scatter layer with one point per feature-map cell at (x, y) = (column, row).
+
+Each map's values travel to the browser once: the heatmap's z where the colours are the values
+(linear and percentile scales), and a copy for the tooltip only where they are not (log10) or
+where the click layer, which sits on top and so answers the hover, needs them.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from plotly.subplots import make_subplots
 from .scales import Scale, apply
 
 MAP_COLOURS = "Viridis"
+CLICK_LAYER = "pixels"  # the name of the clickable layer's trace
 
 
 def data_uri(image: np.ndarray) -> str:
@@ -36,11 +41,12 @@ def photo_trace(image: np.ndarray, grid: tuple[int, int]) -> go.Image:
 
 def click_layer(grid: tuple[int, int], values: np.ndarray | None = None, value_name: str = "value") -> go.Scatter:
     """One invisible, clickable point per feature-map cell at x = column, y = row (a click
-    reports them); `values` (h,w) go along as customdata for the tooltip."""
-    rows, cols = np.mgrid[0 : grid[0], 0 : grid[1]]
+    reports them); `values` (h,w) go along as customdata for the tooltip. Coordinates are sent
+    as the smallest integers that hold them (1 byte per cell for maps up to 127 cells a side)."""
+    rows, cols = (a.astype(np.min_scalar_type(-max(grid))) for a in np.mgrid[0 : grid[0], 0 : grid[1]])
     value = f"<br>{value_name} = %{{customdata:.4g}}" if values is not None else ""
     return go.Scatter(
-        x=cols.ravel(), y=rows.ravel(), mode="markers", name="pixels",
+        x=cols.ravel(), y=rows.ravel(), mode="markers", name=CLICK_LAYER,
         customdata=values.ravel().astype(np.float32) if values is not None else None,
         marker=dict(size=6, color="rgba(0,0,0,0)"), showlegend=False,
         hovertemplate="pixel i = (row %{y}, col %{x})" + value + "<extra>click to choose</extra>",
@@ -92,11 +98,14 @@ def map_figure(
     fig = go.Figure()
     if image is not None:
         fig.add_trace(photo_trace(image, grid))
+    coloured_by_value = scaled.values is values or np.array_equal(scaled.values, values)
     fig.add_trace(go.Heatmap(
         z=scaled.values.astype(np.float32), zmin=scaled.zmin, zmax=scaled.zmax, colorscale=colours, opacity=opacity,
-        customdata=values.astype(np.float32),
+        customdata=None if coloured_by_value or clickable else values.astype(np.float32),
         colorbar=dict(COLORBAR, title=scaled.colorbar_title),
-        hovertemplate=f"row %{{y}}, col %{{x}}<br>{value_name} = %{{customdata:.4g}}<extra></extra>",
+        hoverinfo="skip" if clickable else None,  # the click layer on top answers the hover
+        hovertemplate=None if clickable else
+        f"row %{{y}}, col %{{x}}<br>{value_name} = %{{{'z' if coloured_by_value else 'customdata'}:.4g}}<extra></extra>",
     ))
     if clickable:
         fig.add_trace(click_layer(grid, values, value_name))
@@ -148,14 +157,15 @@ def map_grid(maps: np.ndarray, titles: list[str], title: str, scale: Scale = Sca
     captions = [s.caption.split(", ", 1)[-1] for s in own] if own else [""] * count
     fig = make_subplots(rows=rows, cols=columns, horizontal_spacing=0.02, vertical_spacing=0.08,
                         subplot_titles=[f"{t}<br><sup>{c}</sup>" if c else t for t, c in zip(titles, captions)])
-    for index, data in enumerate(maps):
+    name = f"log10 {value_name}" if shared_scale.colorbar_title == "log10" else value_name
+    for index in range(count):
         scaled = own[index] if own else shared_scale
         values = scaled.values if own else shared_scale.values[index]
         fig.add_trace(go.Heatmap(
             z=values.astype(np.float32), zmin=scaled.zmin, zmax=scaled.zmax, colorscale=colours,
-            customdata=data.astype(np.float32), showscale=shared and index == 0,
-            colorbar=dict(title=shared_scale.colorbar_title, thickness=12),
-            hovertemplate=f"{titles[index]}<br>row %{{y}}, col %{{x}}<br>{value_name} = %{{customdata:.4g}}<extra></extra>",
+            showscale=shared and index == 0, colorbar=dict(title=shared_scale.colorbar_title, thickness=12),
+            # thumbnails: the tooltip reads the colour value (log10 on a log scale), no second copy of the data
+            hovertemplate=f"{titles[index]}<br>row %{{y}}, col %{{x}}<br>{name} = %{{z:.4g}}<extra></extra>",
         ), row=index // columns + 1, col=index % columns + 1)
     caption = shared_scale.caption + " (shared by all maps)" if shared else f"{scale.kind} scale, each map its own range"
     fig.update_layout(title=dict(text=f"{title}<br><sup>{caption}</sup>", x=0, font=dict(size=15)),
