@@ -72,81 +72,88 @@ for start in range(0, len(panels), 3):
             app_state.chart(map_figure(
                 compare.distinct_labels(comparison), "distinct labels per pixel: click one",
                 image=comparison.image, opacity=0.7, colours="Reds", value_name="labels",
-                pixel=app_state.chosen_pixel(), clickable=True, height=340), clickable_key="compare.click.disagree")
+                clickable=True, height=340), clickable_key="compare.click.disagree")
 agree = compare.agreement(comparison)
 st.caption(f"Disagreement map: 1 = all {len(comparison.ran)} heads give the same class at that feature-map pixel. "
            "Share of the image where each head agrees with OCR: "
            + ", ".join(f"{runs[name].title} {share:.0%}" for name, share in agree.items() if name != "ocr") + ".")
 
-st.subheader("What each head looks at for one pixel")
-controls, notes = st.columns([1, 3])
-with controls:
-    row, col = app_state.pixel_picker()
-    row, col = min(row, grid[0] - 1), min(col, grid[1] - 1)
-    scale = scale_picker("compare.attention", "log")
-    map_opacity = st.slider("opacity of the maps", 0.0, 1.0, 0.7, key="compare.map_opacity")
-with notes:
-    st.markdown(
-        f"Pixel i = {row * grid[1] + col} (row {row}, col {col}) of the {grid[0]} x {grid[1]} feature map, circled in "
-        "white; click any map to choose another. The three maps are distributions over all pixels j (each sums "
-        "to 1): for Non-local and base-OC the attention row $a_{ij}$; for OCR the attention its region detour "
-        r"amounts to, $a_{ij} = \sum_k w_{ik}\,\tilde m_{kj}$ (Eq. 4 inside Eq. 3: "
-        r"$\sum_k w_{ik} f_k = \sum_j a_{ij} x_j$, before $\delta$). 'Spread' is $e^{\text{entropy}}$: the number "
-        "of pixels the weight is spread over. **FCN** has no context module: it sees its 3x3 window of backbone "
-        "features (and what the backbone's receptive field brings), nothing per pixel to show.")
 
-
-def attention_panel(name: str, title: str, values_of) -> None:
+def attention_panel(name: str, title: str, values_of, pixel: tuple[int, int], scale, opacity: float) -> None:
     """One head's attention map for the pixel, or why it is not available."""
     run = runs.get(name)
     if run is None or run.arrays is None:
         st.warning(f"{compare.TITLES[name]}: not available for this image" + (f" ({run.refused})" if run else ""))
         return
     values = values_of(run)
-    app_state.chart(map_figure(values, title, scale, image=comparison.image, opacity=map_opacity, value_name="a_ij",
-                               pixel=(row, col), clickable=True, height=360), clickable_key=f"compare.click.{name}")
+    app_state.chart(map_figure(values, title, scale, image=comparison.image, opacity=opacity, value_name="a_ij",
+                               pixel=pixel, clickable=True, height=360), clickable_key=f"compare.click.{name}")
     st.caption(f"spread {compare.effective_pixels(values):,.0f} of {values.size:,} pixels; largest weight "
-               f"{values.max():.3g}, on the pixel itself {values[row, col]:.3g}")
+               f"{values.max():.3g}, on the pixel itself {values[pixel]:.3g}")
 
 
-at = f"pixel ({row}, {col})"
-left, middle, right = st.columns(3)
-with left:
-    attention_panel("nonlocal", f"Non-local, {at}: softmax_j(theta_i . phi_j)",
-                    lambda r: compare.attention_map(r, (row, col)))
-with middle:
-    attention_panel("baseoc", f"base-OC, {at}: softmax_j(q_i . q_j / sqrt(d))",
-                    lambda r: compare.attention_map(r, (row, col)))
-with right:
-    attention_panel("ocr", f"OCR, {at}: sum_k w_ik m~_kj", lambda r: compare.ocr_pixel_attention(r.arrays, (row, col)))
+@app_state.fragment
+def for_one_pixel():
+    """What each head looks at for the chosen pixel: a click on one of these maps reruns this part alone."""
+    st.subheader("What each head looks at for one pixel")
+    controls, notes = st.columns([1, 3])
+    with controls:
+        row, col = app_state.pixel_picker()
+        row, col = min(row, grid[0] - 1), min(col, grid[1] - 1)
+        scale = scale_picker("compare.attention", "log")
+        map_opacity = st.slider("opacity of the maps", 0.0, 1.0, 0.7, key="compare.map_opacity")
+    with notes:
+        st.markdown(
+            f"Pixel i = {row * grid[1] + col} (row {row}, col {col}) of the {grid[0]} x {grid[1]} feature map, circled "
+            "in white; click any map to choose another. The three maps are distributions over all pixels j (each sums "
+            "to 1): for Non-local and base-OC the attention row $a_{ij}$; for OCR the attention its region detour "
+            r"amounts to, $a_{ij} = \sum_k w_{ik}\,\tilde m_{kj}$ (Eq. 4 inside Eq. 3: "
+            r"$\sum_k w_{ik} f_k = \sum_j a_{ij} x_j$, before $\delta$). 'Spread' is $e^{\text{entropy}}$: the number "
+            "of pixels the weight is spread over. **FCN** has no context module: it sees its 3x3 window of backbone "
+            "features (and what the backbone's receptive field brings), nothing per pixel to show.")
 
-left, middle, right = st.columns(3)
-ocr, aspp = runs.get("ocr"), runs.get("aspp")
-if ocr is not None and ocr.arrays is not None:
+    at = f"pixel ({row}, {col})"
+    left, middle, right = st.columns(3)
     with left:
-        K = len(classes)
-        app_state.chart(class_bars(compare.ocr_relation(ocr.arrays, (row, col)), classes, palette,
-                                   f"OCR, {at}: w_i, the relation to the K regions", "Eq. 5; sums to 1",
-                                   value_name="w_ik", reference=1 / K, reference_name="1/K", zoom=True, height=360))
-        cells = relation.cell_predictions(ocr.arrays.logits)
-        st.caption(explain.pixel_relation_note(compare.ocr_relation(ocr.arrays, (row, col)), int(cells[row, col]),
-                                               classes).replace("**", "")
-                   + f" Its pixel attention differs from the one a uniform relation gives (the mean of the K maps "
-                   f"m~_k) by a total variation of {compare.ocr_distance_from_uniform(ocr.arrays, (row, col)):.2f} "
-                   "(0: the same, 1: disjoint).")
-if aspp is not None and aspp.arrays is not None:
-    taps = compare.aspp_taps(aspp.rates, (row, col), grid)
+        attention_panel("nonlocal", f"Non-local, {at}: softmax_j(theta_i . phi_j)",
+                        lambda r: compare.attention_map(r, (row, col)), (row, col), scale, map_opacity)
     with middle:
-        app_state.chart(sampling_figure(comparison.image, grid, (row, col),
-                                        [(t.branch, t.cells, t.inside) for t in taps],
-                                        f"ASPP, {at}: the cells each branch reads", height=360))
+        attention_panel("baseoc", f"base-OC, {at}: softmax_j(q_i . q_j / sqrt(d))",
+                        lambda r: compare.attention_map(r, (row, col)), (row, col), scale, map_opacity)
     with right:
-        names = compare.branch_names(aspp.rates)
-        app_state.chart(class_bars(compare.aspp_contributions(aspp, (row, col)), names, BRANCH_COLOURS[:len(names)],
-                                   f"ASPP, {at}: each branch's share",
-                                   "||W_r a_r||, its term in the 1x1 projection", value_name="norm", height=360))
-    st.caption("ASPP's atrous taps lie rate cells apart on the feature map (x 8 input pixels); those outside the map "
-               "read zeros (padding). The image-pooling branch reads every pixel equally (the global average).")
+        attention_panel("ocr", f"OCR, {at}: sum_k w_ik m~_kj",
+                        lambda r: compare.ocr_pixel_attention(r.arrays, (row, col)), (row, col), scale, map_opacity)
+
+    left, middle, right = st.columns(3)
+    ocr, aspp = runs.get("ocr"), runs.get("aspp")
+    if ocr is not None and ocr.arrays is not None:
+        with left:
+            K = len(classes)
+            app_state.chart(class_bars(compare.ocr_relation(ocr.arrays, (row, col)), classes, palette,
+                                       f"OCR, {at}: w_i, the relation to the K regions", "Eq. 5; sums to 1",
+                                       value_name="w_ik", reference=1 / K, reference_name="1/K", zoom=True, height=360))
+            cells = relation.cell_predictions(ocr.arrays.logits)
+            st.caption(explain.pixel_relation_note(compare.ocr_relation(ocr.arrays, (row, col)), int(cells[row, col]),
+                                                   classes).replace("**", "")
+                       + f" Its pixel attention differs from the one a uniform relation gives (the mean of the K maps "
+                       f"m~_k) by a total variation of {compare.ocr_distance_from_uniform(ocr.arrays, (row, col)):.2f} "
+                       "(0: the same, 1: disjoint).")
+    if aspp is not None and aspp.arrays is not None:
+        taps = compare.aspp_taps(aspp.rates, (row, col), grid)
+        with middle:
+            app_state.chart(sampling_figure(comparison.image, grid, (row, col),
+                                            [(t.branch, t.cells, t.inside) for t in taps],
+                                            f"ASPP, {at}: the cells each branch reads", height=360))
+        with right:
+            names = compare.branch_names(aspp.rates)
+            app_state.chart(class_bars(compare.aspp_contributions(aspp, (row, col)), names, BRANCH_COLOURS[:len(names)],
+                                       f"ASPP, {at}: each branch's share",
+                                       "||W_r a_r||, its term in the 1x1 projection", value_name="norm", height=360))
+        st.caption("ASPP's atrous taps lie rate cells apart on the feature map (x 8 input pixels); those outside the "
+                   "map read zeros (padding). The image-pooling branch reads every pixel equally (the global average).")
+
+
+for_one_pixel()
 
 if scores:
     st.subheader("On this image: against the CamVid ground truth")
