@@ -3,6 +3,7 @@ CI-sized runs of the browser and load benchmarks (ocr_viz/cost/serving.py) that 
 errors and bounded memory, never timings."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -200,6 +201,21 @@ def test_a_served_photo_keeps_its_place_on_the_axes():
     assert (image["sizex"], image["sizey"]) == (30.0, 40.0)
     assert spec["layout"]["yaxis"]["range"] == [40.0, 0.0]  # row 0 at the top, as for an image trace
     assert media.add.call_args.args[1] == "image/jpeg"
+
+
+def test_a_served_spec_reaches_the_browser_as_it_is_without_a_second_validation():
+    """st.plotly_chart validates a dict again (a Figure built from it) but takes a Figure's to_dict:
+    the wrapper hands over the spec itself, and plotly's JSON of it is what Streamlit sends."""
+    import plotly.io
+    import plotly.tools
+
+    from ocr_viz.app.state import ValidatedSpec
+    from ocr_viz.figures.maps import map_figure
+
+    spec = map_figure(np.arange(12.0).reshape(3, 4), "t", clickable=True).to_plotly_json()
+    sent = plotly.tools.return_figure_from_figure_or_data(ValidatedSpec(spec), validate_figure=True)
+    assert sent is spec
+    assert json.loads(plotly.io.to_json(sent, validate=False))["data"][1]["name"] == "pixels"
 
 
 # ---- CI-sized benchmarks: a real server and headless Chromium ------------------------------------

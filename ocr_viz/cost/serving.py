@@ -426,19 +426,73 @@ async def upload_round(page, wire: Wire, url: str, index: int, tally: Tally, rel
         tally.pages.append(await visit(page, wire, "relation"))
 
 
-async def load_run(url: str, users: int, minutes: float, clicks: int, uploads: int | None) -> Tally:
-    from playwright.async_api import async_playwright
+async def protocol_student(url: str, number: int, deadline: float, clicks: int, uploads: UploadCounter | None,
+                           tally: Tally) -> None:
+    """`student` without a browser (see wire_client): the same rounds, timed to the server's
+    script-finished message; each click is checked to redraw the chosen pixel's chart."""
+    from . import wire_client
 
+    rng = np.random.default_rng(number)
+    round_, started = 0, time.monotonic()
+    while time.monotonic() < deadline:
+        session = None
+        try:
+            if uploads is None:
+                query = f"image={SAMPLE_IMAGES[(number + round_) % len(SAMPLE_IMAGES)]}"
+                session, seconds = await wire_client.open_page(url, "relation", query, TIMEOUT_S)
+                tally.pages.append(seconds)
+            else:
+                query = ""
+                session, _ = await wire_client.open_page(url, "", "", TIMEOUT_S)
+                index = uploads.take()
+                tally.pages.append(await wire_client.upload(session, url, f"upload{index:03d}.png", upload_png(index),
+                                                            TIMEOUT_S))
+                tally.uploads += 1
+                if clicks:
+                    runs, start = session.finished_runs, time.monotonic()
+                    await session.rerun("relation", "")
+                    await session.until_idle(runs, TIMEOUT_S)
+                    tally.pages.append(time.monotonic() - start)
+            h, w = session.grid
+            for _ in range(clicks):
+                row, col = int(rng.integers(h)), int(rng.integers(w))
+                seconds, received = await wire_client.click(session, "relation", query, "relation.click.w", row, col,
+                                                            TIMEOUT_S)
+                tally.clicks.append(seconds)
+                tally.click_bytes.append(received)
+            if session.exceptions:
+                tally.errors.append(f"student {number}: exception(s) shown: {session.exceptions[:2]}")
+            tally.rounds += 1
+        except Exception as e:  # a timeout or a broken session: counted, and the student goes on
+            error = f"student {number} at {time.monotonic() - started:.0f} s: {type(e).__name__}: " \
+                    f"{(str(e).splitlines() or [''])[0][:200]}"
+            tally.errors.append(error)
+            print(error, file=sys.stderr, flush=True)
+        finally:
+            if session is not None:
+                with suppress(Exception):
+                    await session.socket.close()
+        round_ += 1
+
+
+async def load_run(url: str, users: int, minutes: float, clicks: int, uploads: int | None,
+                   client: str = "protocol") -> Tally:
     tally = Tally()
     counter = UploadCounter(uploads) if uploads else None
-    async with async_playwright() as playwright:
-        browser = await launch(playwright)
-        deadline = time.monotonic() + minutes * 60
-        outcomes = await asyncio.gather(*(student(browser, url, n, deadline, clicks, counter, tally)
+    deadline = time.monotonic() + minutes * 60
+    if client == "protocol":
+        outcomes = await asyncio.gather(*(protocol_student(url, n, deadline, clicks, counter, tally)
                                           for n in range(users)), return_exceptions=True)
-        tally.errors += [f"student {n} stopped: {type(o).__name__}: {o}" for n, o in enumerate(outcomes)
-                         if isinstance(o, BaseException)]
-        await browser.close()
+    else:
+        from playwright.async_api import async_playwright
+
+        async with async_playwright() as playwright:
+            browser = await launch(playwright)
+            outcomes = await asyncio.gather(*(student(browser, url, n, deadline, clicks, counter, tally)
+                                              for n in range(users)), return_exceptions=True)
+            await browser.close()
+    tally.errors += [f"student {n} stopped: {type(o).__name__}: {o}" for n, o in enumerate(outcomes)
+                     if isinstance(o, BaseException)]
     return tally
 
 
@@ -446,11 +500,11 @@ def run_load(args: argparse.Namespace) -> dict:
     load_before = os.getloadavg()
     with app_server(ARTIFACTS / "bench_load_server.log") as (url, pid):
         with RssSampler(pid, every=args.sample_seconds) as sampler:
-            tally = asyncio.run(load_run(url, args.users, args.minutes, args.clicks, args.uploads))
+            tally = asyncio.run(load_run(url, args.users, args.minutes, args.clicks, args.uploads, args.client))
     rss = [s["rss_mb"] for s in sampler.samples if s["rss_mb"] > 0]
     half = rss[len(rss) // 2:] or rss
     return {
-        "users": args.users, "minutes": args.minutes, "clicks_per_round": args.clicks, "uploads": args.uploads,
+        "users": args.users, "minutes": args.minutes, "client": args.client, "clicks_per_round": args.clicks, "uploads": args.uploads,
         "rounds": tally.rounds, "uploads_done": tally.uploads,
         "page_seconds": {"count": len(tally.pages), "p50": percentile(tally.pages, 50), "p95": percentile(tally.pages, 95),
                          "max": max(tally.pages, default=None)},
@@ -467,10 +521,10 @@ def run_load(args: argparse.Namespace) -> dict:
 def print_load(r: dict) -> None:
     fmt = lambda x: "n/a" if x is None else f"{x:.2f} s"  # noqa: E731
     p, c, m = r["page_seconds"], r["click_seconds"], r["rss_mb"]
-    print(f"{r['users']} students for {r['minutes']} min ({r['rounds']} rounds"
+    print(f"{r['users']} students ({r.get('client', 'browser')} client) for {r['minutes']} min ({r['rounds']} rounds"
           + (f", {r['uploads_done']} uploads of {r['uploads']} distinct images" if r["uploads"] else "") + ")")
     print(f"  time to a finished page: p50 {fmt(p['p50'])}, p95 {fmt(p['p95'])}, max {fmt(p['max'])} ({p['count']} pages)")
-    print(f"  click -> updated bars:   p50 {fmt(c['p50'])}, p95 {fmt(c['p95'])}, max {fmt(c['max'])} ({c['count']} clicks)")
+    print(f"  click -> {'updated bars' if r.get('client') == 'browser' else 'bars sent   '}:   p50 {fmt(c['p50'])}, p95 {fmt(c['p95'])}, max {fmt(c['max'])} ({c['count']} clicks)")
     print(f"  errors: {len(r['errors'])}" + "".join(f"\n    {e}" for e in r["errors"][:10]))
     print(f"  server RSS: max {m['max']} MB, end {m['end']} MB, second half {m['second_half_min']}-{m['second_half_max']} MB")
     print("  RSS over time (s: MB): " + ", ".join(f"{s['t']:.0f}: {s['rss_mb']:.0f}" for s in r["rss_samples"][::max(1, len(r['rss_samples']) // 20)]))
@@ -494,6 +548,9 @@ def parser() -> argparse.ArgumentParser:
     ld.add_argument("--clicks", type=int, default=3, help="clicks per round (with --uploads, 0 skips the relation page)")
     ld.add_argument("--uploads", type=int, help="each round uploads an image, cycling through this many distinct ones")
     ld.add_argument("--sample-seconds", type=float, default=5.0, help="how often the server's RSS is read")
+    ld.add_argument("--client", choices=("protocol", "browser"), default="protocol",
+                    help="protocol: Streamlit's websocket protocol, no browser (server time + transfer); browser: a "
+                         "Chromium context per student, drawing included, on this machine's cores too")
     ld.add_argument("--json", metavar="PATH")
     return p
 

@@ -74,14 +74,16 @@ def class_bars(values: np.ndarray, classes: list[str], palette, title: str, capt
         names, labels = names + [other], labels + [number(total)]
         chosen = " and the chosen one" if len(shown) > top else ""
         notes.append(f"the {top} largest of {len(values)}{chosen}; the other {len(rest)} summed in grey")
-    for name, label in zip(names, labels):  # values in the right margin: never under a bar end or a line
-        fig.add_annotation(x=1.0, xref="paper", xanchor="left", xshift=6, y=name, yref="y", text=label,
-                           showarrow=False, font=dict(size=11))
+    # values in the right margin: never under a bar end or a line (set at once: one add_annotation
+    # per bar copies the whole list each time, the largest cost of a click's rerun)
+    notes_right = [dict(x=1.0, xref="paper", xanchor="left", xshift=6, y=name, yref="y", text=label, showarrow=False,
+                        font=dict(size=11)) for name, label in zip(names, labels)]
     if reference is not None:
         fig.add_vline(x=reference, line_dash="dash", line_color="grey")
-        fig.add_annotation(x=reference, xref="x", y=1.0, yref="paper", yanchor="bottom", showarrow=False,
-                           text=f"{reference_name} = {reference:.3g}" if reference_name else f"{reference:.3g}",
-                           font=dict(size=11, color="grey"))
+        notes_right.append(dict(x=reference, xref="x", y=1.0, yref="paper", yanchor="bottom", showarrow=False,
+                                text=f"{reference_name} = {reference:.3g}" if reference_name else f"{reference:.3g}",
+                                font=dict(size=11, color="grey")))
+    fig.update_layout(annotations=notes_right)
     window, axis = axis_range(values[shown] if reference is None else np.append(values[shown], reference), zoom)
     if value_range is not None:
         window, axis = list(value_range), f"axis: fixed, {value_range[0]:.3g} to {value_range[1]:.3g}"
