@@ -244,12 +244,26 @@ def test_browser_benchmark_in_small_clicks_without_errors(chromium):
     assert 0 < result["server_rss_mb"] < RSS_LIMIT_MB
 
 
-def test_three_students_at_once_without_errors_and_bounded_memory(chromium):
+def test_three_students_in_browsers_at_once_without_errors_and_bounded_memory(chromium):
     from ocr_viz.cost import serving
 
-    args = serving.parser().parse_args(["load", "--users", "3", "--minutes", "0.3", "--clicks", "2",
-                                        "--sample-seconds", "2"])
+    args = serving.parser().parse_args(["load", "--client", "browser", "--users", "3", "--minutes", "0.3",
+                                        "--clicks", "2", "--sample-seconds", "2"])
     result = serving.run_load(args)
     assert result["errors"] == []
     assert result["page_seconds"]["count"] >= 3 and result["click_seconds"]["count"] >= 6  # everyone got through
+    assert 0 < result["rss_mb"]["max"] < RSS_LIMIT_MB
+
+
+def test_three_protocol_students_upload_and_click_without_errors():
+    """The websocket client uploads as the frontend does (each upload is traced and named on the page)
+    and each click must redraw the chosen pixel's chart, or the run counts an error."""
+    from ocr_viz.cost import serving
+
+    args = serving.parser().parse_args(["load", "--users", "3", "--minutes", "0.3", "--clicks", "2",
+                                        "--uploads", "4", "--sample-seconds", "2"])
+    result = serving.run_load(args)
+    assert result["client"] == "protocol" and result["errors"] == []
+    assert result["uploads_done"] >= 3 and result["click_seconds"]["count"] >= 6
+    assert result["click_bytes_median"] < 200_000  # a fragment's figures, not the page's
     assert 0 < result["rss_mb"]["max"] < RSS_LIMIT_MB
