@@ -359,6 +359,13 @@ class Tally:
     uploads: int = 0
     rounds: int = 0
 
+    def failed(self, number: int, started: float, e: Exception) -> None:
+        """Count a student's failure (a timeout, a broken page or session) and print it."""
+        error = f"student {number} at {time.monotonic() - started:.0f} s: {type(e).__name__}: " \
+                f"{(str(e).splitlines() or [''])[0][:200]}"
+        self.errors.append(error)
+        print(error, file=sys.stderr, flush=True)
+
 
 class UploadCounter:
     def __init__(self, distinct: int):
@@ -396,10 +403,7 @@ async def student(browser, url: str, number: int, deadline: float, clicks: int, 
                     tally.errors.append(f"student {number}: {wire.exceptions - exceptions} exception(s) shown")
                 tally.rounds += 1
             except Exception as e:  # a timeout or a broken page: counted, and the student goes on
-                error = f"student {number} at {time.monotonic() - started:.0f} s: {type(e).__name__}: " \
-                        f"{(str(e).splitlines() or [''])[0][:200]}"
-                tally.errors.append(error)
-                print(error, file=sys.stderr, flush=True)
+                tally.failed(number, started, e)
                 if len(tally.errors) <= 3:  # what the student saw, for the log
                     with suppress(Exception):
                         await page.screenshot(path=str(ARTIFACTS / f"bench_load_error{len(tally.errors)}.png"),
@@ -465,10 +469,7 @@ async def protocol_student(url: str, number: int, deadline: float, clicks: int, 
                 tally.errors.append(f"student {number}: exception(s) shown: {session.exceptions[:2]}")
             tally.rounds += 1
         except Exception as e:  # a timeout or a broken session: counted, and the student goes on
-            error = f"student {number} at {time.monotonic() - started:.0f} s: {type(e).__name__}: " \
-                    f"{(str(e).splitlines() or [''])[0][:200]}"
-            tally.errors.append(error)
-            print(error, file=sys.stderr, flush=True)
+            tally.failed(number, started, e)
         finally:
             if session is not None:
                 with suppress(Exception):
