@@ -39,8 +39,9 @@ if untrained:
     st.warning(f"**Untrained weights** for {', '.join(untrained)}: ImageNet backbone, randomly initialised head. "
                "Their predictions and attention show the computation, not what training teaches.",
                icon=":material/warning:")
-if current.model_key.startswith(app_state.UPLOAD):
-    st.info("The comparison uses the shipped models, not the uploaded checkpoint.")
+if not current.model_key.startswith(f"{app_state.SHIPPED}:{app_state.SHIPPED_NAME}:"):
+    st.info("The comparison uses the shipped models (its OCR is the default model, on whose backbone the other "
+            "heads were trained), not the model chosen in the sidebar.")
 for run in runs.values():
     if run.refused:
         st.warning(f"**{run.title}** did not run on this image: {run.refused}", icon=":material/memory:")

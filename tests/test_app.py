@@ -158,3 +158,20 @@ def test_figures_download_as_svg_when_chosen(app):
     app.sidebar.selectbox(key=app_state.FIGURE_FORMAT).set_value("svg").run()
     configs = [json.loads(c.proto.config) for c in app.get("plotly_chart")]
     assert configs and all(c["toImageButtonOptions"]["format"] == "svg" for c in configs)
+
+
+def test_the_shipped_model_at_the_papers_widths_runs_the_stages_and_compare_says_what_it_compares():
+    """The second shipped OCR model (mid 512 / key 256 channels) is one sidebar choice away; its
+    traces are its own, and the comparison page says its heads belong to the default model."""
+    at = start()
+    open_page(at, "relation")
+    choice = f"{app_state.SHIPPED}:ocr_paper_widths"
+    at.radio(key="widget." + app_state.MODEL).set_value(choice).run()
+    assert problems(at) == []
+    assert any("ocr_paper_widths" in c.value for c in at.sidebar.caption)
+    current = at.session_state[app_state.CURRENT]
+    assert current.arrays.x.shape[0] == 512 and current.meta["arch"]["head_kwargs"]["key_channels"] == 256
+    open_page(at, "relation_truth")  # its own test-set analysis, found by its weights' digest
+    assert problems(at) == [] and any("entropy of $w_i$ is 1.94 nats" in m.value for m in at.markdown)
+    open_page(at, "compare")
+    assert problems(at) == [] and any("not the model chosen in the sidebar" in i.value for i in at.info)

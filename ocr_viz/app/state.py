@@ -48,6 +48,8 @@ UPLOADED_IMAGE, UPLOADED_MODEL = "upload.image", "upload.model"  # file-uploader
 UPLOAD, SHIPPED = "upload", "shipped"
 CONVERTED = "models:"  # + a file name in the models folder
 SHIPPED_NAME = "ocr"
+# Other shipped OCR models, offered beside the default (the comparison heads share the default's backbone)
+SHIPPED_VARIANTS = {"ocr_paper_widths": "shipped OCR at the paper's widths 512/256 (CamVid; test mIoU 60.1)"}
 DEFAULT_IMAGE, DEFAULT_CLASS = gallery.default_image(), "Road"  # a CamVid frame with ground truth
 FIGURE_FORMAT = "figure_format"
 PALETTE = "state.palette"  # class colours on label maps: palettes.CONTRAST (default) or palettes.DATASET
@@ -261,6 +263,7 @@ def model_choices() -> dict[str, str]:
     """Sidebar options: the shipped model, every converted checkpoint in the models folder
     (OCR_VIZ_MODELS, default models/ beside app.py), and an upload; value -> label."""
     choices = {SHIPPED: "shipped OCR model (CamVid, 11 classes)"}
+    choices |= {f"{SHIPPED}:{name}": label for name, label in SHIPPED_VARIANTS.items() if shipped_path(name).exists()}
     choices |= {CONVERTED + p.name: p.stem for p in converted_models()}
     return choices | {UPLOAD: "upload a checkpoint (.safetensors or an official .pth)"}
 
@@ -269,6 +272,8 @@ def load_model() -> tuple[str, object, dict]:
     """(model key, model, meta): the chosen converted or uploaded checkpoint if it is valid,
     else the shipped model."""
     choice = st.session_state.get(MODEL) or SHIPPED
+    if choice.startswith(SHIPPED + ":") and choice[len(SHIPPED) + 1:] in SHIPPED_VARIANTS:
+        return shipped_model(choice[len(SHIPPED) + 1:])
     if choice.startswith(CONVERTED):
         path = models_dir() / Path(choice[len(CONVERTED):]).name  # a bare name: never a path out of the folder
         try:
