@@ -272,8 +272,8 @@ def load_model() -> tuple[str, object, dict]:
     """(model key, model, meta): the chosen converted or uploaded checkpoint if it is valid,
     else the shipped model."""
     choice = st.session_state.get(MODEL) or SHIPPED
-    if choice.startswith(SHIPPED + ":") and choice[len(SHIPPED) + 1:] in SHIPPED_VARIANTS:
-        return shipped_model(choice[len(SHIPPED) + 1:])
+    if choice.removeprefix(SHIPPED + ":") in SHIPPED_VARIANTS:
+        return shipped_model(choice.removeprefix(SHIPPED + ":"))
     if choice.startswith(CONVERTED):
         path = models_dir() / Path(choice[len(CONVERTED):]).name  # a bare name: never a path out of the folder
         try:

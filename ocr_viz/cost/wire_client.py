@@ -10,12 +10,14 @@ script-finished message for that run: server work plus transfer, no drawing.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass, field
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 
 @dataclass
@@ -36,7 +38,7 @@ class Session:
     charts: dict[str, Chart] = field(default_factory=dict)  # by key; the latest one drawn (its id follows its figure)
     texts: list[str] = field(default_factory=list)  # markdown, image captions, plotly specs since the last request
     session_id: str = ""
-    radios: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # label -> (widget id, options)
+    radios: dict[str, str] = field(default_factory=dict)  # label -> widget id
     uploader_id: str = ""  # the latest image uploader's widget id
     widgets: dict[str, object] = field(default_factory=dict)  # states this client set, resent with every run
     file_urls: object = None  # the latest FileURLsResponse
@@ -44,8 +46,6 @@ class Session:
 
     async def receive(self, timeout: float) -> None:
         """Read one ForwardMsg and note what matters."""
-        import asyncio
-
         data = await asyncio.wait_for(self.socket.recv(), timeout)
         self.bytes_received += len(data)
         msg = ForwardMsg()
@@ -79,7 +79,7 @@ class Session:
                 size = int(element.number_input.max) + 1
                 self.grid = (size, w) if "row" in element.number_input.label else (h, size)
             elif element.WhichOneof("type") == "radio":
-                self.radios[element.radio.label] = (element.radio.id, list(element.radio.options))
+                self.radios[element.radio.label] = element.radio.id
             elif element.WhichOneof("type") == "file_uploader" and element.file_uploader.label == "image file":
                 self.uploader_id = element.file_uploader.id
             elif element.WhichOneof("type") == "exception":
@@ -125,8 +125,6 @@ async def open_page(url: str, page: str, query: str, timeout: float) -> tuple[Se
 
 def selection_state(widget_id: str, row: int, col: int):
     """The widget state the frontend sends when a point at (x = col, y = row) of a chart is clicked."""
-    from streamlit.proto.WidgetStates_pb2 import WidgetState
-
     point = {"curve_number": 1, "point_number": 0, "point_index": 0, "x": col, "y": row}
     state = WidgetState(id=widget_id)
     state.string_value = json.dumps({"selection": {"points": [point], "point_indices": [0], "box": [], "lasso": []}})
@@ -176,12 +174,7 @@ def put_file(url: str, upload_url: str, name: str, data: bytes, token: str) -> N
 async def upload(session: Session, url: str, name: str, data: bytes, timeout: float) -> float:
     """Choose "Upload" in the sidebar, send the file as the frontend does (ask for an upload URL, PUT
     the file, set the uploader's state), and wait for the run that traces it: seconds for that run."""
-    import asyncio
-
-    from streamlit.proto.BackMsg_pb2 import BackMsg
-    from streamlit.proto.WidgetStates_pb2 import WidgetState
-
-    radio_id, _ = session.radios["source"]
+    radio_id = session.radios["source"]
     runs = session.finished_runs
     await session.rerun("", "", [WidgetState(id=radio_id, string_value="Upload")])  # a radio sends its option text
     await session.until_idle(runs, timeout)
