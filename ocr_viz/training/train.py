@@ -56,6 +56,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--class-weights", choices=("none", "median", "sqrt-median"), default="sqrt-median",
                    help="median-frequency weights (SegNet), or their square root (milder)")
     p.add_argument("--init", help="checkpoint whose backbone starts this run (default: ImageNet)")
+    p.add_argument("--init-head", action="store_true",
+                   help="start the head from --init too (same head and widths): fine-tune a trained model")
     p.add_argument("--freeze-backbone", action="store_true", help="train the head only; backbone in eval mode")
     p.add_argument("--out", required=True)
     p.add_argument("--checkpoint-every", type=int, default=100)
@@ -175,6 +177,8 @@ def main(argv=None) -> Path:
     if args.init:
         donor, _ = checkpoints.load(args.init)
         model.backbone.load_state_dict(donor.backbone.state_dict())
+        if args.init_head:
+            model.head.load_state_dict(donor.head.state_dict())  # strict: a different head or width fails here
     else:
         load_imagenet_weights(model.backbone)
     if "head" not in arch["feature_names"]:  # the backbone's 1x1 conv to 1280 channels feeds no loss: DDP refuses unused parameters
