@@ -6,7 +6,8 @@ import streamlit as st
 
 from ocr_viz.analysis import ablations
 from ocr_viz.data.classes import CAMVID_CLASSES
-from ocr_viz.app import gallery, replay, state as app_state
+from ocr_viz.app import gallery, state as app_state
+from ocr_viz.model.arrays import head_trace, input_tensor
 from ocr_viz.figures import label_figure, score_bars
 from ocr_viz.teaching import explain
 
@@ -47,13 +48,13 @@ if current.truth is None:
 
 model = current.model
 fcn_key, fcn, fcn_meta = app_state.shipped_model("fcn")
-base = app_state.derived("replay.head_trace", lambda: replay.head_trace(arrays, current.device))
+base = app_state.derived("replay.head_trace", lambda: head_trace(arrays, current.device))
 trained = bool(current.meta.get("trained"))
 variants = ablations.recorded_variants(arrays, trained)
 variants += app_state.experiment(("ablations.head",),
                                  lambda: ablations.head_variants(model.head, base, current.truth, trained))
 no_context = app_state.experiment(("ablations.no_context", fcn_key), lambda: ablations.no_context(
-    fcn, arrays, replay.input_tensor(arrays), ablations.same_backbone(model, fcn)))
+    fcn, arrays, input_tensor(arrays), ablations.same_backbone(model, fcn)))
 variants = ablations.ordered(variants + [ablations.no_context_variant(no_context, bool(fcn_meta.get("trained")))])
 scores = {v.key: ablations.score(v.pred, current.truth, len(classes)) for v in variants}
 

@@ -4,7 +4,8 @@ change as difference maps. Only the head reruns, from the cached trace; never th
 import streamlit as st
 
 from ocr_viz.analysis import whatif
-from ocr_viz.app import replay, state as app_state
+from ocr_viz.app import state as app_state
+from ocr_viz.model.arrays import head_trace
 from ocr_viz.figures import Scale, class_bars, label_figure, map_figure, photo_figure
 from ocr_viz.figures.scales import shared_limits
 from ocr_viz.teaching import explain
@@ -25,7 +26,7 @@ if not arrays.is_ocr:
     st.stop()
 
 head = current.model.head
-base = app_state.derived("replay.head_trace", lambda: replay.head_trace(arrays, current.device))
+base = app_state.derived("replay.head_trace", lambda: head_trace(arrays, current.device))
 KINDS = {"temperature": "spatial-softmax temperature (Eq. 4)", "suppress": "suppress a region: m~_k := 0 (Eq. 4)",
          "override": "set w_i by hand for one pixel (Eq. 5)"}
 TEMPERATURES = [0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0]

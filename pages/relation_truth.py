@@ -6,7 +6,8 @@ from pathlib import Path
 import streamlit as st
 
 from ocr_viz.analysis import interventions, relation
-from ocr_viz.app import replay, state as app_state
+from ocr_viz.app import state as app_state
+from ocr_viz.model.arrays import head_trace
 from ocr_viz.figures import score_bars
 from ocr_viz.figures.relation_stats import (alignment_bars, argmax_share_bars, confusion_figure, entropy_histogram,
                                             rank_bars)
@@ -156,7 +157,7 @@ else:
     st.page_link("pages/ablations.py", label="The same variants on one image: Ablations", icon=":material/science:")
 
 st.subheader("What follows for y_i")
-base = app_state.derived("replay.head_trace", lambda: replay.head_trace(arrays, current.device))
+base = app_state.derived("replay.head_trace", lambda: head_trace(arrays, current.device))
 uniform = app_state.experiment(("relation_truth.uniform",), lambda: interventions.uniform_relation(current.model.head, base))
 share = relation.share_beyond_global_mix(interventions.context_of(current.model.head, base)[0].cpu().numpy(),
                                         interventions.context_of(current.model.head, uniform)[0].cpu().numpy())

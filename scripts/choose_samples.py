@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import ocr_viz  # noqa: E402
 from ocr_viz.analysis import stats  # noqa: E402
-from ocr_viz.app import gallery, views  # noqa: E402
+from ocr_viz.app import gallery  # noqa: E402
+from ocr_viz.model import arrays  # noqa: E402
 from ocr_viz.data.classes import IGNORE_INDEX  # noqa: E402
 from ocr_viz.data.datasets import camvid_pairs  # noqa: E402
 
@@ -42,7 +43,7 @@ def main(argv=None) -> list[dict]:
     rows = []
     start = time.time()
     for image_path, label_path in camvid_pairs(args.root, "test")[::args.every]:
-        arrays = views.run(model, ocr_viz.open_image(image_path), "ocr")
+        arrays = arrays.run(model, ocr_viz.open_image(image_path), "ocr")
         truth = gallery.read_ground_truth(label_path, arrays.image.shape[1::-1])
         score = stats.accuracy(arrays.pred, truth, len(classes), IGNORE_INDEX)
         present = [classes[k] for k in np.unique(truth) if k < len(classes)]

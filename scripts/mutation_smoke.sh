@@ -25,7 +25,7 @@ MUTATIONS=(
   "z = g([y; x]) instead of g([x; y]) (Eq. 6)|ocr_viz/model/heads/ocr.py|[y, x] if self.context_first else [x, y]|[x, y] if self.context_first else [y, x]|tests/test_ocr_equations.py"
   "relation page: clicked pixel's flat index off by one|pages/relation.py|i = row * arrays.grid[1] + col|i = row * arrays.grid[1] + col + 1|tests/test_app.py::test_choosing_a_class_and_a_pixel_changes_the_relation_page"
   "compare: attention row of the pixel one to the right|ocr_viz/analysis/compare.py|return pixel[0] * grid[1] + pixel[1]|return pixel[0] * grid[1] + pixel[1] + 1|tests/test_compare.py::test_attention_rows_and_ocrs_pixel_attention_are_distributions"
-  "app arrays: feature maps laid out transposed|ocr_viz/app/views.py|else array.T).reshape(-1, *grid))|else array.T).reshape(-1, grid[1], grid[0]).swapaxes(1, 2))|tests/test_views.py"
+  "app arrays: feature maps laid out transposed|ocr_viz/model/arrays.py|else array.T).reshape(-1, *grid))|else array.T).reshape(-1, grid[1], grid[0]).swapaxes(1, 2))|tests/test_arrays.py"
   "evaluation: predicted label map flipped left-right|ocr_viz/training/evaluate.py|final.update(pred, label)|final.update(pred.flip(-1), label)|tests/test_evaluate.py::test_evaluate_matches_the_trace"
   "uniform relation leaves w as the model's|ocr_viz/analysis/interventions.py|torch.full_like(t.w, 1.0 / t.w.shape[-1])|t.w|tests/test_interventions.py tests/test_export.py"
 )

@@ -77,12 +77,11 @@ def test_choosing_a_class_and_a_pixel_changes_the_relation_page(app):
 
 
 def test_choices_do_not_rerun_the_network(app, monkeypatch):
-    from ocr_viz.app import views
 
     def fail(*args, **kwargs):
         raise AssertionError("the network ran again")
 
-    monkeypatch.setattr(views, "run", fail)
+    monkeypatch.setattr("ocr_viz.model.arrays.run", fail)
     open_page(app, "relation")
     app.selectbox(key="widget." + app_state.CLASS).set_value(5).run()
     app.number_input(key="widget." + app_state.ROW).set_value(12).run()

@@ -152,7 +152,7 @@ def test_caches_are_bounded_by_bytes_dropping_the_least_recently_used():
 def test_nbytes_counts_array_buffers_once_and_walks_dataclasses():
     import torch
 
-    from ocr_viz.app.views import TraceArrays
+    from ocr_viz.model.arrays import TraceArrays
 
     a = np.zeros((10, 100), np.float32)
     assert compute.nbytes(a) == 4000

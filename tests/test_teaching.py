@@ -12,7 +12,8 @@ from app_helpers import figure_titles, open_page, problems, start
 from conftest import assert_structured, sample_batch, sample_image, structured_model
 
 from ocr_viz.analysis import interventions, whatif
-from ocr_viz.app import export, replay, state as app_state, views
+from ocr_viz.app import export, state as app_state
+from ocr_viz.model.arrays import head_trace, trace_arrays
 from ocr_viz.teaching import lecture
 
 
@@ -25,12 +26,12 @@ def tiny():
     images = sample_batch((64, 96))
     trace = model.trace(images)
     assert_structured(trace)
-    return model, trace, views.trace_arrays(model.trace(images), sample_image((64, 96)), "ocr")
+    return model, trace, trace_arrays(model.trace(images), sample_image((64, 96)), "ocr")
 
 
 def test_a_replayed_head_trace_is_the_recorded_one(tiny):
     model, trace, arrays = tiny
-    replayed = replay.head_trace(arrays)
+    replayed = head_trace(arrays)
     for name in export.HEAD_KEYS:
         assert torch.equal(getattr(replayed, name), getattr(trace.head, name)), name
     again = interventions.with_temperature(model.head, replayed, 1.0)  # the head rerun from the replayed M
@@ -41,7 +42,7 @@ def test_a_replayed_head_trace_is_the_recorded_one(tiny):
 
 def test_an_intervention_outcome_is_zero_for_no_change_and_local_for_one_pixel(tiny):
     model, trace, arrays = tiny
-    base, size, classes = replay.head_trace(arrays), arrays.image.shape[:2], [str(k) for k in range(11)]
+    base, size, classes = head_trace(arrays), arrays.image.shape[:2], [str(k) for k in range(11)]
     same = whatif.outcome(model.head, base, whatif.Temperature(1.0), size, classes)
     assert all(not m.any() for m in same.change.values()) and not same.changed.any() and not same.f_change.any()
     one = whatif.outcome(model.head, base, whatif.Override((2, 3), tuple(np.eye(11)[4])), size, classes)
@@ -126,7 +127,7 @@ def test_interventions_change_the_difference_maps_without_rerunning_the_network(
     def fail(*args, **kwargs):
         raise AssertionError("the network ran again")
 
-    monkeypatch.setattr(views, "run", fail)
+    monkeypatch.setattr("ocr_viz.model.arrays.run", fail)
     monkeypatch.setattr(app.session_state[app_state.CURRENT].model.backbone, "forward", fail)
     app.select_slider(key="interventions.temperature").set_value(1.0).run()
     assert problems(app) == []

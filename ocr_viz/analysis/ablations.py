@@ -13,7 +13,7 @@ import torch
 
 from . import interventions
 from .stats import accuracy
-from ocr_viz.app.views import TraceArrays
+from ocr_viz.model.arrays import TraceArrays
 from ocr_viz.data.classes import IGNORE_INDEX
 from ocr_viz.model.heads.ocr import OCRHead, OCRHeadTrace
 from ocr_viz.model.segmentor import Segmentor, upsample

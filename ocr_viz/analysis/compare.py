@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from .interventions import image_iou
-from ocr_viz.app.views import TraceArrays, trace_arrays
+from ocr_viz.model.arrays import TraceArrays, trace_arrays
 from ocr_viz.model.heads import base_oc, nonlocal_
 from ocr_viz.model.heads.aspp import ASPPHeadTrace, branch_contributions, sampling_offsets
 from ocr_viz.model.heads.attention import check_pixels

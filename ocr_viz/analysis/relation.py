@@ -32,7 +32,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from ocr_viz.app import views
+from ocr_viz.model.arrays import trace_arrays
 from ocr_viz.data.datasets import camvid_pairs, folder_pairs
 from ocr_viz.model.images import DEFAULT_LONG_SIDE, open_image, preprocess, resize_for_model
 from ocr_viz.training.metrics import ConfusionMatrix, summary as confusion_summary
@@ -167,7 +167,7 @@ class RelationCounts:
 
     def add(self, w: np.ndarray, m_tilde: np.ndarray, M: np.ndarray, pred: np.ndarray,
             truth: np.ndarray | None = None) -> None:
-        """One image: w, m~, M (K,h,w) as in views.TraceArrays, pred (h,w) the predicted class of
+        """One image: w, m~, M (K,h,w) as in arrays.TraceArrays, pred (h,w) the predicted class of
         each cell, truth (h,w) cell labels (cell_labels; -1 unlabelled) or None."""
         w = np.asarray(w, dtype=np.float64)
         pred = np.asarray(pred, dtype=np.int64)
@@ -220,7 +220,7 @@ def cell_predictions(logits: np.ndarray) -> np.ndarray:
 
 
 def image_summary(arrays, classes: list[str], truth: np.ndarray | None = None) -> dict:
-    """The relation statistics of one traced image (views.TraceArrays of an OCR model); `truth`
+    """The relation statistics of one traced image (arrays.TraceArrays of an OCR model); `truth`
     (H,W) labels of the same view at any resolution, or None."""
     counts = RelationCounts(len(classes))
     cells = None if truth is None else cell_labels(truth, len(classes), arrays.grid)
@@ -320,7 +320,7 @@ def analyze_set(model, meta: dict, pairs: list[tuple[Path, Path]], fcn=None, pro
         image = open_image(image_path)
         label = read_label(label_path, image.size)
         trace = model.trace(preprocess(image, long_side).to(device))
-        arrays = views.trace_arrays(trace, np.asarray(resize_for_model(image, long_side)), "ocr")
+        arrays = trace_arrays(trace, np.asarray(resize_for_model(image, long_side)), "ocr")
         grid = list(arrays.grid)
         counts.add(arrays.w, arrays.m_tilde, arrays.M, cell_predictions(arrays.logits),
                    cell_labels(label, len(classes), arrays.grid))

@@ -2,7 +2,7 @@
 what one of them changes, as arrays for figures.
 
 Each runs one ocr_viz.analysis.interventions function on the OCR head alone, from a head trace
-rebuilt from the cached arrays (replay.head_trace): the backbone is never rerun.
+rebuilt from the cached arrays (model.arrays.head_trace): the backbone is never rerun.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import interventions
-from ocr_viz.app.views import maps, numpy as first
+from ocr_viz.model.arrays import maps, numpy as first
 from ocr_viz.model.heads.ocr import OCRHead, OCRHeadTrace
 
 

@@ -32,8 +32,9 @@ from PIL import Image
 
 import ocr_viz
 from ocr_viz.analysis import compare
-from . import compute, export, gallery, views
-from .views import TraceArrays
+from . import compute, export, gallery
+from ocr_viz.model import arrays
+from ocr_viz.model.arrays import TraceArrays
 from ocr_viz.figures.maps import CLICK_LAYER
 from ocr_viz.figures.palettes import CONTRAST, display_palette
 from ocr_viz.figures.presentation import large_type
@@ -169,7 +170,7 @@ def _image(key: str, _data: bytes):
 
 
 def _arrays(trace_key: str, _model, _image, head: str) -> TraceArrays:
-    return queued("trace", trace_key, partial(views.run, _model, _image, head))
+    return queued("trace", trace_key, partial(arrays.run, _model, _image, head))
 
 
 def _comparison(key: str, _models: dict, _image: np.ndarray) -> compare.Comparison:

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from ocr_viz.analysis import relation as relation_stats, stats as analysis
-from ocr_viz.app.views import TraceArrays
+from ocr_viz.model.arrays import TraceArrays
 from ocr_viz.data.classes import IGNORE_INDEX
 from ocr_viz.figures import Scale, class_bars, label_figure, map_figure, pca_caption, rgb_figure, similarity_figure
 from ocr_viz.teaching import explain

@@ -8,7 +8,7 @@ import pytest
 from conftest import assert_structured, sample_batch, sample_image, structured_model
 
 from ocr_viz.analysis import stats as analysis
-from ocr_viz.app import views
+from ocr_viz.model.arrays import trace_arrays
 from ocr_viz.figures import Scale, class_bars, map_figure, pipeline_dot
 from ocr_viz.figures.scales import apply
 from ocr_viz.teaching import explain
@@ -21,7 +21,7 @@ def arrays():
     model = structured_model()
     trace = model.trace(sample_batch((64, 80)))
     assert_structured(trace)
-    return views.trace_arrays(trace, sample_image((64, 80)), "ocr"), trace
+    return trace_arrays(trace, sample_image((64, 80)), "ocr"), trace
 
 
 def test_per_pixel_and_per_region_values_land_on_the_right_cells(arrays):
