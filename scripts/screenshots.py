@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the app's server helper is in the package
 
-from ocr_viz.cost.serving import app_server  # noqa: E402
+from ocr_viz.serving.benchmarks import app_server  # noqa: E402
 
 OUT = ROOT / "tests" / "artifacts" / "screens"
 CHROMIUM = "/usr/bin/chromium"

@@ -56,7 +56,7 @@ def server():
     module's tests."""
     if missing_browser() and os.environ.get("OCR_VIZ_REQUIRE_BROWSER") != "1":
         pytest.skip(missing_browser())
-    from ocr_viz.cost.serving import app_server
+    from ocr_viz.serving.benchmarks import app_server
 
     with app_server(ARTIFACTS / "streamlit.log", env={"OMP_NUM_THREADS": "1"}) as (url, _pid):  # leave CPU to others
         yield url

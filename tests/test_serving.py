@@ -1,5 +1,5 @@
 """Serving many users: the compute queue and byte-bounded caches (ocr_viz/app/compute.py), and
-CI-sized runs of the browser and load benchmarks (ocr_viz/cost/serving.py) that assert no
+CI-sized runs of the browser and load benchmarks (ocr_viz/serving/benchmarks.py) that assert no
 errors and bounded memory, never timings."""
 from __future__ import annotations
 
@@ -234,7 +234,7 @@ def chromium():
 
 
 def test_browser_benchmark_in_small_clicks_without_errors(chromium):
-    from ocr_viz.cost import serving
+    from ocr_viz.serving import benchmarks as serving
 
     args = serving.parser().parse_args(["browser", "--clicks", "2", "--visits", "home,relation"])
     result = serving.run_browser(args)
@@ -245,7 +245,7 @@ def test_browser_benchmark_in_small_clicks_without_errors(chromium):
 
 
 def test_three_students_in_browsers_at_once_without_errors_and_bounded_memory(chromium):
-    from ocr_viz.cost import serving
+    from ocr_viz.serving import benchmarks as serving
 
     args = serving.parser().parse_args(["load", "--client", "browser", "--users", "3", "--minutes", "0.3",
                                         "--clicks", "2", "--sample-seconds", "2"])
@@ -258,7 +258,7 @@ def test_three_students_in_browsers_at_once_without_errors_and_bounded_memory(ch
 def test_three_protocol_students_upload_and_click_without_errors():
     """The websocket client uploads as the frontend does (each upload is traced and named on the page)
     and each click must redraw the chosen pixel's chart, or the run counts an error."""
-    from ocr_viz.cost import serving
+    from ocr_viz.serving import benchmarks as serving
 
     args = serving.parser().parse_args(["load", "--users", "3", "--minutes", "0.3", "--clicks", "2",
                                         "--uploads", "4", "--sample-seconds", "2"])

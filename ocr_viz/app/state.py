@@ -14,7 +14,6 @@ choosing a class or clicking a pixel never reruns the network.
 from __future__ import annotations
 
 import base64
-import ctypes
 import functools
 import hashlib
 import io
@@ -38,6 +37,7 @@ from ocr_viz.model.arrays import TraceArrays
 from ocr_viz.figures.maps import CLICK_LAYER
 from ocr_viz.figures.palettes import CONTRAST, display_palette
 from ocr_viz.figures.presentation import large_type
+from ocr_viz.serving.memory import return_freed_memory_to_the_os
 from ocr_viz.model.api import OFFICIAL_SUFFIXES, converted_models, models_dir, shipped_path
 
 IMAGE, MODEL, CLASS, ROW, COL = "state.image", "state.model", "state.class", "state.row", "state.col"
@@ -119,20 +119,7 @@ def _converted_model(path: str, stamp: float):
 # compute.default_slots() jobs run at once, however many students wait, and a key being
 # computed is joined, not recomputed. Each kind is kept in its own cache, bounded by bytes
 # (a 640 x 480 trace holds about 29 MB of arrays, a five-head comparison about 105 MB).
-def return_freed_memory_to_the_os() -> bool:
-    """Make glibc give large freed buffers back to the OS. By default it raises its mmap threshold
-    each time a large buffer is freed, so later traces' arrays (1-10 MB each) come from heaps that
-    are never returned, one heap per script thread: RSS grew to 2.2 GB in 2 minutes of 10 students
-    uploading, 1.1-1.4 GB with a fixed threshold (bench load --uploads). Linux/glibc only."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_mmap_threshold, m_arena_max = -3, -8  # from glibc's malloc.h
-    return bool(libc.mallopt(m_mmap_threshold, 1 << 20)) & bool(libc.mallopt(m_arena_max, 2))
-
-
-RELEASES_MEMORY = return_freed_memory_to_the_os()
+RELEASES_MEMORY = return_freed_memory_to_the_os()  # this server process, once
 QUEUE = compute.ComputeQueue()
 CACHE_BOUNDS_MB = {"image": 64, "trace": 384, "comparison": 256, "experiment": 192, "derived": 192}
 for _kind, _mb in CACHE_BOUNDS_MB.items():

@@ -1,5 +1,5 @@
 """Benchmarks on this machine: python -m ocr_viz.bench trace | click | complexity | scaling
-(and browser | load: the app in headless Chromium, one student or many; see ocr_viz/cost/serving.py).
+(browser | load, the app in headless Chromium, one student or many, are in ocr_viz/serving/benchmarks.py).
 
   trace       median time and peak memory of Segmentor.trace on a 480 x 360 image, for the
               shipped OCR model (untrained head if its weights are not there yet), at the app's
@@ -522,9 +522,6 @@ def run_info(args: argparse.Namespace, argv: list[str], load_before: tuple[float
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] in (["browser"], ["load"]):  # the served app's benchmarks
-        from .serving import main as serving_main
-        return serving_main(argv)
     args = with_defaults(parser().parse_args(argv))
     if args.threads:
         torch.set_num_threads(args.threads)
