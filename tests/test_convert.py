@@ -13,6 +13,7 @@ import torch
 from einops import rearrange
 
 import ocr_viz
+import ocr_viz.convert
 from ocr_viz.data.classes import DATASETS, dataset_table
 from ocr_viz.model import build, convert
 from ocr_viz.model.backbones.hrnet import LAYOUTS, HRNet
@@ -34,7 +35,7 @@ def official_io():
 def converted(tmp_path_factory):
     """The fixture converted with the command line, then loaded as any checkpoint is."""
     out = tmp_path_factory.mktemp("models") / "w18s.safetensors"
-    assert convert.main([str(W18S), "--out", str(out)]) == 0
+    assert ocr_viz.convert.main([str(W18S), "--out", str(out)]) == 0
     return ocr_viz.load_model(out, device="cpu")
 
 
@@ -154,7 +155,7 @@ def test_a_pickle_with_a_code_payload_is_refused_and_nothing_runs(tmp_path, fmt)
     with pytest.raises(convert.ConvertError, match="refused"):
         convert.convert(evil)
     assert not marker.exists()
-    assert convert.main([str(evil), "--out", str(tmp_path / "x.safetensors")]) == 2
+    assert ocr_viz.convert.main([str(evil), "--out", str(tmp_path / "x.safetensors")]) == 2
     assert not marker.exists() and not (tmp_path / "x.safetensors").exists()
 
 
@@ -175,7 +176,7 @@ def test_an_unrelated_state_dict_names_its_first_keys(tmp_path):
 
 @needs_fixture
 def test_a_class_count_that_contradicts_the_dataset(tmp_path, capsys):
-    assert convert.main([str(W18S), "--dataset", "ade20k", "--out", str(tmp_path / "x.safetensors")]) == 2
+    assert ocr_viz.convert.main([str(W18S), "--dataset", "ade20k", "--out", str(tmp_path / "x.safetensors")]) == 2
     assert "--dataset ade20k has 150 classes but the checkpoint predicts 19" in capsys.readouterr().out
     assert not (tmp_path / "x.safetensors").exists()
 

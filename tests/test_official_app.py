@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app_helpers import open_page, problems, start
-from ocr_viz.model import convert
+import ocr_viz.convert
 
 W18S = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hrnet_ocr" / "hrnet_ocr_w18s_seed0.pth"
 # skipped without ../shared, unless OCR_VIZ_REQUIRE_DATA=1 (CI) makes a missing fixture fail
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(not W18S.is_file() and os.environ.get("OCR_VIZ_R
 @pytest.fixture(scope="module")
 def models_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("models")
-    assert convert.main([str(W18S), "--out", str(folder / "hrnet_w18s_cityscapes.safetensors")]) == 0
+    assert ocr_viz.convert.main([str(W18S), "--out", str(folder / "hrnet_w18s_cityscapes.safetensors")]) == 0
     return folder
 
 

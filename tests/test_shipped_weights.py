@@ -5,7 +5,7 @@ import torch
 
 import ocr_viz
 from ocr_viz.data.datasets import camvid_pairs, read_pair
-from ocr_viz.model.api import shipped_path
+from ocr_viz.model.paths import shipped_path
 from ocr_viz.training.evaluate import evaluate, image_tensor, regression_subset
 from ocr_viz.training.results import load_results
 

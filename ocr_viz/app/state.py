@@ -38,7 +38,7 @@ from ocr_viz.figures.maps import CLICK_LAYER
 from ocr_viz.figures.palettes import CONTRAST, display_palette
 from ocr_viz.figures.presentation import large_type
 from ocr_viz.serving.memory import return_freed_memory_to_the_os
-from ocr_viz.model.api import OFFICIAL_SUFFIXES, converted_models, models_dir, shipped_path
+from ocr_viz.model.paths import OFFICIAL_SUFFIXES, converted_models, models_dir, shipped_path
 
 IMAGE, MODEL, CLASS, ROW, COL = "state.image", "state.model", "state.class", "state.row", "state.col"
 SOURCE = "state.source"  # where the image comes from: "sample", "camvid" or "upload"

@@ -1,7 +1,6 @@
 """The public entry points: load a model by name or file, prepare an image, read a prediction."""
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
@@ -13,22 +12,8 @@ from ocr_viz.data.classes import CAMVID_CLASSES, CAMVID_PALETTE
 from ocr_viz.data.transforms import MEAN, STD
 from . import build as models, checkpoints
 from .backbones.efficientnet_lite import load_imagenet_weights
+from .paths import OFFICIAL_SUFFIXES, WEIGHTS_DIR, shipped_path
 from .segmentor import Segmentor, upsample
-
-WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "assets" / "weights"
-OFFICIAL_SUFFIXES = (".pth", ".pt", ".tar")  # released PyTorch checkpoints: converted in memory on load
-
-
-def models_dir() -> Path:
-    """Where converted checkpoints live: $OCR_VIZ_MODELS, default models/ beside app.py."""
-    return Path(os.environ.get("OCR_VIZ_MODELS") or Path(__file__).resolve().parents[2] / "models")
-
-
-def converted_models() -> list[Path]:
-    """Every .safetensors file in models_dir(), by name."""
-    folder = models_dir()
-    return sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
-
 
 class UntrainedWarning(UserWarning):
     """A model name whose trained weights are not shipped: the head is randomly initialised."""
@@ -36,10 +21,6 @@ class UntrainedWarning(UserWarning):
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def shipped_path(name: str) -> Path:
-    return WEIGHTS_DIR / f"{name}.safetensors"
 
 
 def untrained_meta(arch: dict) -> dict:

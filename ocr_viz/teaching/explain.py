@@ -168,7 +168,6 @@ def pipeline_nodes(shapes: dict[str, tuple[int, ...]]) -> list[tuple[str, str, s
 def deviations(meta: dict) -> list[str]:
     """How the loaded model differs from the paper, read from its metadata where it says."""
     if meta.get("source", {}).get("layout"):  # a converted release describes itself
-        from ocr_viz.model.convert import release_notes
         return release_notes(meta)
     arch = meta.get("arch", {})
     head_kwargs = arch.get("head_kwargs", {})
@@ -369,3 +368,36 @@ def pixel_relation_note(w_i, predicted: int, classes: list[str]) -> str:
            f"its predicted class **{classes[predicted]}** gets {w_i[predicted]:.3f}, rank {rank} of {len(w_i)}")
     return (f"This pixel is predicted **{classes[predicted]}**. Its strongest region is **{classes[top]}** "
             f"(w = {w_i[top]:.3f}, against 1/K = {1 / len(w_i):.3f}); {own}.")
+
+
+def release_notes(meta: dict) -> list[str]:
+    """How a converted release differs from the paper's description, read from its metadata
+    (the About page shows these in place of the shipped model's deviations)."""
+    arch, src, head = meta["arch"], meta["source"], meta["arch"]["head_kwargs"]
+    if arch["backbone"] == "hrnet":
+        where = (f"HRNetV2 `{arch['hrnet_layout']}`, its four branches upsampled to stride 4 and concatenated "
+                 f"(align_corners={arch['align_corners']}); OCR runs at stride 4")
+    else:
+        where = (f"dilated ResNet-101 ({arch['resnet_stem']} deep stem) at output stride 8; the soft regions M are "
+                 f"read off `{arch['aux_feature']}` by a {head['aux_kernel']}x{head['aux_kernel']} conv, x off `layer4`")
+    reported = meta.get("reported") or {}
+    notes = [
+        f"**Released model**: {src['layout']} checkpoint `{src['file']}` ({src['repository']}), SHA-256 "
+        f"`{(src.get('sha256') or '?')[:16]}...`, converted by `python -m ocr_viz.convert`; every tensor mapped.",
+        f"**Backbone**: {where}.",
+        f"**Head** as the release builds it: mid {head['mid_channels']}, key {head['key_channels']} channels; "
+        f"g reads [y; x] (the paper writes [x; y]); relation logits scaled by key_channels^-0.5; "
+        + ("biases on the 3x3 conv and the aux conv; " if head.get("conv_bias") else "")
+        + ("biases on the 1x1 convs of phi, psi, delta, rho, g; " if head.get("attention_bias") else "")
+        + f"spatial-softmax scale {head['temperature']:g}.",
+        f"**Classes**: {len(meta['classes'])} ({meta.get('dataset_title', meta.get('dataset'))}); its own palette is one of the colour choices.",
+        "**Inference here**: one scale (the app's input size), no flipping"
+        + (f"; the source evaluates at {meta['eval_size'][0]} x {meta['eval_size'][1]}" if meta.get("eval_size") else "") + ".",
+    ]
+    if meta.get("input_note"):
+        notes.append(f"**Input**: {meta['input_note']}.")
+    if reported.get("miou") is not None:
+        notes.append(f"**Reported**: {reported['miou']} mIoU ({reported['setting']}), by its release; not measured here.")
+    elif reported.get("note"):
+        notes.append(f"**Reported**: {reported['note']}.")
+    return notes

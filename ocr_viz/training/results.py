@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ocr_viz.model.api import WEIGHTS_DIR
+from ocr_viz.model.paths import WEIGHTS_DIR
 
 EVAL_DIR = WEIGHTS_DIR / "eval"
 HEAD_ORDER = ("fcn", "aspp", "nonlocal", "baseoc", "ocr_frozen", "ocr")
