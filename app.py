@@ -1,12 +1,12 @@
 """ocr-viz: every stage of Object-Contextual Representations (OCR) on your own image.
 
 The entry point: the page list, the sidebar (image and model choice, on every page), then the
-chosen page. Every page reads the same cached trace (ocr_viz.app.state.current()).
+chosen page. Every page reads the same cached trace (ocr_viz.app.session.current()).
 """
 
 import streamlit as st
 
-from ocr_viz.app import gallery, state as app_state
+from ocr_viz.app import gallery, model_choice, session
 from ocr_viz.figures import palettes
 from pages._layout import large_type_toggle, webgl_toggle
 
@@ -35,52 +35,52 @@ TEACH = [
 ABOUT = [st.Page("pages/about.py", title="About and deviations", icon=":material/info:")]
 PAGES = {"The pipeline": PIPELINE, "Compare": COMPARE, "Teach": TEACH, "About": ABOUT}
 page = st.navigation(PAGES, expanded=True)  # every page visible, no "View more"
-app_state.restore_from_url()
+session.restore_from_url()
 
 with st.sidebar:
     st.subheader("Image")
     sources = {"sample": "Samples: CamVid frames (with ground truth) and photos",
-               "camvid": "CamVid test set (with ground truth)", app_state.UPLOAD: "Upload"}
+               "camvid": "CamVid test set (with ground truth)", session.UPLOAD: "Upload"}
     if gallery.data_root() is None:
         sources.pop("camvid")
-    if st.session_state[app_state.SOURCE] not in sources:
-        st.session_state[app_state.SOURCE] = "sample"
-    chosen = app_state.bound(st.radio, app_state.SOURCE, "source", options=list(sources), format_func=sources.get,
+    if st.session_state[session.SOURCE] not in sources:
+        st.session_state[session.SOURCE] = "sample"
+    chosen = session.bound(st.radio, session.SOURCE, "source", options=list(sources), format_func=sources.get,
                              label_visibility="collapsed")
-    if chosen == app_state.UPLOAD:
-        st.session_state[app_state.IMAGE] = app_state.UPLOAD
+    if chosen == session.UPLOAD:
+        st.session_state[session.IMAGE] = session.UPLOAD
         st.file_uploader("image file", type=["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"],
-                         key=app_state.UPLOADED_IMAGE)
+                         key=session.UPLOADED_IMAGE)
     else:
         entries = gallery.samples() if chosen == "sample" else gallery.dataset_images()
         keys = [e.key for e in entries]
-        if st.session_state[app_state.IMAGE] not in keys:
-            st.session_state[app_state.IMAGE] = keys[0]
+        if st.session_state[session.IMAGE] not in keys:
+            st.session_state[session.IMAGE] = keys[0]
         labels = {e.key: e.label + (" (ground truth)" if e.label_path else "") for e in entries}
-        app_state.bound(st.selectbox, app_state.IMAGE, "image", options=keys, format_func=labels.get)
+        session.bound(st.selectbox, session.IMAGE, "image", options=keys, format_func=labels.get)
     st.subheader("Display")
     large_type_toggle()
-    st.session_state.setdefault(app_state.PALETTE, palettes.CONTRAST)
-    app_state.bound(st.radio, app_state.PALETTE, "class colours", options=list(palettes.CHOICES),
+    st.session_state.setdefault(session.PALETTE, palettes.CONTRAST)
+    session.bound(st.radio, session.PALETTE, "class colours", options=list(palettes.CHOICES),
                     format_func=palettes.CHOICES.get, horizontal=True,
                     help="high contrast: distinct colours, readable on a projector; the dataset's: its own palette "
                          "(CamVid's Car, Fence, Pavement and Road are all dark blue-purples)")
     webgl_toggle()
 
     st.subheader("Model")
-    models = app_state.model_choices()
-    if st.session_state[app_state.MODEL] not in models:  # a converted file that was removed
-        st.session_state[app_state.MODEL] = app_state.SHIPPED
-    app_state.bound(st.radio, app_state.MODEL, "model", options=list(models), format_func=models.get,
+    models = model_choice.model_choices()
+    if st.session_state[session.MODEL] not in models:  # a converted file that was removed
+        st.session_state[session.MODEL] = session.SHIPPED
+    session.bound(st.radio, session.MODEL, "model", options=list(models), format_func=models.get,
                     label_visibility="collapsed",
                     help="converted checkpoints are the .safetensors files in the models folder "
                          "(OCR_VIZ_MODELS, default models/ beside app.py): `python -m ocr_viz.convert SRC.pth`")
-    if st.session_state[app_state.MODEL] == app_state.UPLOAD:
+    if st.session_state[session.MODEL] == session.UPLOAD:
         st.file_uploader("a checkpoint: .safetensors (ocr_viz.model.checkpoints.save) or a released HRNet-OCR, "
                          "openseg or mmsegmentation OCRNet .pth (converted in memory; only tensors are read)",
-                         type=["safetensors", "pth", "pt", "tar"], key=app_state.UPLOADED_MODEL)
+                         type=["safetensors", "pth", "pt", "tar"], key=session.UPLOADED_MODEL)
 
-current = app_state.load_current()
+current = model_choice.load_current()
 
 with st.sidebar:
     trained = current.meta.get("trained", False)
@@ -91,7 +91,7 @@ with st.sidebar:
     else:
         st.warning("**Untrained weights**: ImageNet backbone, randomly initialised head. The stages are computed "
                    "correctly, but they do not show what a trained OCR model learns.", icon=":material/warning:")
-    st.selectbox("figure download format", ["png", "svg"], key=app_state.FIGURE_FORMAT,
+    st.selectbox("figure download format", ["png", "svg"], key=session.FIGURE_FORMAT,
                  help="the camera icon on each figure saves it in this format")
 
 page.run()

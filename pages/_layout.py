@@ -4,15 +4,15 @@ it. Not a page itself (st.navigation in app.py lists the pages)."""
 import pandas as pd
 import streamlit as st
 
-from ocr_viz.app import state as app_state
+from ocr_viz.app import downloads, session, transport
 from ocr_viz.figures import KINDS, Scale
 from ocr_viz.teaching import explain
 
 
-def stage_page(key: str) -> app_state.Current:
+def stage_page(key: str) -> session.Current:
     """Draw the stage's introduction and return the current trace; stops on a non-OCR model."""
     stage = explain.STAGE_BY_KEY[key]
-    current = app_state.current()
+    current = session.current()
     st.title(f"{stage.title}  ({stage.symbol})")
     st.caption(f"{current.image_label}, {current.meta.get('name', '?')} model"
                + ("" if current.meta.get("trained") else " with **untrained** weights"))
@@ -70,10 +70,10 @@ PROJECTOR_CSS = """<style>
 
 
 def large_type_toggle() -> bool:
-    """A toggle for large type, readable on a projector: text, equations, code and figures (app_state.chart
+    """A toggle for large type, readable on a projector: text, equations, code and figures (transport.chart
     enlarges them) on every page; kept while the session lasts."""
-    st.session_state.setdefault(app_state.LARGE_TYPE, False)
-    on = app_state.bound(st.toggle, app_state.LARGE_TYPE, "large type (projector)",
+    st.session_state.setdefault(session.LARGE_TYPE, False)
+    on = session.bound(st.toggle, session.LARGE_TYPE, "large type (projector)",
                          help="larger text, equations, code and figure labels, for the back of a lecture hall")
     if on:
         st.html(PROJECTOR_CSS)
@@ -83,15 +83,15 @@ def large_type_toggle() -> bool:
 def webgl_toggle() -> bool:
     """Click layers are drawn with WebGL (fast); a browser without it (some lecture-hall PCs, remote
     desktops) shows an empty box instead of a map: this switch draws them as SVG."""
-    st.session_state.setdefault(app_state.NO_WEBGL, False)
-    return app_state.bound(st.toggle, app_state.NO_WEBGL, "maps without WebGL",
+    st.session_state.setdefault(session.NO_WEBGL, False)
+    return session.bound(st.toggle, session.NO_WEBGL, "maps without WebGL",
                            help="turn on if maps show 'WebGL is not supported': clickable maps are then drawn "
                                 "as SVG, which works everywhere but makes each click about 0.5 s slower")
 
 
 def share_box(page_path: str, here: str, label: str = "Link to this view") -> str | None:
     """The link that reopens `page_path` in the current state, as copyable text; None (and why) for uploads."""
-    link = app_state.share_link(page_path, here)
+    link = downloads.share_link(page_path, here)
     if link is None:
         st.caption(f"{label}: not available while an uploaded image or model is in use (a link cannot carry the file).")
         return None

@@ -6,12 +6,12 @@ import streamlit as st
 
 from ocr_viz.analysis import ablations
 from ocr_viz.data.classes import CAMVID_CLASSES
-from ocr_viz.app import gallery, state as app_state
+from ocr_viz.app import gallery, model_choice, session, transport
 from ocr_viz.model.arrays import head_trace, input_tensor
 from ocr_viz.figures import label_figure, score_bars
 from ocr_viz.teaching import explain
 
-current = app_state.current()
+current = session.current()
 arrays, classes, palette = current.arrays, current.classes, current.palette
 
 st.title("The paper's ablations, live")
@@ -39,7 +39,7 @@ if current.truth is None:
     dataset = gallery.with_ground_truth()
     if dataset:
         st.button(f"Use a CamVid test image ({dataset[0].label})", key="ablations.use_dataset", type="primary",
-                  on_click=app_state.choose_image, args=(dataset[0].key,))
+                  on_click=session.choose_image, args=(dataset[0].key,))
         st.caption("or choose an image marked **(ground truth)** in the sidebar.")
     else:
         st.caption(f"No dataset is configured: set {gallery.DATA_ENV} to a CamVid folder (with test/ and testannot/) "
@@ -47,13 +47,13 @@ if current.truth is None:
     st.stop()
 
 model = current.model
-fcn_key, fcn, fcn_meta = app_state.shipped_model("fcn")
-base = app_state.derived("replay.head_trace", lambda: head_trace(arrays, current.device))
+fcn_key, fcn, fcn_meta = model_choice.shipped_model("fcn")
+base = model_choice.derived("replay.head_trace", lambda: head_trace(arrays, current.device))
 trained = bool(current.meta.get("trained"))
 variants = ablations.recorded_variants(arrays, trained)
-variants += app_state.experiment(("ablations.head",),
+variants += model_choice.experiment(("ablations.head",),
                                  lambda: ablations.head_variants(model.head, base, current.truth, trained))
-no_context = app_state.experiment(("ablations.no_context", fcn_key), lambda: ablations.no_context(
+no_context = model_choice.experiment(("ablations.no_context", fcn_key), lambda: ablations.no_context(
     fcn, arrays, input_tensor(arrays), ablations.same_backbone(model, fcn)))
 variants = ablations.ordered(variants + [ablations.no_context_variant(no_context, bool(fcn_meta.get("trained")))])
 scores = {v.key: ablations.score(v.pred, current.truth, len(classes)) for v in variants}
@@ -64,7 +64,7 @@ if untrained:
                "the trained models do (weights go in assets/weights/).", icon=":material/warning:")
 
 names = [v.name for v in variants]
-app_state.chart(score_bars(names, [100 * scores[v.key].mean_iou for v in variants],
+transport.chart(score_bars(names, [100 * scores[v.key].mean_iou for v in variants],
                            f"mean IoU on {current.image_label}, per variant",
                            "classes present in the prediction or the ground truth; unlabelled pixels ignored; "
                            "hatched: untrained weights", baseline=ablations.OCR[0],
@@ -82,7 +82,7 @@ for start in range(0, len(panels), 4):
         with column:
             caption = "" if result is None else (f"mIoU {result.mean_iou:.1%}, "
                                                  f"pixel accuracy {result.pixel_accuracy:.1%}")
-            app_state.chart(label_figure(arrays.image, labels, classes + ["(unlabelled)"], palette + [(0, 0, 0)], name,
+            transport.chart(label_figure(arrays.image, labels, classes + ["(unlabelled)"], palette + [(0, 0, 0)], name,
                                          opacity=opacity, caption=caption, height=380, legend_below=True))
 
 st.subheader("IoU per class (%)")

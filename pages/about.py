@@ -1,11 +1,11 @@
 """About: the paper, how this model differs from it (read from the model's metadata), credits."""
 import streamlit as st
 
-from ocr_viz.app import state as app_state
+from ocr_viz.app import session
 from ocr_viz.teaching import explain
 from pages._layout import table
 
-current = app_state.current()
+current = session.current()
 
 st.title("About ocr-viz")
 st.markdown(f"Paper: {explain.PAPER}. The model and every stage shown are this project's own code "

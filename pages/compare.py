@@ -3,7 +3,7 @@ predictions, where they disagree, what each head looks at for the chosen pixel, 
 import streamlit as st
 
 from ocr_viz.analysis import compare, relation
-from ocr_viz.app import state as app_state
+from ocr_viz.app import model_choice, session, transport
 from ocr_viz.figures import class_bars, label_figure, map_figure
 from ocr_viz.figures.compare import BRANCH_COLOURS, sampling_figure
 from ocr_viz.data.classes import CAMVID_CLASSES
@@ -11,7 +11,7 @@ from ocr_viz.teaching import explain
 from ocr_viz.training import results
 from pages._layout import scale_picker, table
 
-current = app_state.current()
+current = session.current()
 if tuple(current.classes) != CAMVID_CLASSES:
     st.title("Compare the heads")
     st.info(f"The comparison heads (FCN, ASPP, Non-local, base-OC, OCR) are trained on CamVid's 11 classes; the "
@@ -19,7 +19,7 @@ if tuple(current.classes) != CAMVID_CLASSES:
             "the same features does not apply to it. Choose the shipped OCR model in the sidebar to compare the "
             "heads.", icon=":material/info:")
     st.stop()
-comparison = app_state.comparison()
+comparison = model_choice.comparison()
 classes, palette, runs = current.classes, current.palette, comparison.runs
 
 st.title("Compare the heads: FCN, ASPP, Non-local, base-OC, OCR")
@@ -39,7 +39,7 @@ if untrained:
     st.warning(f"**Untrained weights** for {', '.join(untrained)}: ImageNet backbone, randomly initialised head. "
                "Their predictions and attention show the computation, not what training teaches.",
                icon=":material/warning:")
-if not current.model_key.startswith(f"{app_state.SHIPPED}:{app_state.SHIPPED_NAME}:"):
+if not current.model_key.startswith(f"{session.SHIPPED}:{session.SHIPPED_NAME}:"):
     st.info("The comparison uses the shipped models (its OCR is the default model, on whose backbone the other "
             "heads were trained), not the model chosen in the sidebar.")
 for run in runs.values():
@@ -66,11 +66,11 @@ for start in range(0, len(panels), 3):
     for column, run in zip(st.columns(3), panels[start:start + 3]):
         with column:
             if run is not None:
-                app_state.chart(label_figure(comparison.image, run.arrays.pred, classes, palette, run.title,
+                transport.chart(label_figure(comparison.image, run.arrays.pred, classes, palette, run.title,
                                              opacity=opacity, caption=score_text(run), height=380,
                                              legend_below=True))
                 continue
-            app_state.chart(map_figure(
+            transport.chart(map_figure(
                 compare.distinct_labels(comparison), "distinct labels per pixel: click one",
                 image=comparison.image, opacity=0.7, colours="Reds", value_name="labels",
                 clickable=True, height=340), clickable_key="compare.click.disagree")
@@ -87,19 +87,19 @@ def attention_panel(name: str, title: str, values_of, pixel: tuple[int, int], sc
         st.warning(f"{compare.TITLES[name]}: not available for this image" + (f" ({run.refused})" if run else ""))
         return
     values = values_of(run)
-    app_state.chart(map_figure(values, title, scale, image=comparison.image, opacity=opacity, value_name="a_ij",
+    transport.chart(map_figure(values, title, scale, image=comparison.image, opacity=opacity, value_name="a_ij",
                                pixel=pixel, clickable=True, height=360), clickable_key=f"compare.click.{name}")
     st.caption(f"spread {compare.effective_pixels(values):,.0f} of {values.size:,} pixels; largest weight "
                f"{values.max():.3g}, on the pixel itself {values[pixel]:.3g}")
 
 
-@app_state.fragment
+@session.fragment
 def for_one_pixel():
     """What each head looks at for the chosen pixel: a click on one of these maps reruns this part alone."""
     st.subheader("What each head looks at for one pixel")
     controls, notes = st.columns([1, 3])
     with controls:
-        row, col = app_state.pixel_picker()
+        row, col = session.pixel_picker()
         row, col = min(row, grid[0] - 1), min(col, grid[1] - 1)
         scale = scale_picker("compare.attention", "log")
         map_opacity = st.slider("opacity of the maps", 0.0, 1.0, 0.7, key="compare.map_opacity")
@@ -130,7 +130,7 @@ def for_one_pixel():
     if ocr is not None and ocr.arrays is not None:
         with left:
             K = len(classes)
-            app_state.chart(class_bars(compare.ocr_relation(ocr.arrays, (row, col)), classes, palette,
+            transport.chart(class_bars(compare.ocr_relation(ocr.arrays, (row, col)), classes, palette,
                                        f"OCR, {at}: w_i, the relation to the K regions", "Eq. 5; sums to 1",
                                        value_name="w_ik", reference=1 / K, reference_name="1/K", zoom=True, height=360))
             cells = relation.cell_predictions(ocr.arrays.logits)
@@ -142,12 +142,12 @@ def for_one_pixel():
     if aspp is not None and aspp.arrays is not None:
         taps = compare.aspp_taps(aspp.rates, (row, col), grid)
         with middle:
-            app_state.chart(sampling_figure(comparison.image, grid, (row, col),
+            transport.chart(sampling_figure(comparison.image, grid, (row, col),
                                             [(t.branch, t.cells, t.inside) for t in taps],
                                             f"ASPP, {at}: the cells each branch reads", height=360))
         with right:
             names = compare.branch_names(aspp.rates)
-            app_state.chart(class_bars(compare.aspp_contributions(aspp, (row, col)), names, BRANCH_COLOURS[:len(names)],
+            transport.chart(class_bars(compare.aspp_contributions(aspp, (row, col)), names, BRANCH_COLOURS[:len(names)],
                                        f"ASPP, {at}: each branch's share",
                                        "||W_r a_r||, its term in the 1x1 projection", value_name="norm", height=360))
         st.caption("ASPP's atrous taps lie rate cells apart on the feature map (x 8 input pixels); those outside the "
@@ -160,7 +160,7 @@ if scores:
     st.subheader("On this image: against the CamVid ground truth")
     left, right = st.columns([1, 2])
     with left:
-        app_state.chart(label_figure(comparison.image, current.truth, classes + ["(unlabelled)"], palette + [(0, 0, 0)],
+        transport.chart(label_figure(comparison.image, current.truth, classes + ["(unlabelled)"], palette + [(0, 0, 0)],
                                      "ground truth (CamVid)", opacity=opacity, height=340))
     with right:
         table(list(scores.values()))

@@ -2,7 +2,7 @@
 paper's, beside the paper's reported table; how the costs grow with the number of pixels."""
 import streamlit as st
 
-from ocr_viz.app import state as app_state
+from ocr_viz.app import transport
 from ocr_viz.cost import report as cost_report
 from ocr_viz.figures.compare import loglog_figure
 from pages._layout import table
@@ -68,7 +68,7 @@ else:
         with column:
             series = cost_report.scaling_series(scaling["points"], measure)
             if series:
-                app_state.chart(loglog_figure(series, cost_report.slopes(scaling, measure, last3),
+                transport.chart(loglog_figure(series, cost_report.slopes(scaling, measure, last3),
                                               cost_report.MEASURES[measure], cost_report.MEASURES[measure],
                                               "legend: fitted log-log slope"))
             else:
@@ -95,7 +95,7 @@ if live is not None:
         st.markdown("**Paper's setting** (2048 x 128 x 128 features, 19 classes)")
         table(live["paper"])
     with right:
-        app_state.chart(loglog_figure(cost_report.scaling_series(live["points"], "flops"),
+        transport.chart(loglog_figure(cost_report.scaling_series(live["points"], "flops"),
                                       cost_report.slopes(live, "flops", last3=True),
                                       "GFLOPs vs pixels, counted now", "GFLOPs",
                                       f"sides {', '.join(map(str, live['sizes']))}; "

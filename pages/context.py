@@ -3,7 +3,7 @@ and what OCR changed: the coarse (auxiliary) prediction against the final one.""
 import streamlit as st
 
 from ocr_viz.analysis import stats as analysis
-from ocr_viz.app import state as app_state
+from ocr_viz.app import model_choice, transport
 from ocr_viz.data.classes import IGNORE_INDEX
 from ocr_viz.figures import label_figure, map_figure, pca_caption, rgb_figure
 from pages._layout import scale_picker, stage_code, stage_page
@@ -16,8 +16,8 @@ for column, (name, maps, what) in zip(columns, [("x", arrays.x, "pixel represent
                                                ("y", arrays.y, "object contextual y_i (Eq. 3)"),
                                                ("z", arrays.z, "augmented z_i (Eq. 6)")]):
     with column:
-        rgb, share = app_state.derived(f"pca.{name}", lambda maps=maps: analysis.pca_rgb(maps))
-        app_state.chart(rgb_figure(rgb, f"PCA of {what}", pca_caption(share), height=340))
+        rgb, share = model_choice.derived(f"pca.{name}", lambda maps=maps: analysis.pca_rgb(maps))
+        transport.chart(rgb_figure(rgb, f"PCA of {what}", pca_caption(share), height=340))
 st.caption("y_i is built only from the K region vectors, so it is smooth where w_i varies slowly: "
            "pixels related to the same regions get the same context.")
 
@@ -27,7 +27,7 @@ with controls:
     st.caption("The length of y_i = rho(sum_k w_ik delta(f_k)) (Eq. 3), the context each pixel gets, before it is "
                "concatenated with x_i (Eq. 6).")
 with norm:
-    app_state.chart(map_figure(analysis.norms(arrays.y), "||y_i||, the length of each pixel's context vector", scale,
+    transport.chart(map_figure(analysis.norms(arrays.y), "||y_i||, the length of each pixel's context vector", scale,
                                image=arrays.image, opacity=0.8, value_name="||y_i||"))
 
 st.subheader("What OCR changed")
@@ -35,15 +35,15 @@ opacity = st.slider("opacity over the image", 0.0, 1.0, 0.6, key="context.opacit
 change = analysis.changes(arrays.aux_pred, arrays.pred, current.truth, IGNORE_INDEX)
 left, middle, right = st.columns(3)
 with left:
-    app_state.chart(label_figure(arrays.image, arrays.aux_pred, classes, palette,
+    transport.chart(label_figure(arrays.image, arrays.aux_pred, classes, palette,
                                  "coarse: argmax M_k (soft regions)", opacity=opacity, height=380,
                                  legend_below=True))
 with middle:
-    app_state.chart(label_figure(arrays.image, arrays.pred, classes, palette,
+    transport.chart(label_figure(arrays.image, arrays.pred, classes, palette,
                                  "final: argmax of the classifier on z_i", opacity=opacity, height=380,
                                  legend_below=True))
 with right:
-    app_state.chart(label_figure(arrays.image, arrays.pred, classes, palette, "pixels whose label OCR changed",
+    transport.chart(label_figure(arrays.image, arrays.pred, classes, palette, "pixels whose label OCR changed",
                                  opacity=1.0, mask=change["mask"], caption="coloured by the final label; the rest dimmed",
                                  height=380, legend_below=True))
 share = change["changed"] / change["total"]

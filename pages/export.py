@@ -5,11 +5,11 @@ from functools import partial
 
 import streamlit as st
 
-from ocr_viz.app import export, replay, state as app_state
+from ocr_viz.app import downloads, export, model_choice, session
 from ocr_viz.teaching import explain
 from pages._layout import share_box
 
-current = app_state.current()
+current = session.current()
 arrays = current.arrays
 HERE = "export"
 
@@ -31,11 +31,11 @@ if not arrays.is_ocr:
 else:
     file_name = "ocr-trace-" + re.sub(r"[^A-Za-z0-9]+", "-", current.image_key).strip("-") + ".npz"
     meta = {**current.meta, "image": current.image_key, "image_label": current.image_label}
-    st.download_button("Download the trace (.npz)", data=partial(replay.npz_bytes, arrays, meta), file_name=file_name,
+    st.download_button("Download the trace (.npz)", data=partial(downloads.npz_bytes, arrays, meta), file_name=file_name,
                        mime="application/octet-stream", key="export.npz", on_click="ignore", type="primary",
                        icon=":material/download:",
                        help="every array from the input to the labels, compressed; made on click")
-    shapes = app_state.derived("npz.shapes", lambda: replay.npz_shapes(arrays))
+    shapes = model_choice.derived("npz.shapes", lambda: downloads.npz_shapes(arrays))
     st.dataframe([{"key": key, "shape in this file": explain.shape_text(shapes[key]) if key in shapes else "()",
                    "layout": layout, "meaning": meaning}
                   for key, (layout, meaning) in export.SCHEMA.items() if key in shapes or key in ("schema", "meta")],
@@ -44,7 +44,7 @@ else:
                "The backbone's stage outputs are not included (only their fusion, the head's input). "
                "No pickle: the schema and the metadata are JSON strings.")
     st.markdown("Load it in a notebook:")
-    st.code(replay.notebook_snippet(file_name), language="python")
+    st.code(downloads.notebook_snippet(file_name), language="python")
 
 st.subheader("Share this view")
 DESTINATIONS = {"": "Home: the pipeline", "lecture": "Lecture mode (this step)", "pixels": "x_i", "regions": "M_k",

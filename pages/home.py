@@ -1,11 +1,11 @@
 """Home: the paper's pipeline (Fig. 3) for the current image, each box linking to its page."""
 import streamlit as st
 
-from ocr_viz.app import gallery, state as app_state
+from ocr_viz.app import downloads, gallery, session, transport
 from ocr_viz.figures import label_figure, pipeline_dot
 from ocr_viz.teaching import explain
 
-current = app_state.current()
+current = session.current()
 arrays = current.arrays
 
 st.title("OCR, stage by stage")
@@ -18,7 +18,7 @@ st.markdown(
 
 diagram, pictures = st.columns([3, 2])
 with diagram:
-    query = app_state.link_query()  # the boxes open a new session, so they link only views a URL can carry
+    query = downloads.link_query()  # the boxes open a new session, so they link only views a URL can carry
     links = {stage.key: f"{stage.key}?{query}" for stage in explain.STAGES} if query is not None else {}
     st.graphviz_chart(pipeline_dot(explain.pipeline_nodes(arrays.shapes), explain.PIPELINE_EDGES, links),
                       width="stretch")
@@ -31,7 +31,7 @@ with diagram:
 with pictures:
     st.image(arrays.image, caption=f"{current.image_label}: the model's input, {arrays.image.shape[1]} x "
              f"{arrays.image.shape[0]} pixels (longer side 640)")
-    app_state.chart(label_figure(arrays.image, arrays.pred, current.classes, current.palette, "its segmentation",
+    transport.chart(label_figure(arrays.image, arrays.pred, current.classes, current.palette, "its segmentation",
                                  caption="details on the Segmentation page" + (
                                      "; ground truth there too" if current.truth is not None else ""), height=420,
                                  legend_below=True),
@@ -46,7 +46,7 @@ def thumbnails(entries: list[gallery.GalleryImage]) -> None:
         for column, entry in zip(st.columns(THUMBNAILS_PER_ROW), entries[start:start + THUMBNAILS_PER_ROW]):
             with column:
                 st.image(str(entry.path), caption=entry.label + (f": {entry.note}" if entry.note else ""))
-                st.button("Use this image", key=f"use.{entry.key}", on_click=app_state.choose_image,
+                st.button("Use this image", key=f"use.{entry.key}", on_click=session.choose_image,
                           args=(entry.key,), disabled=entry.key == current.image_key)
 
 

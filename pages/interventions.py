@@ -4,13 +4,13 @@ change as difference maps. Only the head reruns, from the cached trace; never th
 import streamlit as st
 
 from ocr_viz.analysis import whatif
-from ocr_viz.app import state as app_state
+from ocr_viz.app import model_choice, session, transport
 from ocr_viz.model.arrays import head_trace
 from ocr_viz.figures import Scale, class_bars, label_figure, map_figure, photo_figure
 from ocr_viz.figures.scales import shared_limits
 from ocr_viz.teaching import explain
 
-current = app_state.current()
+current = session.current()
 arrays, classes, palette = current.arrays, current.classes, current.palette
 K = len(classes)
 
@@ -26,7 +26,7 @@ if not arrays.is_ocr:
     st.stop()
 
 head = current.model.head
-base = app_state.derived("replay.head_trace", lambda: head_trace(arrays, current.device))
+base = model_choice.derived("replay.head_trace", lambda: head_trace(arrays, current.device))
 KINDS = {"temperature": "spatial-softmax temperature (Eq. 4)", "suppress": "suppress a region: m~_k := 0 (Eq. 4)",
          "override": "set w_i by hand for one pixel (Eq. 5)"}
 TEMPERATURES = [0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0]
@@ -40,10 +40,10 @@ with controls:
                                  help=f"the model's own is s = {head.temperature:g}: s > 1 concentrates each region on "
                                       "its most confident pixels, s < 1 spreads it towards a plain average")
         intervention = whatif.Temperature(float(value))
-        k = app_state.class_picker("region shown")
+        k = session.class_picker("region shown")
     elif kind == "suppress":
         st.latex(r"\tilde m_{k} := 0 \;\Rightarrow\; f_k = 0")
-        k = app_state.class_picker("region k to suppress")
+        k = session.class_picker("region k to suppress")
         keep = st.toggle("keep w as recorded", value=False, key="interventions.keep",
                          help="off: w is recomputed by Eq. 5 with the new f_k; on: only f_k (so delta(f_k)) changes")
         intervention = whatif.Suppress(k, keep)
@@ -51,30 +51,30 @@ with controls:
                    "attend to the empty region, and its value delta(0) is not 0.")
     else:
         st.latex(r"w_{i\cdot} := v \,/\, \textstyle\sum_k v_k \quad\text{for the chosen pixel } i")
-        row, col = app_state.pixel_picker()
-        k = app_state.chosen_class()
+        row, col = session.pixel_picker()
+        k = session.chosen_class()
         sliders = [st.slider(classes[j], 0.0, 1.0, float(arrays.w[j, row, col]), step=0.001, format="%.3f",
                              key=f"interventions.w.{row}.{col}.{j}") for j in range(K)]
         intervention = whatif.Override((row, col), tuple(float(v) for v in whatif.renormalised(sliders)))
         st.caption("The sliders start at the model's w_i for this pixel; the weights are renormalised to sum 1.")
 size = arrays.image.shape[:2]
-result = app_state.experiment(("whatif", intervention), lambda: whatif.outcome(head, base, intervention, size, classes))
+result = model_choice.experiment(("whatif", intervention), lambda: whatif.outcome(head, base, intervention, size, classes))
 with chooser:
     if kind == "override":
-        app_state.chart(photo_figure(arrays.image, arrays.grid, "click a pixel to set its relation",
-                                     pixel=app_state.chosen_pixel(), clickable=True),
+        transport.chart(photo_figure(arrays.image, arrays.grid, "click a pixel to set its relation",
+                                     pixel=session.chosen_pixel(), clickable=True),
                         clickable_key="interventions.click", downloads=False)
     st.info(whatif.summary(result, arrays.grid), icon=":material/science:")
     opacity = st.slider("opacity over the image", 0.0, 1.0, 0.6, key="interventions.opacity")
 before, after, changed = st.columns(3)
 with before:
-    app_state.chart(label_figure(arrays.image, arrays.pred, classes, palette, "prediction before", opacity=opacity,
+    transport.chart(label_figure(arrays.image, arrays.pred, classes, palette, "prediction before", opacity=opacity,
                                  height=380, legend_below=True))
 with after:
-    app_state.chart(label_figure(arrays.image, result.pred, classes, palette, f"after: {result.what}", opacity=opacity,
+    transport.chart(label_figure(arrays.image, result.pred, classes, palette, f"after: {result.what}", opacity=opacity,
                                  height=380, legend_below=True))
 with changed:
-    app_state.chart(label_figure(arrays.image, result.pred, classes, palette, "pixels whose label changed", opacity=1.0,
+    transport.chart(label_figure(arrays.image, result.pred, classes, palette, "pixels whose label changed", opacity=1.0,
                                  mask=result.changed,
                                  caption=f"{whatif.plural(int(result.changed.sum()), 'pixel')}; the rest dimmed",
                                  height=380, legend_below=True))
@@ -82,30 +82,30 @@ with changed:
 st.subheader("Where the stages changed (difference maps)")
 CHANGES = {"y": "||y'_i - y_i||  (Eq. 3)", "z": "||z'_i - z_i||  (Eq. 6)",
            "w": "1/2 sum_k |w'_ik - w_ik|  (Eq. 5)", "logits": "||logits'_i - logits_i||"}
-per_row = 2 if st.session_state.get(app_state.LARGE_TYPE) else 4  # large type needs wider maps
+per_row = 2 if st.session_state.get(session.LARGE_TYPE) else 4  # large type needs wider maps
 columns = [c for _ in range(0, len(CHANGES), per_row) for c in st.columns(per_row)]
 for column, (name, title) in zip(columns, CHANGES.items()):
     with column:
-        app_state.chart(map_figure(result.change[name], title, Scale("linear"), value_name=f"change of {name}",
-                                   pixel=app_state.chosen_pixel() if kind == "override" else None, height=300))
+        transport.chart(map_figure(result.change[name], title, Scale("linear"), value_name=f"change of {name}",
+                                   pixel=session.chosen_pixel() if kind == "override" else None, height=300))
 
-row, col = app_state.chosen_pixel()
+row, col = session.chosen_pixel()
 moved, first, second = st.columns(3)
 with moved:
-    app_state.chart(class_bars(result.f_change, classes, palette, "||f'_k - f_k||: how much each region vector moved",
+    transport.chart(class_bars(result.f_change, classes, palette, "||f'_k - f_k||: how much each region vector moved",
                                "Eq. 4; all 0 when the intervention comes after it", value_name="change of f_k",
                                highlight=k))
 if kind == "temperature":
     limits = shared_limits(arrays.m_tilde[k], result.m_tilde[k], positive=True)  # one range, so the two compare
     for column, (maps, when) in zip((first, second), ((arrays.m_tilde, "before"), (result.m_tilde, "after"))):
         with column:
-            app_state.chart(map_figure(maps[k], f"m~_k for {classes[k]}, {when}", Scale("log"), image=arrays.image,
+            transport.chart(map_figure(maps[k], f"m~_k for {classes[k]}, {when}", Scale("log"), image=arrays.image,
                                        opacity=0.75, value_name="m~_k", limits=limits))
 else:
     top = 1.1 * max(float(arrays.w[:, row, col].max()), float(result.w[:, row, col].max()), 1 / K)
     for column, (w, when) in zip((first, second), ((arrays.w, "before"), (result.w, "after"))):
         with column:
-            app_state.chart(class_bars(w[:, row, col], classes, palette, f"w_i {when}, pixel (row {row}, col {col})",
+            transport.chart(class_bars(w[:, row, col], classes, palette, f"w_i {when}, pixel (row {row}, col {col})",
                                        value_name="w_ik", reference=1 / K, reference_name="1/K", highlight=k,
                                        value_range=(0.0, top)))
 

@@ -4,15 +4,15 @@ the figure, the equations, where it sits in the pipeline, and the code. The step
 (?step=), and the left / right arrow keys move through the steps. Texts: ocr_viz/teaching/lecture.py."""
 import streamlit as st
 
-from ocr_viz.app import state as app_state
+from ocr_viz.app import model_choice, session, transport
 from ocr_viz.figures import pipeline_dot
 from ocr_viz.teaching import explain, lecture
 from pages._layout import share_box
 
-current = app_state.current()
+current = session.current()
 steps = lecture.STEPS
 count = len(steps)
-number = app_state.lecture_step(count)
+number = session.lecture_step(count)
 step = steps[number - 1]
 
 if not current.arrays.is_ocr:
@@ -24,10 +24,10 @@ scene = lecture.Scene(current.arrays, current.classes, current.palette, current.
 
 with st.container(horizontal=True, vertical_alignment="center"):
     st.button("Previous", key="lecture.previous", icon=":material/arrow_back:", shortcut="Left",
-              on_click=app_state.move_step, args=(-1,), disabled=number == 1)
+              on_click=session.move_step, args=(-1,), disabled=number == 1)
     st.button("Next", key="lecture.next", icon=":material/arrow_forward:", shortcut="Right", type="primary",
-              on_click=app_state.move_step, args=(1,), disabled=number == count)
-    app_state.bound(st.selectbox, app_state.STEP, "jump to step", options=range(1, count + 1),
+              on_click=session.move_step, args=(1,), disabled=number == count)
+    session.bound(st.selectbox, session.STEP, "jump to step", options=range(1, count + 1),
                     format_func=lambda n: f"{n}. {steps[n - 1].title}", label_visibility="collapsed")
     st.caption("Large type for a projector: in the sidebar")
 st.progress(number / count, text=f"Step {number} of {count}  (keys: left / right arrow, when no widget has the focus)")
@@ -39,7 +39,7 @@ st.caption(f"{current.image_label}, {current.meta.get('name', '?')} model"
 text, maths = st.columns([3, 2])
 with text:
     st.markdown(step.text)
-    prompt = app_state.derived(f"lecture.prompt.{step.key}", lambda: step.prompt(scene))
+    prompt = model_choice.derived(f"lecture.prompt.{step.key}", lambda: step.prompt(scene))
     st.info(f"**What to notice.** {prompt}", icon=":material/visibility:")
     for page, label in step.links:
         st.page_link(page, label=label, icon=":material/arrow_forward:")
@@ -53,9 +53,9 @@ picture, diagram = st.columns([3, 2])
 with picture:
     if step.figure is not None:
         colours = hash(tuple(current.palette))  # another choice of class colours draws the figure anew
-        figure = app_state.derived(f"lecture.figure.{step.key}.{colours}", lambda: step.figure(scene))
+        figure = model_choice.derived(f"lecture.figure.{step.key}.{colours}", lambda: step.figure(scene))
         for one in figure if isinstance(figure, tuple) else (figure,):  # a step may show several figures
-            app_state.chart(one)  # enlarged in projector mode
+            transport.chart(one)  # enlarged in projector mode
 with diagram:
     st.graphviz_chart(pipeline_dot(explain.pipeline_nodes(current.arrays.shapes), explain.PIPELINE_EDGES,
                                    current=step.stage), width="stretch")

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from ocr_viz.analysis import stats as analysis
-from ocr_viz.app import state as app_state
+from ocr_viz.app import model_choice, transport
 from ocr_viz.figures import map_figure, pca_caption, rgb_figure
 from pages._layout import scale_picker, stage_code, stage_page
 
@@ -13,11 +13,11 @@ c = arrays.x.shape[0]
 
 left, right = st.columns(2)
 with left:
-    rgb, share = app_state.derived("pca.x", lambda: analysis.pca_rgb(arrays.x))
-    app_state.chart(rgb_figure(rgb, f"x_i: PCA of the {c} channels", pca_caption(share)))
+    rgb, share = model_choice.derived("pca.x", lambda: analysis.pca_rgb(arrays.x))
+    transport.chart(rgb_figure(rgb, f"x_i: PCA of the {c} channels", pca_caption(share)))
 with right:
-    rgb, share = app_state.derived("pca.features", lambda: analysis.pca_rgb(arrays.features))
-    app_state.chart(rgb_figure(rgb, f"backbone features (head input): PCA of the {arrays.features.shape[0]} channels",
+    rgb, share = model_choice.derived("pca.features", lambda: analysis.pca_rgb(arrays.features))
+    transport.chart(rgb_figure(rgb, f"backbone features (head input): PCA of the {arrays.features.shape[0]} channels",
                                pca_caption(share)))
 st.caption("Similar colours mean similar vectors: pixels the head will treat alike.")
 
@@ -31,7 +31,7 @@ with controls:
     scale = scale_picker("pixels.channel")
     opacity = st.slider("opacity over the image", 0.0, 1.0, 1.0, key="pixels.opacity")
 with figure:
-    app_state.chart(map_figure(arrays.x[channel], f"channel {channel} of x_i", scale, image=arrays.image,
+    transport.chart(map_figure(arrays.x[channel], f"channel {channel} of x_i", scale, image=arrays.image,
                                opacity=opacity, value_name=f"x[{channel}]"))
 
 st.subheader("Feature norms")
@@ -40,7 +40,7 @@ with controls:
     scale = scale_picker("pixels.norm")
     st.caption("Eq. 4 weights each pixel's x_i, so pixels with long vectors pull f_k towards themselves.")
 with norm:
-    app_state.chart(map_figure(analysis.norms(arrays.x), "||x_i||, the length of each pixel's vector", scale,
+    transport.chart(map_figure(analysis.norms(arrays.x), "||x_i||, the length of each pixel's vector", scale,
                                value_name="||x_i||"))
 
 stage_code("pixels")

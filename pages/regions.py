@@ -3,14 +3,14 @@ softmax m~_k, over the image; and the coarse segmentation they make."""
 import streamlit as st
 
 from ocr_viz.analysis import stats as analysis
-from ocr_viz.app import state as app_state
+from ocr_viz.app import model_choice, session, transport
 from ocr_viz.figures import label_figure, map_figure, map_grid
 from pages._layout import scale_picker, stage_code, stage_page
 
 current = stage_page("regions")
 arrays, classes = current.arrays, current.classes
 n = arrays.grid[0] * arrays.grid[1]
-class_prob = app_state.derived("class_softmax.M", lambda: analysis.softmax(arrays.M, axis=0))
+class_prob = model_choice.derived("class_softmax.M", lambda: analysis.softmax(arrays.M, axis=0))
 VIEWS = {  # name -> (maps, symbol, what it is, default colour scale)
     "raw logits M_k": (arrays.M, "M_k", "raw auxiliary logits", "linear"),
     "class softmax p_k": (class_prob, "p_k", "softmax over the K classes at each pixel", "linear"),
@@ -24,18 +24,18 @@ st.caption(f"**{symbol}**: {meaning}." + (f" Each map sums to 1 over the {n} pix
 
 controls, large, beside = st.columns([1, 2, 2])
 with controls:
-    k = app_state.class_picker()
+    k = session.class_picker()
     scale = scale_picker(f"regions.{symbol}", default_scale)
     opacity = st.slider("opacity over the image", 0.0, 1.0, 0.7, key="regions.opacity")
 with large:
-    app_state.chart(map_figure(maps[k], f"{symbol} for {classes[k]} ({meaning})", scale, image=arrays.image,
+    transport.chart(map_figure(maps[k], f"{symbol} for {classes[k]} ({meaning})", scale, image=arrays.image,
                                opacity=opacity, value_name=symbol))
 with beside:
     if symbol == "m~_k":
-        app_state.chart(map_figure(class_prob[k], f"p_k for {classes[k]}: class softmax, beside it", image=arrays.image,
+        transport.chart(map_figure(class_prob[k], f"p_k for {classes[k]}: class softmax, beside it", image=arrays.image,
                                    opacity=opacity, value_name="p_k"))
     else:
-        app_state.chart(map_figure(arrays.m_tilde[k], f"m~_k for {classes[k]}: the Eq. 4 weights, beside it",
+        transport.chart(map_figure(arrays.m_tilde[k], f"m~_k for {classes[k]}: the Eq. 4 weights, beside it",
                                    scale_picker("regions.beside", "log", "its colour scale"), image=arrays.image,
                                    opacity=opacity, value_name="m~_k"))
 top = analysis.share_of_top(arrays.m_tilde[k], 10)
@@ -55,7 +55,7 @@ with options:
                                  format_func=lambda s: f"{s + 1}-{min(s + GRID_PAGE, K)} of {K}")
 shown = slice(first, first + GRID_PAGE)
 title = f"all {K} maps" if K <= GRID_PAGE else f"maps {first + 1}-{min(first + GRID_PAGE, K)} of {K}"
-app_state.chart(map_grid(maps[shown], classes[shown], f"{title}: {symbol} ({meaning})", scale, shared=shared,
+transport.chart(map_grid(maps[shown], classes[shown], f"{title}: {symbol} ({meaning})", scale, shared=shared,
                          value_name=symbol))
 if shared and K > GRID_PAGE:
     st.caption("The shared colour range is the range of the maps on this page.")
@@ -63,7 +63,7 @@ if shared and K > GRID_PAGE:
 st.subheader("Coarse segmentation")
 coarse, note = st.columns([2, 1])
 with coarse:
-    app_state.chart(label_figure(arrays.image, arrays.aux_pred, classes, current.palette,
+    transport.chart(label_figure(arrays.image, arrays.aux_pred, classes, current.palette,
                                  "argmax_k M_k: the soft regions as labels (auxiliary prediction)", opacity=opacity))
 with note:
     st.caption("Each pixel takes the class whose soft region M_k is largest there: the coarse segmentation the "

@@ -5,7 +5,7 @@ import math
 import streamlit as st
 
 from ocr_viz.analysis import relation, stats as analysis
-from ocr_viz.app import state as app_state
+from ocr_viz.app import model_choice, session, transport
 from ocr_viz.figures import class_bars, label_figure, map_figure
 from ocr_viz.teaching import explain
 from pages._layout import scale_picker, stage_code, stage_page
@@ -14,38 +14,38 @@ current = stage_page("relation")
 arrays, classes, palette = current.arrays, current.classes, current.palette
 K = len(classes)
 uniform_entropy = math.log(K)
-entropy = app_state.derived("entropy.w", lambda: analysis.entropy(arrays.w, axis=0))
+entropy = model_choice.derived("entropy.w", lambda: analysis.entropy(arrays.w, axis=0))
 
 # The class and the display choices rerun the page; a pixel (click or inputs) reruns only
 # `follow_the_pixel`, so a click resends the w map and the bars, not every figure on the page.
 choice, look, shade = st.columns([1, 2, 1])
 with choice:
-    k = app_state.class_picker()
+    k = session.class_picker()
     zoom = st.toggle("zoom bar axes", value=True, key="relation.zoom",
                      help="the relation is often close to uniform (1/K); zooming shows the differences")
 with look:
     scale = scale_picker("relation", "percentile")
 with shade:
     opacity = st.slider("opacity over the image", 0.0, 1.0, 0.65, key="relation.opacity")
-predicted = app_state.derived("relation.cell_predictions", lambda: relation.cell_predictions(arrays.logits))
+predicted = model_choice.derived("relation.cell_predictions", lambda: relation.cell_predictions(arrays.logits))
 
 
-@app_state.fragment
+@session.fragment
 def follow_the_pixel():
     """The w map with the chosen pixel circled, that pixel's w_i and kappa bars, and what it says."""
     picture, bars = st.columns([3, 2])
     with picture:
-        row, col = app_state.pixel_picker()
-        app_state.chart(map_figure(arrays.w[k], f"w_ik for region k = {classes[k]}: click a pixel", scale,
+        row, col = session.pixel_picker()
+        transport.chart(map_figure(arrays.w[k], f"w_ik for region k = {classes[k]}: click a pixel", scale,
                                    image=arrays.image, opacity=opacity, value_name="w_ik", pixel=(row, col),
                                    clickable=True), clickable_key="relation.click.w")
     i = row * arrays.grid[1] + col
     with bars:
-        app_state.chart(class_bars(
+        transport.chart(class_bars(
             arrays.w[:, row, col], classes, palette, f"w_i for pixel i = {i} (row {row}, col {col})",
             f"sums to 1; entropy {entropy[row, col]:.4f} (uniform {uniform_entropy:.4f})",
             value_name="w_ik", reference=1 / K, reference_name="1/K", highlight=k, zoom=zoom))
-        app_state.chart(class_bars(arrays.kappa[:, row, col], classes, palette, f"kappa for pixel i = {i} over the regions",
+        transport.chart(class_bars(arrays.kappa[:, row, col], classes, palette, f"kappa for pixel i = {i} over the regions",
                                    "the logits before the softmax of Eq. 5", value_name="kappa", highlight=k, zoom=zoom))
     st.caption(f"Pixel index i = row x {arrays.grid[1]} + column, on the {arrays.grid[0]} x {arrays.grid[1]} feature "
                f"map (one cell = {arrays.stride:g} x {arrays.stride:g} input pixels). The chosen pixel is circled in white.")
@@ -53,7 +53,7 @@ def follow_the_pixel():
 
 
 follow_the_pixel()
-here = app_state.derived("relation_truth.image", lambda: relation.image_summary(arrays, classes, current.truth))
+here = model_choice.derived("relation_truth.image", lambda: relation.image_summary(arrays, classes, current.truth))
 with st.container(border=True):
     st.markdown("**What the relation does on this image, measured** (the paper's picture: each pixel relates "
                 "mostly to the region of its own object)\n\n"
@@ -63,19 +63,19 @@ with st.container(border=True):
 
 left, right = st.columns(2)
 with left:
-    app_state.chart(map_figure(entropy, "entropy of w_i over the K regions, per pixel", scale_picker("relation.entropy"),
+    transport.chart(map_figure(entropy, "entropy of w_i over the K regions, per pixel", scale_picker("relation.entropy"),
                                value_name="entropy (nats)", clickable=True), clickable_key="relation.click.entropy")
     st.caption(f"Mean entropy {entropy.mean():.3f} nats; a uniform relation over {K} regions has log K = "
                f"{uniform_entropy:.3f}. Close to it means each pixel mixes all regions almost equally. "
                "Click a pixel here or on the map of kappa to choose it.")
 with right:
     strongest = analysis.resize_nearest(analysis.argmax_map(arrays.w), arrays.image.shape[:2])
-    app_state.chart(label_figure(arrays.image, strongest, classes, palette,
+    transport.chart(label_figure(arrays.image, strongest, classes, palette,
                                  "argmax_k w_ik: each pixel's most related region", opacity=opacity))
 
 st.subheader("Raw relation logits kappa(x_i, f_k)")
 kappa_scale = scale_picker("relation.kappa", "percentile")
-app_state.chart(map_figure(arrays.kappa[k], f"kappa for region k = {classes[k]}", kappa_scale,
+transport.chart(map_figure(arrays.kappa[k], f"kappa for region k = {classes[k]}", kappa_scale,
                            value_name="kappa", clickable=True), clickable_key="relation.click.kappa")
 
 stage_code("relation")

@@ -6,14 +6,14 @@ from pathlib import Path
 import streamlit as st
 
 from ocr_viz.analysis import interventions, relation
-from ocr_viz.app import state as app_state
+from ocr_viz.app import model_choice, session, transport
 from ocr_viz.model.arrays import head_trace
 from ocr_viz.figures import score_bars
 from ocr_viz.figures.relation_stats import (alignment_bars, argmax_share_bars, confusion_figure, entropy_histogram,
                                             rank_bars)
 from ocr_viz.teaching import explain
 
-current = app_state.current()
+current = session.current()
 arrays, classes, palette = current.arrays, current.classes, current.palette
 K = len(classes)
 
@@ -45,7 +45,7 @@ if upload is not None:
     except ValueError as e:
         st.error(f"The analysis file was not used: {e}")
 
-here = app_state.derived("relation_truth.image", lambda: relation.image_summary(arrays, classes, current.truth))
+here = model_choice.derived("relation_truth.image", lambda: relation.image_summary(arrays, classes, current.truth))
 test = results["relation"] if results else None
 
 claim, measured = st.columns(2)
@@ -104,13 +104,13 @@ with left:
     histograms = {f"test set ({results['images']} images)": test["entropy"]["histogram"]} if test else {}
     histograms["this image"] = here["entropy"]["histogram"]
     means = ({"test set": test["entropy"]["mean"]} if test else {}) | {"this image": here["entropy"]["mean"]}
-    app_state.chart(entropy_histogram(here["entropy"]["edges"], histograms, here["entropy"]["log_k"],
+    transport.chart(entropy_histogram(here["entropy"]["edges"], histograms, here["entropy"]["log_k"],
                                       "entropy of w_i per cell", "dotted: the means; dashed: a uniform relation",
                                       means=means))
 with right:
     source = test if test is not None else here
     where = "test set" if test is not None else "this image"
-    app_state.chart(argmax_share_bars(classes, palette, source["absolute"]["argmax_share"],
+    transport.chart(argmax_share_bars(classes, palette, source["absolute"]["argmax_share"],
                                       f"which region each cell relates to most ({where})",
                                       "share of all cells whose argmax_k w_ik is each class"))
 
@@ -119,17 +119,17 @@ if source is not None:
     where = f"test set, {results['images']} images" if test is not None else "this image"
     left, right = st.columns(2)
     with left:
-        app_state.chart(alignment_bars(classes, {
+        transport.chart(alignment_bars(classes, {
             view: [source[view]["per_class"][c]["top1_truth"] for c in classes] for view in relation.VIEWS},
             f"argmax_k w_ik = the true class, per class ({where})",
             "absolute: w_ik; relative: w_ik divided by its image mean", chance=1 / K))
     with right:
-        app_state.chart(rank_bars({view: source[view]["rank_histogram"] for view in relation.VIEWS},
+        transport.chart(rank_bars({view: source[view]["rank_histogram"] for view in relation.VIEWS},
                                   f"rank of the true class among the K weights ({where})",
                                   "dashed: 1/K, what a relation unrelated to the class gives"))
     view = st.radio("confusion of", relation.VIEWS, horizontal=True, key="relation_truth.view",
                     format_func={"absolute": "argmax_k w_ik", "relative": "argmax_k of w_ik / image mean"}.get)
-    app_state.chart(confusion_figure(source[view]["versus_truth"], classes,
+    transport.chart(confusion_figure(source[view]["versus_truth"], classes,
                                      f"the true class (rows) against the strongest region (columns), {where}",
                                      "each row: the share of that class's cells; a diagonal would be the paper's "
                                      "picture", columns_name="argmax_k w_ik" if view == "absolute" else
@@ -140,7 +140,7 @@ if results is None:
     st.caption("They need the test-set analysis. The Ablations page scores them on one image.")
 else:
     rows = results["ablations"]["rows"]
-    app_state.chart(score_bars([r["name"] for r in rows], [100 * r["miou"] for r in rows],
+    transport.chart(score_bars([r["name"] for r in rows], [100 * r["miou"] for r in rows],
                                f"mean IoU over {results['images']} images, per variant",
                                results["ablations"]["scored_at"], baseline=next(
                                    (r["name"] for r in rows if r["key"] == "ocr"), None)))
@@ -157,8 +157,8 @@ else:
     st.page_link("pages/ablations.py", label="The same variants on one image: Ablations", icon=":material/science:")
 
 st.subheader("What follows for y_i")
-base = app_state.derived("replay.head_trace", lambda: head_trace(arrays, current.device))
-uniform = app_state.experiment(("relation_truth.uniform",), lambda: interventions.uniform_relation(current.model.head, base))
+base = model_choice.derived("replay.head_trace", lambda: head_trace(arrays, current.device))
+uniform = model_choice.experiment(("relation_truth.uniform",), lambda: interventions.uniform_relation(current.model.head, base))
 share = relation.share_beyond_global_mix(interventions.context_of(current.model.head, base)[0].cpu().numpy(),
                                         interventions.context_of(current.model.head, uniform)[0].cpu().numpy())
 scores = {r["key"]: r["miou"] for r in results["ablations"]["rows"]} if results else {}

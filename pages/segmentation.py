@@ -3,7 +3,7 @@ pixels; against the ground truth for dataset images."""
 import streamlit as st
 
 from ocr_viz.analysis import stats as analysis
-from ocr_viz.app import state as app_state
+from ocr_viz.app import transport
 from ocr_viz.data.classes import IGNORE_INDEX
 from ocr_viz.figures import class_bars, label_figure, map_figure
 from pages._layout import stage_code, stage_page
@@ -14,20 +14,20 @@ arrays, classes, palette = current.arrays, current.classes, current.palette
 opacity = st.slider("opacity over the image", 0.0, 1.0, 0.6, key="segmentation.opacity")
 left, right = st.columns([3, 2])
 with left:
-    app_state.chart(label_figure(arrays.image, arrays.pred, classes, palette, "segmentation (legend: the classes present)",
+    transport.chart(label_figure(arrays.image, arrays.pred, classes, palette, "segmentation (legend: the classes present)",
                                  opacity=opacity, height=480))
 with right:
-    app_state.chart(class_bars(analysis.class_shares(arrays.pred, len(classes)), classes, palette,
+    transport.chart(class_bars(analysis.class_shares(arrays.pred, len(classes)), classes, palette,
                                "share of the pixels per class", "the bars also give each class's colour",
                                value_name="share of pixels", percent=True, height=480))
 
 left, right = st.columns(2)
 with left:
-    app_state.chart(map_figure(arrays.confidence, "confidence: the top class probability (feature-map resolution)",
+    transport.chart(map_figure(arrays.confidence, "confidence: the top class probability (feature-map resolution)",
                                value_name="probability"))
 if current.truth is not None:
     with right:
-        app_state.chart(label_figure(arrays.image, current.truth, classes + ["(unlabelled)"],
+        transport.chart(label_figure(arrays.image, current.truth, classes + ["(unlabelled)"],
                                      palette + [(0, 0, 0)], "ground truth (CamVid)", opacity=opacity))
     score = analysis.accuracy(arrays.pred, current.truth, len(classes), IGNORE_INDEX)
     st.markdown(f"On this image: pixel accuracy **{score['pixel_accuracy']:.1%}**, mean IoU over the classes present "

@@ -57,13 +57,13 @@ def problems(at: AppTest) -> list[str]:
 
 def chosen_pixel(at: AppTest) -> tuple[int, int]:
     """The (row, col) the session has chosen (by default the centre of this image's feature grid)."""
-    from ocr_viz.app import state as app_state
+    from ocr_viz.app import session
 
-    return int(at.session_state[app_state.ROW]), int(at.session_state[app_state.COL])
+    return int(at.session_state[session.ROW]), int(at.session_state[session.COL])
 
 
 def grid(at: AppTest) -> tuple[int, int]:
     """(h, w) of the current trace's feature maps: the default image and its size may change."""
-    from ocr_viz.app import state as app_state
+    from ocr_viz.app import session
 
-    return tuple(at.session_state[app_state.CURRENT].arrays.grid)
+    return tuple(at.session_state[session.CURRENT].arrays.grid)

@@ -8,7 +8,7 @@ import math
 
 from app_helpers import PAGES, STAGE_PAGES, chosen_pixel, figure_titles, grid, open_page, problems, start
 
-from ocr_viz.app import state as app_state
+from ocr_viz.app import session
 from ocr_viz.data.classes import CAMVID_CLASSES, CAMVID_PALETTE
 from ocr_viz.model import build as models, checkpoints
 from ocr_viz.teaching import explain
@@ -39,13 +39,13 @@ def test_every_page_renders(app, page):
 def test_home_shows_the_pipeline_with_this_runs_shapes(app):
     open_page(app, "home")
     dot = app.get("graphviz_chart")[0].proto.spec
-    arrays = app.session_state[app_state.CURRENT].arrays
+    arrays = app.session_state[session.CURRENT].arrays
     h, w = arrays.grid
     height, width = arrays.image.shape[:2]  # the model's input: the feature maps are 8 times smaller
     assert (h, w) == (math.ceil(height / 8), math.ceil(width / 8))
     x_shape, w_shape = (1, len(arrays.x), h, w), (1, h * w, len(arrays.w))  # (b, c, h, w) and (b, hw, K)
     assert explain.shape_text(x_shape) in dot and explain.shape_text(w_shape) in dot
-    if app.session_state[app_state.CURRENT].meta["trained"]:
+    if app.session_state[session.CURRENT].meta["trained"]:
         assert "trained weights" in app.sidebar.success[0].value
     else:
         assert "Untrained weights" in app.sidebar.warning[0].value
@@ -64,9 +64,9 @@ def test_choosing_a_class_and_a_pixel_changes_the_relation_page(app):
     h, w = grid(app)
     assert chosen_pixel(app) == (h // 2, w // 2)  # the default: the centre of the map
     assert "region k = Road" in before[0] and f"(row {h // 2}, col {w // 2})" in before[1]
-    app.selectbox(key="widget." + app_state.CLASS).set_value(8).run()  # Car
-    app.number_input(key="widget." + app_state.ROW).set_value(5).run()
-    app.number_input(key="widget." + app_state.COL).set_value(7).run()
+    app.selectbox(key="widget." + session.CLASS).set_value(8).run()  # Car
+    app.number_input(key="widget." + session.ROW).set_value(5).run()
+    app.number_input(key="widget." + session.COL).set_value(7).run()
     after = figure_titles(app)
     assert problems(app) == []
     assert "region k = Car" in after[0] and f"pixel i = {5 * w + 7} (row 5, col 7)" in after[1]  # row-major i
@@ -83,8 +83,8 @@ def test_choices_do_not_rerun_the_network(app, monkeypatch):
 
     monkeypatch.setattr("ocr_viz.model.arrays.run", fail)
     open_page(app, "relation")
-    app.selectbox(key="widget." + app_state.CLASS).set_value(5).run()
-    app.number_input(key="widget." + app_state.ROW).set_value(12).run()
+    app.selectbox(key="widget." + session.CLASS).set_value(5).run()
+    app.number_input(key="widget." + session.ROW).set_value(12).run()
     assert problems(app) == []
     titles = figure_titles(app)
     assert "region k = Tree" in titles[0] and f"(row 12, col {grid(app)[1] // 2})" in titles[1]  # they took effect
@@ -103,7 +103,7 @@ def test_query_params_restore_the_view():
 def test_a_link_to_an_unknown_image_or_class_falls_back_to_the_defaults():
     at = start({"image": "sample:../../etc/passwd", "class": "Unicorn", "pixel": "9999,-3"})
     assert problems(at) == []
-    assert at.query_params["image"] == app_state.DEFAULT_IMAGE and at.query_params["class"] == "Sky"
+    assert at.query_params["image"] == session.DEFAULT_IMAGE and at.query_params["class"] == "Sky"
     row, col = at.query_params["pixel"].split(",")
     h, w = grid(at)
     assert (int(row), int(col)) == (h // 2, w // 2)  # a pixel off the map: the default, the centre
@@ -132,20 +132,20 @@ def uploaded_checkpoint(head: str, tmp_path) -> bytes:
 
 def test_an_invalid_checkpoint_is_refused_and_a_valid_one_used(tmp_path):
     at = start()
-    at.radio(key="widget." + app_state.MODEL).set_value(app_state.UPLOAD).run()
-    at.file_uploader(key=app_state.UPLOADED_MODEL).upload("weights.safetensors", b"\x00" * 64 + b"not a checkpoint").run()
+    at.radio(key="widget." + session.MODEL).set_value(session.UPLOAD).run()
+    at.file_uploader(key=session.UPLOADED_MODEL).upload("weights.safetensors", b"\x00" * 64 + b"not a checkpoint").run()
     assert any("was refused" in e.value for e in at.error) and not at.exception
-    assert "shipped" in at.session_state[app_state.CURRENT].model_key  # fell back, still working
-    at.file_uploader(key=app_state.UPLOADED_MODEL).upload("mine.safetensors", uploaded_checkpoint("ocr", tmp_path)).run()
+    assert "shipped" in at.session_state[session.CURRENT].model_key  # fell back, still working
+    at.file_uploader(key=session.UPLOADED_MODEL).upload("mine.safetensors", uploaded_checkpoint("ocr", tmp_path)).run()
     assert problems(at) == []
-    assert at.session_state[app_state.CURRENT].meta["name"] == "test-ocr"
+    assert at.session_state[session.CURRENT].meta["name"] == "test-ocr"
     assert "model" not in at.query_params  # an uploaded model cannot travel in a link
 
 
 def test_a_non_ocr_checkpoint_shows_its_segmentation_and_explains_the_rest(tmp_path):
     at = start()
-    at.radio(key="widget." + app_state.MODEL).set_value(app_state.UPLOAD).run()
-    at.file_uploader(key=app_state.UPLOADED_MODEL).upload("fcn.safetensors", uploaded_checkpoint("fcn", tmp_path)).run()
+    at.radio(key="widget." + session.MODEL).set_value(session.UPLOAD).run()
+    at.file_uploader(key=session.UPLOADED_MODEL).upload("fcn.safetensors", uploaded_checkpoint("fcn", tmp_path)).run()
     open_page(at, "relation")
     assert problems(at) == [] and "the loaded model's head is `fcn`" in at.warning[0].value
     open_page(at, "segmentation")
@@ -154,7 +154,7 @@ def test_a_non_ocr_checkpoint_shows_its_segmentation_and_explains_the_rest(tmp_p
 
 def test_figures_download_as_svg_when_chosen(app):
     open_page(app, "objects")
-    app.sidebar.selectbox(key=app_state.FIGURE_FORMAT).set_value("svg").run()
+    app.sidebar.selectbox(key=session.FIGURE_FORMAT).set_value("svg").run()
     configs = [json.loads(c.proto.config) for c in app.get("plotly_chart")]
     assert configs and all(c["toImageButtonOptions"]["format"] == "svg" for c in configs)
 
@@ -164,11 +164,11 @@ def test_the_shipped_model_at_the_papers_widths_runs_the_stages_and_compare_says
     traces are its own, and the comparison page says its heads belong to the default model."""
     at = start()
     open_page(at, "relation")
-    choice = f"{app_state.SHIPPED}:ocr_paper_widths"
-    at.radio(key="widget." + app_state.MODEL).set_value(choice).run()
+    choice = f"{session.SHIPPED}:ocr_paper_widths"
+    at.radio(key="widget." + session.MODEL).set_value(choice).run()
     assert problems(at) == []
     assert any("ocr_paper_widths" in c.value for c in at.sidebar.caption)
-    current = at.session_state[app_state.CURRENT]
+    current = at.session_state[session.CURRENT]
     assert current.arrays.x.shape[0] == 512 and current.meta["arch"]["head_kwargs"]["key_channels"] == 256
     open_page(at, "relation_truth")  # its own test-set analysis, found by its weights' digest
     assert problems(at) == [] and any("entropy of $w_i$ is 1.94 nats" in m.value for m in at.markdown)

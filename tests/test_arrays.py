@@ -109,9 +109,3 @@ def test_figures_import_neither_torch_nor_streamlit():
                 imported.add(node.module.split(".")[0])
         allowed = set(sys.stdlib_module_names) | {"numpy", "plotly", "matplotlib"}  # arrays in, figures out
         assert imported <= allowed, (path, imported - allowed)
-
-
-def test_only_the_app_layer_imports_streamlit():
-    for path in (ROOT / "ocr_viz").rglob("*.py"):
-        if path.relative_to(ROOT).as_posix() != "ocr_viz/app/state.py":
-            assert "import streamlit" not in path.read_text(), path

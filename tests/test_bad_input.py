@@ -10,7 +10,7 @@ from app_helpers import figure_titles, open_page, problems, start
 from PIL import Image
 
 import ocr_viz
-from ocr_viz.app import state as app_state
+from ocr_viz.app import session
 from ocr_viz.model.images import MAX_FILE_BYTES
 
 
@@ -121,8 +121,8 @@ def test_greyscale_and_float_images_become_rgb():
 
 
 def upload_image(at, name: str, data: bytes):
-    at.radio(key="widget." + app_state.SOURCE).set_value(app_state.UPLOAD).run()
-    return at.file_uploader(key=app_state.UPLOADED_IMAGE).upload(name, data).run()
+    at.radio(key="widget." + session.SOURCE).set_value(session.UPLOAD).run()
+    return at.file_uploader(key=session.UPLOADED_IMAGE).upload(name, data).run()
 
 
 @pytest.mark.parametrize("name, data", [("notes.png", b"this is not an image"),
@@ -135,14 +135,14 @@ def test_the_app_shows_an_error_and_keeps_working(name, data):
     assert any(f"Could not use {name!r}" in e.value for e in at.error)
     open_page(at, "relation")  # the pages still work, on the default sample
     assert not at.exception and figure_titles(at)
-    assert at.session_state[app_state.CURRENT].image_key == app_state.DEFAULT_IMAGE
+    assert at.session_state[session.CURRENT].image_key == session.DEFAULT_IMAGE
 
 
 def test_the_app_runs_a_1x1_upload():
     at = upload_image(start(), "dot.png", encode(Image.new("RGB", (1, 1), (200, 30, 30)), "PNG"))
     open_page(at, "relation")
     assert problems(at) == []
-    current = at.session_state[app_state.CURRENT]
+    current = at.session_state[session.CURRENT]
     assert current.image_label == "dot.png" and current.arrays.image.shape == (640, 640, 3)
     assert "image" not in at.query_params  # an upload cannot travel in a link
 

@@ -11,7 +11,7 @@ from conftest import SAMPLES, assert_structured, structured_model, tiny_arch
 from PIL import Image
 
 from ocr_viz.analysis import compare
-from ocr_viz.app import state as app_state
+from ocr_viz.app import model_choice, session
 from ocr_viz.cost import bench, complexity, report as cost_report
 from ocr_viz.model import build as models
 from ocr_viz.model.heads import attention
@@ -229,8 +229,8 @@ def test_choosing_a_pixel_changes_the_attention_without_rerunning_a_network(app,
     assert (row, col) != (5, 7)
     before = heatmap_values(app, f"Non-local, pixel ({row}, {col})")
     monkeypatch.setattr(compare, "run_all", lambda *a, **k: pytest.fail("the heads ran again"))
-    app.number_input(key="widget." + app_state.ROW).set_value(5).run()
-    app.number_input(key="widget." + app_state.COL).set_value(7).run()
+    app.number_input(key="widget." + session.ROW).set_value(5).run()
+    app.number_input(key="widget." + session.COL).set_value(7).run()
     assert problems(app) == []
     assert all("pixel (5, 7)" in t for t in attention_titles(app))
     assert heatmap_values(app, "Non-local, pixel (5, 7)") != before
@@ -242,7 +242,7 @@ def test_accuracy_table_says_not_evaluated_then_shows_the_numbers(app, monkeypat
     open_page(app, "compare")
     assert any("not evaluated" in i.value for i in app.info)
     assert all(t.value.index.name != "model" for t in app.table)  # only this image's table, if any
-    per_class = {c: 0.5 for c in app.session_state[app_state.CURRENT].classes}
+    per_class = {c: 0.5 for c in app.session_state[session.CURRENT].classes}
     for name, miou in (("fcn", 0.523), ("ocr", 0.617)):
         (tmp_path / f"{name}_test.json").write_text(json.dumps({
             "checkpoint": name, "split": "test", "trained": True, "images": 233, "scale": 1.0, "flip": False,
@@ -269,7 +269,7 @@ def test_dataset_images_show_each_heads_iou(camvid_root, monkeypatch):
 
 
 def test_a_refused_attention_head_is_explained_not_fatal(app, monkeypatch):
-    real = app_state.comparison
+    real = model_choice.comparison
 
     def refused_nonlocal():
         c = real()
@@ -277,7 +277,7 @@ def test_a_refused_attention_head_is_explained_not_fatal(app, monkeypatch):
                               "exceeds MAX_PIXELS")
         return dataclasses.replace(c, runs={**c.runs, "nonlocal": run})
 
-    monkeypatch.setattr(app_state, "comparison", refused_nonlocal)
+    monkeypatch.setattr(model_choice, "comparison", refused_nonlocal)
     open_page(app, "compare")
     assert not app.exception
     assert any("Non-local** did not run" in w.value for w in app.warning)

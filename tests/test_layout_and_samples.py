@@ -11,7 +11,7 @@ from PIL import Image
 
 from app_helpers import ROOT, open_page, problems, start
 from ocr_viz.analysis import stats
-from ocr_viz.app import gallery, state as app_state
+from ocr_viz.app import gallery, session
 from ocr_viz.data.classes import CAMVID_CLASSES, CAMVID_PALETTE, IGNORE_INDEX
 from ocr_viz.figures import class_bars, label_figure, map_figure, rgb_figure
 from ocr_viz.figures.palettes import DATASET, display_palette, min_distance
@@ -41,13 +41,13 @@ def test_the_shipped_frames_are_camvid_test_pairs_small_enough_to_ship():
         assert frame.note  # what the frame shows about the model, for its caption
     assert total < 800_000  # a few hundred KB
     assert gallery.photos() and all(p.label_path is None for p in gallery.photos())  # the photos stay, without truth
-    assert app_state.DEFAULT_IMAGE == frames[0].key
+    assert session.DEFAULT_IMAGE == frames[0].key
 
 
 def test_a_fresh_clone_opens_on_a_camvid_frame_with_ground_truth(no_dataset):
     at = start()
     assert problems(at) == []
-    current = at.session_state[app_state.CURRENT]
+    current = at.session_state[session.CURRENT]
     assert current.image_key == gallery.frames()[0].key
     assert current.truth is not None and current.truth.shape == current.arrays.image.shape[:2]
     labelled = current.truth[current.truth != IGNORE_INDEX]

@@ -24,16 +24,16 @@ def models_folder(tmp_path_factory):
 
 
 def test_a_converted_release_runs_on_every_page(models_folder, monkeypatch):
-    from ocr_viz.app import state as app_state
+    from ocr_viz.app import session
 
     monkeypatch.setenv("OCR_VIZ_MODELS", str(models_folder))
     at = start()
-    choice = app_state.CONVERTED + "hrnet_w18s_cityscapes.safetensors"
-    radio = at.radio(key="widget." + app_state.MODEL)
+    choice = session.CONVERTED + "hrnet_w18s_cityscapes.safetensors"
+    radio = at.radio(key="widget." + session.MODEL)
     assert "hrnet_w18s_cityscapes" in radio.options  # its label: the file name
     radio.set_value(choice).run()
     assert not problems(at), problems(at)
-    current = at.session_state[app_state.CURRENT]
+    current = at.session_state[session.CURRENT]
     assert current.meta["dataset"] == "cityscapes" and len(current.classes) == 19
     assert current.model_key.startswith(choice)
     for page in ("pixels", "regions", "objects", "relation", "context", "segmentation", "lecture",
@@ -45,19 +45,19 @@ def test_a_converted_release_runs_on_every_page(models_folder, monkeypatch):
 def test_an_uploaded_release_is_converted_and_a_pickle_payload_refused(tmp_path):
     import pickle
 
-    from ocr_viz.app import state as app_state
+    from ocr_viz.app import session
 
     class Payload:
         def __reduce__(self):
             return (Path.touch, (tmp_path / "payload-ran",))
 
     at = start()
-    at.radio(key="widget." + app_state.MODEL).set_value(app_state.UPLOAD).run()
-    at.file_uploader(key=app_state.UPLOADED_MODEL).upload("evil.pth", pickle.dumps({"w": Payload()})).run()
+    at.radio(key="widget." + session.MODEL).set_value(session.UPLOAD).run()
+    at.file_uploader(key=session.UPLOADED_MODEL).upload("evil.pth", pickle.dumps({"w": Payload()})).run()
     assert any("was refused" in e.value and "weights_only" in e.value for e in at.error) and not at.exception
     assert not (tmp_path / "payload-ran").exists()
-    assert "shipped" in at.session_state[app_state.CURRENT].model_key  # fell back, still working
-    at.file_uploader(key=app_state.UPLOADED_MODEL).upload(W18S.name, W18S.read_bytes()).run()
+    assert "shipped" in at.session_state[session.CURRENT].model_key  # fell back, still working
+    at.file_uploader(key=session.UPLOADED_MODEL).upload(W18S.name, W18S.read_bytes()).run()
     assert problems(at) == []
-    meta = at.session_state[app_state.CURRENT].meta
+    meta = at.session_state[session.CURRENT].meta
     assert meta["source"]["layout"] == "hrnet-ocr" and meta["source"]["file"] == W18S.name and len(meta["classes"]) == 19

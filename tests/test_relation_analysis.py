@@ -215,7 +215,7 @@ def test_the_page_without_the_analysis_measures_this_image_and_says_how_to_get_i
 def test_a_model_of_another_dataset_gets_the_page_and_clear_reasons_elsewhere(tmp_path, analysis_dir):
     from app_helpers import open_page, problems, start
     from conftest import tiny_arch
-    from ocr_viz.app import state as app_state
+    from ocr_viz.app import session
     from ocr_viz.model import build as models, checkpoints
 
     arch = tiny_arch() | {"num_classes": 5}
@@ -224,10 +224,10 @@ def test_a_model_of_another_dataset_gets_the_page_and_clear_reasons_elsewhere(tm
     path = tmp_path / "five.safetensors"
     checkpoints.save(models.build(arch).eval(), path, meta)
     at = start()
-    at.radio(key="widget." + app_state.MODEL).set_value(app_state.UPLOAD).run()
-    at.file_uploader(key=app_state.UPLOADED_MODEL).upload("five.safetensors", path.read_bytes()).run()
+    at.radio(key="widget." + session.MODEL).set_value(session.UPLOAD).run()
+    at.file_uploader(key=session.UPLOADED_MODEL).upload("five.safetensors", path.read_bytes()).run()
     open_page(at, "relation_truth")
-    assert problems(at) == [] and at.session_state[app_state.CURRENT].meta["name"] == "five-classes"
+    assert problems(at) == [] and at.session_state[session.CURRENT].meta["name"] == "five-classes"
     assert any("No test-set analysis" in i.value for i in at.info)
     assert "log K = 1.61" in " ".join(m.value for m in at.markdown)  # K = 5, not CamVid's 11
     for page in ("compare", "ablations"):

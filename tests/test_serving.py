@@ -185,7 +185,7 @@ def test_a_served_photo_keeps_its_place_on_the_axes():
 
     import plotly.graph_objects as go
 
-    from ocr_viz.app import state
+    from ocr_viz.app import transport
     from ocr_viz.figures.maps import data_uri
 
     photo = np.zeros((40, 60, 3), np.uint8)
@@ -194,7 +194,7 @@ def test_a_served_photo_keeps_its_place_on_the_axes():
     media.add.return_value = "/media/abc.jpg"
     runtime = mock.Mock(exists=lambda: True, get_instance=lambda: mock.Mock(media_file_mgr=media))
     with mock.patch("streamlit.runtime", runtime):
-        spec = state.served(figure)
+        spec = transport.served(figure)
     assert spec["data"] == []
     (image,) = spec["layout"]["images"]
     assert image["source"] == "/media/abc.jpg" and (image["x"], image["y"]) == (0.0, 0.0)
@@ -209,7 +209,7 @@ def test_a_served_spec_reaches_the_browser_as_it_is_without_a_second_validation(
     import plotly.io
     import plotly.tools
 
-    from ocr_viz.app.state import ValidatedSpec
+    from ocr_viz.app.transport import ValidatedSpec
     from ocr_viz.figures.maps import map_figure
 
     spec = map_figure(np.arange(12.0).reshape(3, 4), "t", clickable=True).to_plotly_json()

@@ -12,7 +12,7 @@ from app_helpers import figure_titles, open_page, problems, start
 from conftest import assert_structured, sample_batch, sample_image, structured_model
 
 from ocr_viz.analysis import interventions, whatif
-from ocr_viz.app import export, state as app_state
+from ocr_viz.app import export, session
 from ocr_viz.model.arrays import head_trace, trace_arrays
 from ocr_viz.teaching import lecture
 
@@ -128,7 +128,7 @@ def test_interventions_change_the_difference_maps_without_rerunning_the_network(
         raise AssertionError("the network ran again")
 
     monkeypatch.setattr("ocr_viz.model.arrays.run", fail)
-    monkeypatch.setattr(app.session_state[app_state.CURRENT].model.backbone, "forward", fail)
+    monkeypatch.setattr(app.session_state[session.CURRENT].model.backbone, "forward", fail)
     app.select_slider(key="interventions.temperature").set_value(1.0).run()
     assert problems(app) == []
     assert not values_of(app, "||y'_i - y_i||").any()  # s = 1 is the model's own: nothing changes
@@ -136,7 +136,7 @@ def test_interventions_change_the_difference_maps_without_rerunning_the_network(
     hot = values_of(app, "||y'_i - y_i||")
     assert problems(app) == [] and hot.any()
     app.radio(key="interventions.kind").set_value("suppress").run()
-    app.selectbox(key="widget." + app_state.CLASS).set_value(8).run()  # Car
+    app.selectbox(key="widget." + session.CLASS).set_value(8).run()  # Car
     suppressed = values_of(app, "||z'_i - z_i||")
     assert problems(app) == [] and suppressed.any() and "for Car" in " ".join(figure_titles(app))
 
@@ -149,7 +149,7 @@ def test_export_gives_a_loadable_npz_with_its_schema_and_a_share_link(downloads)
     raw = np.load(io.BytesIO(data() if callable(data) else data), allow_pickle=False)
     schema = json.loads(str(raw["schema"]))
     assert set(schema) == set(raw.files) and set(schema) <= set(export.SCHEMA)
-    arrays = app.session_state[app_state.CURRENT].arrays
+    arrays = app.session_state[session.CURRENT].arrays
     assert raw["w"].shape == (1, arrays.grid[0] * arrays.grid[1], len(arrays.w))
     assert np.array_equal(raw["pred"][0], arrays.pred)
     assert json.loads(str(raw["meta"]))["image"] == app.query_params["image"]

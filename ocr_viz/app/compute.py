@@ -10,7 +10,7 @@ waits for that job instead of computing it again: the same image opened by thirt
 traced once.
 
 Pure Python and threading (Streamlit runs each session's script in its own thread); the
-Streamlit side, which shows the position, is ocr_viz/app/state.py.
+Streamlit side, which shows the position, is ocr_viz/app/model_choice.py.
 """
 from __future__ import annotations
 

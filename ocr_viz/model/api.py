@@ -12,7 +12,7 @@ from ocr_viz.data.classes import CAMVID_CLASSES, CAMVID_PALETTE
 from ocr_viz.data.transforms import MEAN, STD
 from . import build as models, checkpoints
 from .backbones.efficientnet_lite import load_imagenet_weights
-from .paths import OFFICIAL_SUFFIXES, WEIGHTS_DIR, shipped_path
+from .paths import OFFICIAL_SUFFIXES, shipped_path
 from .segmentor import Segmentor, upsample
 
 class UntrainedWarning(UserWarning):

@@ -1,0 +1,211 @@
+"""The model, the image and their trace for this run: the sidebar's model choice, loading, and the
+caches.
+
+The model is loaded once per process (and again only when its weights file changes); a trace
+is computed once per (model, image bytes) and kept as numpy arrays, so choosing a class or
+clicking a pixel never reruns the network.
+"""
+from __future__ import annotations
+
+import warnings
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+import ocr_viz
+from ocr_viz.analysis import compare
+from . import compute, gallery
+from .session import (
+    CONVERTED, CURRENT, DOWNLOADS, IMAGE, MODEL, SHIPPED, SHIPPED_NAME, SHIPPED_VARIANTS, UPLOAD, UPLOADED_IMAGE,
+    UPLOADED_MODEL, DEFAULT_IMAGE, Current, chosen_class, chosen_pixel, current, digest, settle_choices, write_url,
+)
+from ocr_viz.model import arrays
+from ocr_viz.model.arrays import TraceArrays
+from ocr_viz.model.paths import OFFICIAL_SUFFIXES, converted_models, models_dir, shipped_path
+from ocr_viz.serving.memory import return_freed_memory_to_the_os
+
+
+# ---- caches ---------------------------------------------------------------------------------
+
+@st.cache_resource(show_spinner="Loading the model...")
+def _shipped_model(name: str, weights_stamp: float | None):
+    """weights_stamp (the file's mtime, None while absent) is part of the key, so trained
+    weights that land while the app runs are picked up."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ocr_viz.UntrainedWarning)  # meta["trained"] says it, and the app shows it
+        return ocr_viz.load_model(name)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the uploaded checkpoint...")
+def _uploaded_model(key: str, _data: bytes, name: str = ""):
+    """A safetensors checkpoint, or a released .pth / .pt / .pth.tar converted in memory
+    (read with weights_only=True: nothing in the file runs)."""
+    if name.lower().endswith(OFFICIAL_SUFFIXES):
+        from ocr_viz.model import convert
+        return convert.to_model(convert.convert(_data, file_name=name), ocr_viz.default_device())
+    return ocr_viz.load_model(_data)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the converted checkpoint...")
+def _converted_model(path: str, stamp: float):
+    """A checkpoint in the models folder (OCR_VIZ_MODELS); stamp (mtime) reloads a rewritten file."""
+    return ocr_viz.load_model(Path(path))
+
+
+# Results computed per image go through one queue (ocr_viz/app/compute.py): at most
+# compute.default_slots() jobs run at once, however many students wait, and a key being
+# computed is joined, not recomputed. Each kind is kept in its own cache, bounded by bytes
+# (a 640 x 480 trace holds about 29 MB of arrays, a five-head comparison about 105 MB).
+RELEASES_MEMORY = return_freed_memory_to_the_os()  # this server process, once
+QUEUE = compute.ComputeQueue()
+CACHE_BOUNDS_MB = {"image": 64, "trace": 384, "comparison": 256, "experiment": 192, "derived": 192}
+for _kind, _mb in CACHE_BOUNDS_MB.items():
+    QUEUE.cache(_kind, _mb * compute.MB)
+WAIT_TEXT = {"trace": "Running the model on the image", "comparison": "Running the five heads on the image",
+             "experiment": "Rerunning the head", "derived": "Summarising the trace"}
+
+
+def queued(kind: str, key, compute_value):
+    """QUEUE.run with the waiting user's position and progress shown in place while they wait."""
+    shown = []
+
+    def on_wait(wait: compute.Wait) -> None:
+        if not shown:
+            shown.append(st.empty())
+        where = "running now" if wait.position == 0 else \
+            f"{wait.position} job{'s' if wait.position > 1 else ''} ahead of yours on this server"
+        shown[0].progress(min(wait.progress, 0.99), text=f"{WAIT_TEXT[kind]}: {where}, about {wait.ahead_seconds:.0f} s left")
+
+    try:
+        return QUEUE.run(kind, key, compute_value, on_wait)
+    finally:
+        if shown:
+            shown[0].empty()
+
+
+def _image(key: str, _data: bytes):
+    """The decoded image, kept by its digest (decoding is not torch work: not queued)."""
+    cache = QUEUE.caches()["image"]
+    image = cache.get(key)
+    if image is None:
+        image = ocr_viz.open_image(_data)
+        cache.put(key, image)
+    return image
+
+
+def _arrays(trace_key: str, _model, _image, head: str) -> TraceArrays:
+    return queued("trace", trace_key, partial(arrays.run, _model, _image, head))
+
+
+def _comparison(key: str, _models: dict, _image: np.ndarray) -> compare.Comparison:
+    return queued("comparison", key, lambda: compare.run_all(_models, Image.fromarray(_image)))
+
+
+def _derived(trace_key: str, name: str, _compute):
+    return queued("derived", (trace_key, name), _compute)
+
+
+def _experiment(trace_key: str, what, _compute):
+    return queued("experiment", (trace_key, what), _compute)
+
+
+def experiment(what, compute):
+    """A what-if result on the current trace (e.g. an intervention), computed once per trace and
+    `what` (hashable, naming the experiment and its settings); fewer kept than `derived`, as they are larger."""
+    return _experiment(current().trace_key, what, compute)
+
+
+def derived(name: str, compute):
+    """A summary of the current trace (e.g. a PCA), computed once per trace and name."""
+    return _derived(current().trace_key, name, compute)
+
+
+# ---- what the pages read --------------------------------------------------------------------
+
+def model_choices() -> dict[str, str]:
+    """Sidebar options: the shipped model, every converted checkpoint in the models folder
+    (OCR_VIZ_MODELS, default models/ beside app.py), and an upload; value -> label."""
+    choices = {SHIPPED: "shipped OCR model (CamVid, 11 classes)"}
+    choices |= {f"{SHIPPED}:{name}": label for name, label in SHIPPED_VARIANTS.items() if shipped_path(name).exists()}
+    choices |= {CONVERTED + p.name: p.stem for p in converted_models()}
+    return choices | {UPLOAD: "upload a checkpoint (.safetensors or an official .pth)"}
+
+
+def load_model() -> tuple[str, object, dict]:
+    """(model key, model, meta): the chosen converted or uploaded checkpoint if it is valid,
+    else the shipped model."""
+    choice = st.session_state.get(MODEL) or SHIPPED
+    if choice.removeprefix(SHIPPED + ":") in SHIPPED_VARIANTS:
+        return shipped_model(choice.removeprefix(SHIPPED + ":"))
+    if choice.startswith(CONVERTED):
+        path = models_dir() / Path(choice[len(CONVERTED):]).name  # a bare name: never a path out of the folder
+        try:
+            stamp = path.stat().st_mtime
+            model, meta = _converted_model(str(path), stamp)
+            return f"{choice}:{stamp}", model, meta
+        except (OSError, ocr_viz.CheckpointError) as e:
+            st.error(f"The checkpoint {path.name!r} could not be loaded: {e}. Using the shipped model instead.")
+    upload = st.session_state.get(UPLOADED_MODEL)
+    if choice == UPLOAD and upload is not None:
+        data = upload.getvalue()
+        try:
+            model, meta = _uploaded_model(digest(data), data, upload.name)
+            return f"{UPLOAD}:{digest(data)}", model, meta
+        except (ocr_viz.CheckpointError, ocr_viz.ConvertError) as e:
+            st.error(f"The checkpoint {upload.name!r} was refused: {e}. Using the shipped model instead.")
+    return shipped_model(SHIPPED_NAME)
+
+
+def shipped_model(name: str) -> tuple[str, object, dict]:
+    """(model key, model, meta) of a shipped model by name, reloaded when its weights file changes."""
+    path = shipped_path(name)
+    stamp = path.stat().st_mtime if path.exists() else None
+    model, meta = _shipped_model(name, stamp)
+    return f"{SHIPPED}:{name}:{stamp}", model, meta
+
+
+def load_image() -> tuple[str, str, bytes, object, object]:
+    """(image key, label, its bytes, RGB image, gallery entry or None); a bad upload shows an
+    error and falls back to the default sample, so the app keeps working."""
+    if st.session_state.get(IMAGE) == UPLOAD:
+        upload = st.session_state.get(UPLOADED_IMAGE)
+        if upload is None:
+            st.info("Choose an image file in the sidebar; meanwhile the default sample is shown.")
+        else:
+            data = upload.getvalue()
+            try:
+                return UPLOAD, upload.name, data, _image(digest(data), data), None
+            except ocr_viz.ImageError as e:
+                st.error(f"Could not use {upload.name!r}: {e}. Showing the default sample instead.")
+    entry = gallery.find(st.session_state.get(IMAGE, DEFAULT_IMAGE)) or gallery.find(DEFAULT_IMAGE)
+    data = entry.path.read_bytes()
+    return entry.key, entry.label, data, _image(digest(data), data), entry
+
+
+def load_current() -> Current:
+    """Resolve the model, image and trace for this run, settle the choices, mirror them in the URL."""
+    model_key, model, meta = load_model()
+    image_key, label, data, image, entry = load_image()
+    trace_key = f"{model_key}|{digest(data)}"
+    arrays = _arrays(trace_key, model, image, meta["arch"]["head"])
+    truth = None
+    if entry is not None and entry.label_path is not None:
+        truth = gallery.read_ground_truth(entry.label_path, arrays.image.shape[1::-1])
+    current = Current(model_key, meta, str(next(model.parameters()).device), image_key, label, trace_key, arrays, truth,
+                      model)
+    settle_choices(arrays, current.classes)
+    write_url(image_key, model_key, current.classes[chosen_class()], chosen_pixel())
+    st.session_state[DOWNLOADS] = 0
+    st.session_state[CURRENT] = current
+    return current
+
+
+def comparison() -> compare.Comparison:
+    """Every shipped head (compare.HEADS) on the current image, computed once per (image, weights)."""
+    loaded = {name: shipped_model(name) for name in compare.HEADS}
+    image = current().arrays.image
+    key = "|".join(k for k, _, _ in loaded.values()) + "|" + digest(image.tobytes())
+    return _comparison(key, {name: (model, meta) for name, (_, model, meta) in loaded.items()}, image)
