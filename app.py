@@ -7,8 +7,8 @@ chosen page. Every page reads the same cached trace (ocr_viz.app.session.current
 import streamlit as st
 
 from ocr_viz.app import gallery, model_choice, session
+from ocr_viz.app.sidebar import large_type_toggle, webgl_toggle
 from ocr_viz.figures import palettes
-from pages._layout import large_type_toggle, webgl_toggle
 
 st.set_page_config(page_title="ocr-viz", page_icon=":material/hub:", layout="wide")
 

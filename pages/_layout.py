@@ -55,40 +55,6 @@ def scale_picker(key: str, default: str = "linear", label: str = "colour scale")
     return Scale(kind, low, high)
 
 
-PROJECTOR_CSS = """<style>
-[data-testid="stMain"] [data-testid="stMarkdownContainer"] p,
-[data-testid="stMain"] [data-testid="stMarkdownContainer"] li { font-size: 1.6rem; line-height: 1.45; }
-[data-testid="stMain"] [data-testid="stCaptionContainer"],
-[data-testid="stMain"] [data-testid="stCaptionContainer"] p { font-size: 1.25rem; }
-[data-testid="stMain"] h1 { font-size: 3.2rem !important; }
-[data-testid="stMain"] h2, [data-testid="stMain"] h3 { font-size: 2.3rem !important; }
-[data-testid="stMain"] .katex { font-size: 1.75em !important; }
-[data-testid="stMain"] pre code { font-size: 1.15rem !important; }
-[data-testid="stMain"] button p,
-[data-testid="stMain"] [data-testid="stWidgetLabel"] p { font-size: 1.3rem !important; }
-</style>"""
-
-
-def large_type_toggle() -> bool:
-    """A toggle for large type, readable on a projector: text, equations, code and figures (transport.chart
-    enlarges them) on every page; kept while the session lasts."""
-    st.session_state.setdefault(session.LARGE_TYPE, False)
-    on = session.bound(st.toggle, session.LARGE_TYPE, "large type (projector)",
-                         help="larger text, equations, code and figure labels, for the back of a lecture hall")
-    if on:
-        st.html(PROJECTOR_CSS)
-    return on
-
-
-def webgl_toggle() -> bool:
-    """Click layers are drawn with WebGL (fast); a browser without it (some lecture-hall PCs, remote
-    desktops) shows an empty box instead of a map: this switch draws them as SVG."""
-    st.session_state.setdefault(session.NO_WEBGL, False)
-    return session.bound(st.toggle, session.NO_WEBGL, "maps without WebGL",
-                           help="turn on if maps show 'WebGL is not supported': clickable maps are then drawn "
-                                "as SVG, which works everywhere but makes each click about 0.5 s slower")
-
-
 def share_box(page_path: str, here: str, label: str = "Link to this view") -> str | None:
     """The link that reopens `page_path` in the current state, as copyable text; None (and why) for uploads."""
     link = downloads.share_link(page_path, here)

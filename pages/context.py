@@ -2,7 +2,7 @@
 and what OCR changed: the coarse (auxiliary) prediction against the final one."""
 import streamlit as st
 
-from ocr_viz.analysis import stats as analysis
+from ocr_viz.analysis import stats
 from ocr_viz.app import model_choice, transport
 from ocr_viz.data.classes import IGNORE_INDEX
 from ocr_viz.figures import label_figure, map_figure, pca_caption, rgb_figure
@@ -16,7 +16,7 @@ for column, (name, maps, what) in zip(columns, [("x", arrays.x, "pixel represent
                                                ("y", arrays.y, "object contextual y_i (Eq. 3)"),
                                                ("z", arrays.z, "augmented z_i (Eq. 6)")]):
     with column:
-        rgb, share = model_choice.derived(f"pca.{name}", lambda maps=maps: analysis.pca_rgb(maps))
+        rgb, share = model_choice.derived(f"pca.{name}", lambda maps=maps: stats.pca_rgb(maps))
         transport.chart(rgb_figure(rgb, f"PCA of {what}", pca_caption(share), height=340))
 st.caption("y_i is built only from the K region vectors, so it is smooth where w_i varies slowly: "
            "pixels related to the same regions get the same context.")
@@ -27,12 +27,12 @@ with controls:
     st.caption("The length of y_i = rho(sum_k w_ik delta(f_k)) (Eq. 3), the context each pixel gets, before it is "
                "concatenated with x_i (Eq. 6).")
 with norm:
-    transport.chart(map_figure(analysis.norms(arrays.y), "||y_i||, the length of each pixel's context vector", scale,
+    transport.chart(map_figure(stats.norms(arrays.y), "||y_i||, the length of each pixel's context vector", scale,
                                image=arrays.image, opacity=0.8, value_name="||y_i||"))
 
 st.subheader("What OCR changed")
 opacity = st.slider("opacity over the image", 0.0, 1.0, 0.6, key="context.opacity")
-change = analysis.changes(arrays.aux_pred, arrays.pred, current.truth, IGNORE_INDEX)
+change = stats.changes(arrays.aux_pred, arrays.pred, current.truth, IGNORE_INDEX)
 left, middle, right = st.columns(3)
 with left:
     transport.chart(label_figure(arrays.image, arrays.aux_pred, classes, palette,

@@ -2,7 +2,7 @@
 a 2-D projection, and which pixels built a chosen f_k."""
 import streamlit as st
 
-from ocr_viz.analysis import stats as analysis
+from ocr_viz.analysis import stats
 from ocr_viz.app import session, transport
 from ocr_viz.figures import map_figure, matrix_figure, photo_figure, projection_figure, similarity_figure
 from pages._layout import scale_picker, stage_code, stage_page
@@ -20,11 +20,11 @@ with left:
                         help="f_k are averages of non-negative (post-ReLU) vectors, so their plain cosines are all "
                              "close to 1; centring shows how each differs from the others")
     fixed = st.toggle("fixed colour range -1 to 1", value=False, key="objects.fixed")
-    transport.chart(similarity_figure(analysis.cosine_similarity(arrays.f, centred), classes,
+    transport.chart(similarity_figure(stats.cosine_similarity(arrays.f, centred), classes,
                                       "cosine similarity of the region vectors f_k" + (", centred" if centred else ""),
                                       fixed=fixed))
 with right:
-    points, share = analysis.pca(arrays.f, 2)
+    points, share = stats.pca(arrays.f, 2)
     transport.chart(projection_figure(points, classes, palette, "the K vectors f_k, projected by PCA",
                                       f"explained variance {share[0]:.0%} and {share[1]:.0%}", highlight=k))
 st.caption("Vectors of regions that the image barely contains are averages over pixels of other classes, so "
@@ -39,13 +39,13 @@ with controls:
                             "f_k: its signed part in f_k's direction (these add up to ||f_k||)")]
     scale = scale_picker("objects.contribution", "log" if how == "norm" else "percentile")
     count = st.slider("mark the top pixels", 1, 50, 10, key="objects.count")
-values = analysis.contributions(arrays.m_tilde[k], arrays.x, arrays.f[k], how)
-top = analysis.top_pixels(values, count)
+values = stats.contributions(arrays.m_tilde[k], arrays.x, arrays.f[k], how)
+top = stats.top_pixels(values, count)
 with contribution:
     transport.chart(map_figure(values, f"contribution of each pixel to f_k ({classes[k]})", scale,
                                image=arrays.image, opacity=0.75, value_name="contribution"))
 with marked:
-    held = analysis.share_of_top(values.clip(min=0), count)
+    held = stats.share_of_top(values.clip(min=0), count)
     transport.chart(photo_figure(arrays.image, arrays.grid, f"the {count} largest contributions, ranked",
                                  f"together {held:.0%} of the total", marks=top))
 

@@ -1,7 +1,7 @@
 """Pixel representations x_i: a 3-component PCA as colours, a channel browser, feature norms."""
 import streamlit as st
 
-from ocr_viz.analysis import stats as analysis
+from ocr_viz.analysis import stats
 from ocr_viz.app import model_choice, transport
 from ocr_viz.figures import map_figure, pca_caption, rgb_figure
 from pages._layout import scale_picker, stage_code, stage_page
@@ -13,10 +13,10 @@ c = arrays.x.shape[0]
 
 left, right = st.columns(2)
 with left:
-    rgb, share = model_choice.derived("pca.x", lambda: analysis.pca_rgb(arrays.x))
+    rgb, share = model_choice.derived("pca.x", lambda: stats.pca_rgb(arrays.x))
     transport.chart(rgb_figure(rgb, f"x_i: PCA of the {c} channels", pca_caption(share)))
 with right:
-    rgb, share = model_choice.derived("pca.features", lambda: analysis.pca_rgb(arrays.features))
+    rgb, share = model_choice.derived("pca.features", lambda: stats.pca_rgb(arrays.features))
     transport.chart(rgb_figure(rgb, f"backbone features (head input): PCA of the {arrays.features.shape[0]} channels",
                                pca_caption(share)))
 st.caption("Similar colours mean similar vectors: pixels the head will treat alike.")
@@ -25,7 +25,7 @@ st.subheader("Channel browser")
 controls, figure = st.columns([1, 3])
 with controls:
     order = st.radio("order channels by", ["index", "mean activation"], key="pixels.order")
-    ranked = analysis.channels_by_mean(arrays.x) if order == "mean activation" else range(c)
+    ranked = stats.channels_by_mean(arrays.x) if order == "mean activation" else range(c)
     rank = st.slider("channel" if order == "index" else "rank (0 = most active)", 0, c - 1, 0, key="pixels.channel")
     channel = int(ranked[rank])
     scale = scale_picker("pixels.channel")
@@ -40,7 +40,7 @@ with controls:
     scale = scale_picker("pixels.norm")
     st.caption("Eq. 4 weights each pixel's x_i, so pixels with long vectors pull f_k towards themselves.")
 with norm:
-    transport.chart(map_figure(analysis.norms(arrays.x), "||x_i||, the length of each pixel's vector", scale,
+    transport.chart(map_figure(stats.norms(arrays.x), "||x_i||, the length of each pixel's vector", scale,
                                value_name="||x_i||"))
 
 stage_code("pixels")

@@ -2,7 +2,7 @@
 softmax m~_k, over the image; and the coarse segmentation they make."""
 import streamlit as st
 
-from ocr_viz.analysis import stats as analysis
+from ocr_viz.analysis import stats
 from ocr_viz.app import model_choice, session, transport
 from ocr_viz.figures import label_figure, map_figure, map_grid
 from pages._layout import scale_picker, stage_code, stage_page
@@ -10,7 +10,7 @@ from pages._layout import scale_picker, stage_code, stage_page
 current = stage_page("regions")
 arrays, classes = current.arrays, current.classes
 n = arrays.grid[0] * arrays.grid[1]
-class_prob = model_choice.derived("class_softmax.M", lambda: analysis.softmax(arrays.M, axis=0))
+class_prob = model_choice.derived("class_softmax.M", lambda: stats.softmax(arrays.M, axis=0))
 VIEWS = {  # name -> (maps, symbol, what it is, default colour scale)
     "raw logits M_k": (arrays.M, "M_k", "raw auxiliary logits", "linear"),
     "class softmax p_k": (class_prob, "p_k", "softmax over the K classes at each pixel", "linear"),
@@ -38,7 +38,7 @@ with beside:
         transport.chart(map_figure(arrays.m_tilde[k], f"m~_k for {classes[k]}: the Eq. 4 weights, beside it",
                                    scale_picker("regions.beside", "log", "its colour scale"), image=arrays.image,
                                    opacity=opacity, value_name="m~_k"))
-top = analysis.share_of_top(arrays.m_tilde[k], 10)
+top = stats.share_of_top(arrays.m_tilde[k], 10)
 st.caption(f"The 10 largest of the {n} weights m~_k for {classes[k]} hold {top:.0%} of it "
            f"(uniform weights would give {10 / n:.1%}).")
 

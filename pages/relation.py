@@ -4,7 +4,7 @@ import math
 
 import streamlit as st
 
-from ocr_viz.analysis import relation, stats as analysis
+from ocr_viz.analysis import relation, stats
 from ocr_viz.app import model_choice, session, transport
 from ocr_viz.figures import class_bars, label_figure, map_figure
 from ocr_viz.teaching import explain
@@ -14,7 +14,7 @@ current = stage_page("relation")
 arrays, classes, palette = current.arrays, current.classes, current.palette
 K = len(classes)
 uniform_entropy = math.log(K)
-entropy = model_choice.derived("entropy.w", lambda: analysis.entropy(arrays.w, axis=0))
+entropy = model_choice.derived("entropy.w", lambda: stats.entropy(arrays.w, axis=0))
 
 # The class and the display choices rerun the page; a pixel (click or inputs) reruns only
 # `follow_the_pixel`, so a click resends the w map and the bars, not every figure on the page.
@@ -69,7 +69,7 @@ with left:
                f"{uniform_entropy:.3f}. Close to it means each pixel mixes all regions almost equally. "
                "Click a pixel here or on the map of kappa to choose it.")
 with right:
-    strongest = analysis.resize_nearest(analysis.argmax_map(arrays.w), arrays.image.shape[:2])
+    strongest = stats.resize_nearest(stats.argmax_map(arrays.w), arrays.image.shape[:2])
     transport.chart(label_figure(arrays.image, strongest, classes, palette,
                                  "argmax_k w_ik: each pixel's most related region", opacity=opacity))
 

@@ -2,7 +2,7 @@
 pixels; against the ground truth for dataset images."""
 import streamlit as st
 
-from ocr_viz.analysis import stats as analysis
+from ocr_viz.analysis import stats
 from ocr_viz.app import transport
 from ocr_viz.data.classes import IGNORE_INDEX
 from ocr_viz.figures import class_bars, label_figure, map_figure
@@ -17,7 +17,7 @@ with left:
     transport.chart(label_figure(arrays.image, arrays.pred, classes, palette, "segmentation (legend: the classes present)",
                                  opacity=opacity, height=480))
 with right:
-    transport.chart(class_bars(analysis.class_shares(arrays.pred, len(classes)), classes, palette,
+    transport.chart(class_bars(stats.class_shares(arrays.pred, len(classes)), classes, palette,
                                "share of the pixels per class", "the bars also give each class's colour",
                                value_name="share of pixels", percent=True, height=480))
 
@@ -29,7 +29,7 @@ if current.truth is not None:
     with right:
         transport.chart(label_figure(arrays.image, current.truth, classes + ["(unlabelled)"],
                                      palette + [(0, 0, 0)], "ground truth (CamVid)", opacity=opacity))
-    score = analysis.accuracy(arrays.pred, current.truth, len(classes), IGNORE_INDEX)
+    score = stats.accuracy(arrays.pred, current.truth, len(classes), IGNORE_INDEX)
     st.markdown(f"On this image: pixel accuracy **{score['pixel_accuracy']:.1%}**, mean IoU over the classes present "
                 f"**{score['mean_iou']:.1%}** (unlabelled pixels ignored).")
 

@@ -35,10 +35,10 @@ def camvid_root() -> Path:
 
 def tiny_arch(head: str = "ocr") -> dict:
     """The shipped architecture with small head widths, for fast unit tests."""
-    from ocr_viz.model import build as models
+    from ocr_viz.model import build
 
     widths = {"ocr": {"mid_channels": 16, "key_channels": 8}, "baseoc": {"mid_channels": 16, "key_channels": 8}}
-    return models.arch_for(head, head_kwargs=widths.get(head, {"mid_channels": 16}))
+    return build.arch_for(head, head_kwargs=widths.get(head, {"mid_channels": 16}))
 
 
 # ---- tiny models whose maps have structure --------------------------------------------------
@@ -62,11 +62,11 @@ def trained_looking_batchnorm(module: torch.nn.Module, seed: int = 1) -> None:
 
 def structured_model(head: str = "ocr", seed: int = 0):
     """A tiny-head segmentor (eval mode) on the ImageNet backbone with trained-looking head statistics."""
-    from ocr_viz.model import build as models
+    from ocr_viz.model import build
     from ocr_viz.model.backbones.efficientnet_lite import load_imagenet_weights
 
     torch.manual_seed(seed)
-    model = models.build(tiny_arch(head))
+    model = build.build(tiny_arch(head))
     load_imagenet_weights(model.backbone)
     trained_looking_batchnorm(model.head, seed + 1)
     return model.eval()

@@ -10,7 +10,7 @@ from app_helpers import PAGES, STAGE_PAGES, chosen_pixel, figure_titles, grid, o
 
 from ocr_viz.app import session
 from ocr_viz.data.classes import CAMVID_CLASSES, CAMVID_PALETTE
-from ocr_viz.model import build as models, checkpoints
+from ocr_viz.model import build, checkpoints
 from ocr_viz.teaching import explain
 
 
@@ -124,9 +124,9 @@ def test_dataset_images_come_with_ground_truth(camvid_root, monkeypatch):
 def uploaded_checkpoint(head: str, tmp_path) -> bytes:
     """A valid checkpoint file (fp16) of an untrained model with the shipped architecture."""
     path = tmp_path / f"{head}.safetensors"
-    meta = {"name": f"test-{head}", "arch": models.arch_for(head), "trained": False,
+    meta = {"name": f"test-{head}", "arch": build.arch_for(head), "trained": False,
             "classes": list(CAMVID_CLASSES), "palette": [list(c) for c in CAMVID_PALETTE]}
-    checkpoints.save(models.build(meta["arch"]).eval(), path, meta, half=True)
+    checkpoints.save(build.build(meta["arch"]).eval(), path, meta, half=True)
     return path.read_bytes()
 
 

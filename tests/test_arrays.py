@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import assert_structured, sample_batch, sample_image, structured_model
 
-from ocr_viz.analysis import stats as analysis
+from ocr_viz.analysis import stats
 from ocr_viz.model.arrays import trace_arrays
 from ocr_viz.figures import Scale, class_bars, map_figure, pipeline_dot
 from ocr_viz.figures.scales import apply
@@ -44,22 +44,22 @@ def test_per_pixel_and_per_region_values_land_on_the_right_cells(arrays):
 def test_contributions_along_f_k_add_up_to_its_length(arrays):
     a, _ = arrays
     k = 2
-    along = analysis.contributions(a.m_tilde[k], a.x, a.f[k], "along f_k")
+    along = stats.contributions(a.m_tilde[k], a.x, a.f[k], "along f_k")
     assert along.sum() == pytest.approx(np.linalg.norm(a.f[k]), rel=1e-4)
-    norm = analysis.contributions(a.m_tilde[k], a.x, a.f[k], "norm")
+    norm = stats.contributions(a.m_tilde[k], a.x, a.f[k], "norm")
     assert (norm >= along - 1e-6).all()
 
 
 def test_summaries():
-    assert analysis.entropy(np.full((11, 2, 2), 1 / 11)).mean() == pytest.approx(np.log(11))
+    assert stats.entropy(np.full((11, 2, 2), 1 / 11)).mean() == pytest.approx(np.log(11))
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(50, 6)) * np.array([10, 3, 1, 1, 1, 1])
-    projected, share = analysis.pca(vectors, 2)
+    projected, share = stats.pca(vectors, 2)
     assert share[0] > share[1] and projected.shape == (50, 2)
-    rgb, _ = analysis.pca_rgb(rng.normal(size=(8, 4, 5)))
+    rgb, _ = stats.pca_rgb(rng.normal(size=(8, 4, 5)))
     assert rgb.shape == (4, 5, 3) and rgb.min() >= 0 and rgb.max() <= 1
-    assert analysis.resize_nearest(np.array([[0, 1], [2, 3]]), (4, 4))[3, 0] == 2
-    change = analysis.changes(np.array([0, 1, 2]), np.array([0, 2, 2]), truth=np.array([0, 2, 1]))
+    assert stats.resize_nearest(np.array([[0, 1], [2, 3]]), (4, 4))[3, 0] == 2
+    change = stats.changes(np.array([0, 1, 2]), np.array([0, 2, 2]), truth=np.array([0, 2, 1]))
     assert (change["changed"], change["fixed"], change["broken"]) == (1, 1, 0)
 
 

@@ -158,9 +158,9 @@ def safetensors_bytes(tensors: dict, meta: dict) -> bytes:
 def test_a_checkpoint_asking_for_a_huge_model_is_refused_without_building_it():
     import torch
 
-    from ocr_viz.model import build as models
+    from ocr_viz.model import build
 
-    arch = models.arch_for("ocr", head_kwargs={"mid_channels": 1_000_000, "key_channels": 128})  # ~20 GB of weights
+    arch = build.arch_for("ocr", head_kwargs={"mid_channels": 1_000_000, "key_channels": 128})  # ~20 GB of weights
     with pytest.raises(ocr_viz.CheckpointError, match="does not match"):
         ocr_viz.load_model(safetensors_bytes({"x": torch.zeros(1)}, {"arch": arch}), device="cpu")
 

@@ -13,7 +13,7 @@ from PIL import Image
 from ocr_viz.analysis import compare
 from ocr_viz.app import model_choice, session
 from ocr_viz.cost import bench, complexity, report as cost_report
-from ocr_viz.model import build as models
+from ocr_viz.model import build
 from ocr_viz.model.heads import attention
 from ocr_viz.model.images import preprocess
 from ocr_viz.training import results
@@ -56,7 +56,7 @@ def test_heads_share_one_backbone_run_and_match_their_own_trace(tiny_models, tin
 
 
 def test_a_different_backbone_runs_separately(tiny_models):
-    other = models.build(tiny_arch("fcn")).eval()
+    other = build.build(tiny_arch("fcn")).eval()
     with torch.no_grad():
         next(other.backbone.parameters()).add_(1.0)
     groups = compare.backbone_groups({"a": tiny_models["ocr"][0], "b": other, "c": tiny_models["fcn"][0]})

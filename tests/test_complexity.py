@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ocr_viz.cost import bench, complexity
-from ocr_viz.model import build as models
+from ocr_viz.model import build
 
 torch.set_num_threads(1)
 
@@ -19,7 +19,7 @@ TINY = complexity.Setting(
 )
 
 
-@pytest.mark.parametrize("name", models.HEADS)
+@pytest.mark.parametrize("name", build.HEADS)
 def test_parameter_count_equals_sum_over_leaf_modules(name):
     head = complexity.build_head(name, TINY)
     total = complexity.check_parameter_count(head)
@@ -44,7 +44,7 @@ def test_nonlocal_flops_grow_quadratically_and_ocr_linearly():
     assert 1.8 <= ocr_ratio <= 2.3
 
 
-@pytest.mark.parametrize("name", models.HEADS)
+@pytest.mark.parametrize("name", build.HEADS)
 def test_meta_tensors_count_the_same_flops_as_a_real_run(name):
     assert flops_at(name, (9, 13), "meta") == flops_at(name, (9, 13), "cpu") > 0
 
@@ -82,9 +82,9 @@ def test_complexity_cli_prints_every_head(capsys, tmp_path):
     text = capsys.readouterr().out
     for section in ("(a) THE PAPER'S SETTING", "(b) THE APP'S SETTING"):
         table = text.split(section)[1]
-        assert all(f"\n{h} " in table for h in models.HEADS)
+        assert all(f"\n{h} " in table for h in build.HEADS)
     results = json.loads(out.read_text())
-    assert sorted(h["head"] for h in results["app"]["heads"]) == sorted(models.HEADS)
+    assert sorted(h["head"] for h in results["app"]["heads"]) == sorted(build.HEADS)
     flops = {h["head"]: h["flops_paper"] for h in results["app"]["heads"]}
     for head, ratio in results["app"]["ratios_to_ocr"].items():  # each head's count over OCR's
         assert ratio["flops_paper"] == pytest.approx(flops[head] / flops["ocr"], rel=1e-6), head

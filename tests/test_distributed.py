@@ -21,12 +21,12 @@ ROOT = Path(__file__).resolve().parent.parent
 LAUNCHER = textwrap.dedent("""
     import os, sys
     import torch
-    from ocr_viz.model import build as models
+    from ocr_viz.model import build
     from ocr_viz.training import train
 
     built = []
-    build = models.build
-    models.build = lambda arch: built.append(build(arch)) or built[-1]
+    build = build.build
+    build.build = lambda arch: built.append(build(arch)) or built[-1]
     train.main(sys.argv[2:])
     model = built[0]
     torch.save({"parameters": {k: v.detach() for k, v in model.named_parameters()},

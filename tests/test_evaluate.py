@@ -9,7 +9,7 @@ from conftest import structured_model, tiny_arch
 
 from ocr_viz.data.classes import CAMVID_CLASSES, IGNORE_INDEX
 from ocr_viz.data.datasets import read_pair
-from ocr_viz.model import build as models, checkpoints
+from ocr_viz.model import build, checkpoints
 from ocr_viz.model.api import untrained_meta
 from ocr_viz.training.evaluate import evaluate, image_tensor, main, regression_subset
 from ocr_viz.training.metrics import ConfusionMatrix, mean_iou, per_class_iou, pixel_accuracy, summary
@@ -120,5 +120,5 @@ def test_cli_writes_well_formed_json(camvid_root, tiny_model, tmp_path, capsys):
 
 def test_heads_without_aux_report_none(camvid_root):
     torch.manual_seed(0)
-    model = models.build(tiny_arch("fcn"))
+    model = build.build(tiny_arch("fcn"))
     assert evaluate(model, regression_subset(camvid_root)[:1], scale=0.25)["aux"] is None

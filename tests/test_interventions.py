@@ -9,7 +9,7 @@ from conftest import assert_structured, sample_batch, structured_model, tiny_arc
 
 from ocr_viz.analysis import interventions as iv
 from ocr_viz.data.classes import IGNORE_INDEX
-from ocr_viz.model import build as models
+from ocr_viz.model import build
 from ocr_viz.model.heads import ocr
 
 B, K, C_IN, H, W = 1, 5, 12, 4, 6
@@ -191,7 +191,7 @@ def test_a_segmentor_trace_is_accepted_and_other_heads_are_refused():
     assert_structured(t)  # several labels: a misaligned upsampling below would show
     assert_same_trace(iv.with_temperature(model.head, t, 1.0), t.head)
     assert torch.equal(iv.prediction(t, (64, 96)), t.pred)
-    fcn = models.build(tiny_arch("fcn")).eval()
+    fcn = build.build(tiny_arch("fcn")).eval()
     with pytest.raises(TypeError, match="OCR"):
         iv.uniform_relation(model.head, fcn.trace(torch.randn(1, 3, 64, 96)))
 

@@ -7,7 +7,7 @@ import torch
 from conftest import assert_structured, sample_batch, structured_model, tiny_arch
 
 import ocr_viz
-from ocr_viz.model import build as models, checkpoints
+from ocr_viz.model import build, checkpoints
 from ocr_viz.model.backbones.efficientnet_lite import EfficientNetLite0, imagenet_weights_path, load_imagenet_weights
 
 
@@ -28,10 +28,10 @@ def test_output_stride(output_stride):
     assert features.stride8.shape[-1] == 8 and features.head.shape[1] == 1280
 
 
-@pytest.mark.parametrize("head", models.HEADS)
+@pytest.mark.parametrize("head", build.HEADS)
 @pytest.mark.parametrize("size", [(97, 131), (33, 33)])
 def test_every_head_handles_odd_sizes(head, size):
-    model = models.build(tiny_arch(head)).eval()
+    model = build.build(tiny_arch(head)).eval()
     images = torch.randn(1, 3, *size)
     logits, _ = model(images)
     assert logits.shape[:2] == (1, 11)
@@ -40,9 +40,9 @@ def test_every_head_handles_odd_sizes(head, size):
     torch.testing.assert_close(t.logits, logits)
 
 
-@pytest.mark.parametrize("head", models.HEADS)
+@pytest.mark.parametrize("head", build.HEADS)
 def test_gradients_reach_the_backbone(head):
-    model = models.build(tiny_arch(head)).train()
+    model = build.build(tiny_arch(head)).train()
     logits, aux = model(torch.randn(2, 3, 40, 48))
     loss = logits.mean() + (aux.mean() if aux is not None else 0)
     loss.backward()
@@ -50,7 +50,7 @@ def test_gradients_reach_the_backbone(head):
 
 
 def test_ocr_trace_has_every_stage():
-    model = models.build(tiny_arch("ocr")).eval()
+    model = build.build(tiny_arch("ocr")).eval()
     t = model.trace(torch.randn(1, 3, 64, 80))
     h, w = t.features.shape[-2:]
     assert (h, w) == (8, 10)
@@ -61,7 +61,7 @@ def test_ocr_trace_has_every_stage():
 
 def test_batchnorm_folding_preserves_outputs():
     torch.manual_seed(0)
-    model = models.build(tiny_arch("ocr"))
+    model = build.build(tiny_arch("ocr"))
     load_imagenet_weights(model.backbone)
     with torch.no_grad():  # non-trivial statistics for the head's BatchNorms
         for m in model.head.modules():
@@ -107,7 +107,7 @@ def test_checkpoint_round_trip(tmp_path, structured):
 
 
 def test_mismatched_checkpoint_names_the_keys(tmp_path):
-    model = models.build(tiny_arch("ocr"))
+    model = build.build(tiny_arch("ocr"))
     path = tmp_path / "m.safetensors"
     wrong = tiny_arch("ocr")
     wrong["head_kwargs"]["mid_channels"] = 24  # the metadata says one width, the tensors another
@@ -127,7 +127,7 @@ def test_non_checkpoints_are_refused(tmp_path):
 
 
 def test_unknown_name_in_metadata_is_refused(tmp_path):
-    model = models.build(tiny_arch("fcn"))
+    model = build.build(tiny_arch("fcn"))
     path = tmp_path / "m.safetensors"
     checkpoints.save(model, path, {"arch": {**tiny_arch("fcn"), "head": "transformer"}})
     with pytest.raises(ocr_viz.CheckpointError, match="unknown head 'transformer'"):
@@ -167,9 +167,9 @@ def test_postprocess_colours_labels():
 
 def test_head_only_checkpoint_shares_the_backbone(tmp_path):
     torch.manual_seed(0)
-    ocr_model = models.build(tiny_arch("ocr")).eval()
+    ocr_model = build.build(tiny_arch("ocr")).eval()
     checkpoints.save(ocr_model, tmp_path / "ocr.safetensors", {"arch": tiny_arch("ocr")})
-    fcn_model = models.build(tiny_arch("fcn")).eval()
+    fcn_model = build.build(tiny_arch("fcn")).eval()
     fcn_model.backbone.load_state_dict(ocr_model.backbone.state_dict())
     checkpoints.save(fcn_model, tmp_path / "fcn.safetensors", {"arch": tiny_arch("fcn")}, backbone_from=tmp_path / "ocr.safetensors")
     tensors, meta = checkpoints.read(tmp_path / "fcn.safetensors")
@@ -178,7 +178,7 @@ def test_head_only_checkpoint_shares_the_backbone(tmp_path):
     images = torch.randn(1, 3, 40, 40)
     torch.testing.assert_close(loaded.predict(images), fcn_model.predict(images), atol=0, rtol=0)
     # a different backbone beside it is detected
-    other = models.build(tiny_arch("ocr"))
+    other = build.build(tiny_arch("ocr"))
     checkpoints.save(other, tmp_path / "ocr.safetensors", {"arch": tiny_arch("ocr")})
     with pytest.raises(ocr_viz.CheckpointError, match="SHA-256 differs"):
         ocr_viz.load_model(tmp_path / "fcn.safetensors", device="cpu")

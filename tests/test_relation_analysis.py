@@ -216,13 +216,13 @@ def test_a_model_of_another_dataset_gets_the_page_and_clear_reasons_elsewhere(tm
     from app_helpers import open_page, problems, start
     from conftest import tiny_arch
     from ocr_viz.app import session
-    from ocr_viz.model import build as models, checkpoints
+    from ocr_viz.model import build, checkpoints
 
     arch = tiny_arch() | {"num_classes": 5}
     meta = {"name": "five-classes", "arch": arch, "trained": False, "classes": ["road", "wall", "sky", "tree", "person"],
             "palette": [[128, 64, 128], [102, 102, 156], [70, 130, 180], [107, 142, 35], [220, 20, 60]]}
     path = tmp_path / "five.safetensors"
-    checkpoints.save(models.build(arch).eval(), path, meta)
+    checkpoints.save(build.build(arch).eval(), path, meta)
     at = start()
     at.radio(key="widget." + session.MODEL).set_value(session.UPLOAD).run()
     at.file_uploader(key=session.UPLOADED_MODEL).upload("five.safetensors", path.read_bytes()).run()

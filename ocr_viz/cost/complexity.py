@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ocr_viz.model import build as models
+from ocr_viz.model import build
 from ocr_viz.model.backbones.efficientnet_lite import FEATURE_CHANNELS
 
 MB = 1e6  # the paper's "M" of memory; parameters and FLOPs use 1e6 and 1e9 too
@@ -127,13 +127,13 @@ def paper_setting(timed_size: tuple[int, int] = (64, 64)) -> Setting:
 
 
 def app_widths() -> dict:
-    """The shipped heads' widths (models.DEFAULT_ARCH and COMPARISON_HEAD_KWARGS)."""
-    return {name: models.arch_for(name)["head_kwargs"] for name in models.HEADS}
+    """The shipped heads' widths (build.DEFAULT_ARCH and COMPARISON_HEAD_KWARGS)."""
+    return {name: build.arch_for(name)["head_kwargs"] for name in build.HEADS}
 
 
 def app_setting(input_size: tuple[int, int] = (480, 640)) -> Setting:
     """The app: fused stride-8 features of an (H, W) input (480 x 640 -> 60 x 80), 11 classes."""
-    arch = models.DEFAULT_ARCH
+    arch = build.DEFAULT_ARCH
     size = (math.ceil(input_size[0] / 8), math.ceil(input_size[1] / 8))
     channels = sum(FEATURE_CHANNELS[n] for n in arch["feature_names"])
     return Setting("app", channels, arch["num_classes"], app_widths(), size, size)
@@ -142,7 +142,7 @@ def app_setting(input_size: tuple[int, int] = (480, 640)) -> Setting:
 def build_head(name: str, setting: Setting, device: str | torch.device = "cpu") -> nn.Module:
     """Head `name` at the setting's widths, in eval mode, on `device` ("meta": shapes only)."""
     with torch.device(device):
-        head = models.build_head(name, setting.in_channels, setting.num_classes, **setting.widths[name])
+        head = build.build_head(name, setting.in_channels, setting.num_classes, **setting.widths[name])
     return head.eval()
 
 
@@ -394,7 +394,7 @@ def measure_head(name: str, setting: Setting, repeats: int = 3, warmup: int = 1,
     )
 
 
-def measure_setting(setting: Setting, heads: Iterable[str] = models.HEADS, repeats: int = 3,
+def measure_setting(setting: Setting, heads: Iterable[str] = build.HEADS, repeats: int = 3,
                     device: str | torch.device = "cpu") -> list[HeadCost]:
     """measure_head for every head, in order."""
     return [measure_head(name, setting, repeats, device=device) for name in heads]

@@ -10,7 +10,7 @@ from torch import nn
 
 from ocr_viz.data.classes import CAMVID_CLASSES, CAMVID_PALETTE
 from ocr_viz.data.transforms import MEAN, STD
-from . import build as models, checkpoints
+from . import build, checkpoints
 from .backbones.efficientnet_lite import load_imagenet_weights
 from .paths import OFFICIAL_SUFFIXES, shipped_path
 from .segmentor import Segmentor, upsample
@@ -40,11 +40,11 @@ def load_model(name_or_path: str | Path | bytes, device: str | torch.device | No
     if isinstance(name_or_path, (str, Path)) and str(name_or_path).lower().endswith(OFFICIAL_SUFFIXES):
         from .convert import convert, to_model
         return to_model(convert(name_or_path), device)
-    if isinstance(name_or_path, str) and (name_or_path in models.HEADS or shipped_path(name_or_path).is_file()):
+    if isinstance(name_or_path, str) and (name_or_path in build.HEADS or shipped_path(name_or_path).is_file()):
         path = shipped_path(name_or_path)
         if not path.exists():
-            arch = models.arch_for(name_or_path)
-            model = models.build(arch)
+            arch = build.arch_for(name_or_path)
+            model = build.build(arch)
             load_imagenet_weights(model.backbone)
             warnings.warn(
                 f"no trained weights for {name_or_path!r} at {path}: ImageNet backbone, untrained head",

@@ -17,7 +17,7 @@ from safetensors.torch import load as load_bytes
 from safetensors.torch import safe_open, save_file
 from torch import nn
 
-from . import build as models
+from . import build
 from .segmentor import Segmentor
 
 META_KEY = "ocr_viz"
@@ -130,10 +130,10 @@ def load(source: str | Path | bytes, device: str | torch.device = "cpu", shared_
         tensors = with_shared_backbone(tensors, meta, Path(shared_folder or Path(source).parent))
     try:
         with torch.device("meta"):  # shapes only: a file cannot make us allocate a huge model
-            skeleton = models.build(meta["arch"])
+            skeleton = build.build(meta["arch"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"the checkpoint's architecture cannot be built: {e}") from e
     check_compatible(skeleton, tensors)
-    model = models.build(meta["arch"])
+    model = build.build(meta["arch"])
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
     return model.to(device).eval(), meta

@@ -29,7 +29,7 @@ import torch
 
 from ocr_viz.data import classes as class_tables
 from ocr_viz.data.transforms import MEAN, STD
-from . import build as models
+from . import build
 from .backbones.hrnet import HRNET_FEATURES, LAYOUTS, HRNetLayout, StageLayout
 
 SOURCE_LAYOUTS = ("hrnet-ocr", "openseg", "mmseg")
@@ -344,7 +344,7 @@ def convert_state(state: dict[str, torch.Tensor], layout: str = "auto", dataset:
     arch = detect_arch(state, layout)
     renamed, unmatched = rename(state, rules_for(layout, arch["backbone"]))
     with torch.device("meta"):  # shapes only, no memory
-        expected = models.build(arch).state_dict()
+        expected = build.build(arch).state_dict()
     missing = sorted(set(expected) - set(renamed))
     extra = sorted(set(renamed) - set(expected))
     wrong = [f"{k} {tuple(renamed[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
@@ -381,6 +381,6 @@ def save(conversion: Conversion, path: str | Path) -> None:
 
 def to_model(conversion: Conversion, device: str | torch.device = "cpu"):
     """(Segmentor in eval mode, meta) straight from a conversion, without writing a file."""
-    model = models.build(conversion.meta["arch"])
+    model = build.build(conversion.meta["arch"])
     model.load_state_dict(conversion.tensors)
     return model.to(device).eval(), conversion.meta

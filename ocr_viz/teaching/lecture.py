@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from ocr_viz.analysis import relation as relation_stats, stats as analysis
+from ocr_viz.analysis import relation as relation_stats, stats
 from ocr_viz.model.arrays import TraceArrays
 from ocr_viz.data.classes import IGNORE_INDEX
 from ocr_viz.figures import Scale, class_bars, label_figure, map_figure, pca_caption, rgb_figure, similarity_figure
@@ -38,7 +38,7 @@ class Scene:
     @property
     def largest(self) -> int:
         """The class with the most predicted pixels: the region the steps single out."""
-        return int(np.argmax(analysis.class_shares(self.arrays.pred, self.K)))
+        return int(np.argmax(stats.class_shares(self.arrays.pred, self.K)))
 
 
 @dataclass(frozen=True)
@@ -60,14 +60,14 @@ class Step:
 # ---- facts: numbers from this image -----------------------------------------------------------
 
 def goal_facts(scene: Scene) -> dict:
-    shares = analysis.class_shares(scene.arrays.pred, scene.K)
+    shares = stats.class_shares(scene.arrays.pred, scene.K)
     return {"top_class": scene.classes[scene.largest], "top_share": shares[scene.largest],
             "present": int((shares > 0).sum()), "K": scene.K}
 
 
 def pixel_facts(scene: Scene) -> dict:
     a = scene.arrays
-    _, share = analysis.pca_rgb(a.x)
+    _, share = stats.pca_rgb(a.x)
     h, w = a.grid
     return {"n": h * w, "h": h, "w": w, "stride": a.stride, "c": a.x.shape[0], "share": float(share.sum())}
 
@@ -81,12 +81,12 @@ def region_facts(scene: Scene) -> dict:
 
 def weight_facts(scene: Scene) -> dict:
     m = scene.arrays.m_tilde[scene.largest]
-    return {"cls": scene.classes[scene.largest], "n": m.size, "top": analysis.share_of_top(m, 10), "even": 10 / m.size}
+    return {"cls": scene.classes[scene.largest], "n": m.size, "top": stats.share_of_top(m, 10), "even": 10 / m.size}
 
 
 def object_facts(scene: Scene) -> dict:
-    raw = analysis.cosine_similarity(scene.arrays.f)
-    centred = analysis.cosine_similarity(scene.arrays.f, centred=True)
+    raw = stats.cosine_similarity(scene.arrays.f)
+    centred = stats.cosine_similarity(scene.arrays.f, centred=True)
     off = ~np.eye(scene.K, dtype=bool)
     masked = np.where(off, centred, np.nan)
     best = np.unravel_index(np.nanargmax(masked), masked.shape)
@@ -105,7 +105,7 @@ def typical_pixel(scene: Scene) -> tuple[int, int]:
     """A cell predicted as the largest class whose relation entropy is the median of that class's
     cells: a typical pixel of the region, not a hand-picked one (the centre cell if there is none)."""
     cells = relation_stats.cell_predictions(scene.arrays.logits) == scene.largest
-    entropy = analysis.entropy(scene.arrays.w, axis=0)
+    entropy = stats.entropy(scene.arrays.w, axis=0)
     if not cells.any():
         return entropy.shape[0] // 2, entropy.shape[1] // 2
     rows, cols = np.nonzero(cells)
@@ -139,9 +139,9 @@ def relation_facts(scene: Scene) -> dict:
 
 
 def context_facts(scene: Scene) -> dict:
-    _, share_x = analysis.pca_rgb(scene.arrays.x)
-    _, share_y = analysis.pca_rgb(scene.arrays.y)
-    mean, uniform = float(analysis.entropy(scene.arrays.w, axis=0).mean()), math.log(scene.K)
+    _, share_x = stats.pca_rgb(scene.arrays.x)
+    _, share_y = stats.pca_rgb(scene.arrays.y)
+    mean, uniform = float(stats.entropy(scene.arrays.w, axis=0).mean()), math.log(scene.K)
     mix = ("so y_i here is close to one global mix of the region values, nearly the same for every pixel"
            if mean >= 0.9 * uniform else "so pixels with different relations get visibly different contexts")
     return {"K": scene.K, "share_x": float(share_x.sum()), "share_y": float(share_y.sum()),
@@ -149,7 +149,7 @@ def context_facts(scene: Scene) -> dict:
 
 
 def output_facts(scene: Scene) -> dict:
-    change = analysis.changes(scene.arrays.aux_pred, scene.arrays.pred, scene.truth, IGNORE_INDEX)
+    change = stats.changes(scene.arrays.aux_pred, scene.arrays.pred, scene.truth, IGNORE_INDEX)
     truth_note = (f" Against the ground truth, {change['fixed']:,} of them became right and {change['broken']:,} "
                   "became wrong." if scene.truth is not None else
                   " (Choose a CamVid image to see how many of them became right.)")
@@ -171,7 +171,7 @@ def goal_figure(scene: Scene):
 
 
 def pixel_figure(scene: Scene):
-    rgb, share = analysis.pca_rgb(scene.arrays.x)
+    rgb, share = stats.pca_rgb(scene.arrays.x)
     return rgb_figure(rgb, f"x_i: PCA of the {scene.arrays.x.shape[0]} channels", pca_caption(share), height=520)
 
 
@@ -187,7 +187,7 @@ def weight_figure(scene: Scene):
 
 
 def object_figure(scene: Scene):
-    return similarity_figure(analysis.cosine_similarity(scene.arrays.f, centred=True), scene.classes,
+    return similarity_figure(stats.cosine_similarity(scene.arrays.f, centred=True), scene.classes,
                              "how alike the region vectors f_k are (cosine, centred)", height=520)
 
 
@@ -195,7 +195,7 @@ def relation_figure(scene: Scene):
     """The map of w_ik for the largest region with a typical pixel circled, and that pixel's bars over the K regions."""
     k, (row, col) = scene.largest, typical_pixel(scene)
     w = scene.arrays.w
-    entropy = analysis.entropy(w[:, row, col], axis=0)
+    entropy = stats.entropy(w[:, row, col], axis=0)
     region = map_figure(w[k], f"w_ik for region k = {scene.classes[k]}, every pixel i", Scale("percentile"),
                         image=scene.arrays.image, opacity=0.7, value_name="w_ik", pixel=(row, col), height=520)
     bars = class_bars(w[:, row, col], scene.classes, scene.palette, f"w_i of the circled pixel (row {row}, col {col})",
@@ -205,7 +205,7 @@ def relation_figure(scene: Scene):
 
 
 def context_figure(scene: Scene):
-    rgb, share = analysis.pca_rgb(scene.arrays.y)
+    rgb, share = stats.pca_rgb(scene.arrays.y)
     return rgb_figure(rgb, "y_i: PCA of the object contextual representations", pca_caption(share), height=520)
 
 

@@ -29,14 +29,14 @@ from tqdm import tqdm
 from ocr_viz.data.classes import CAMVID_CLASSES, CAMVID_PALETTE, IGNORE_INDEX
 from ocr_viz.data.datasets import SegmentationDataset, camvid_pairs, folder_pairs
 from ocr_viz.data.transforms import MEAN, STD, TrainTransform
-from ocr_viz.model import build as models, checkpoints
+from ocr_viz.model import build, checkpoints
 from ocr_viz.model.backbones.efficientnet_lite import load_imagenet_weights
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="JSON file of option values (flags given on the command line win)")
-    p.add_argument("--head", default="ocr", choices=models.HEADS)
+    p.add_argument("--head", default="ocr", choices=build.HEADS)
     p.add_argument("--mid-channels", type=int, default=None, help="head width (default: the shipped one)")
     p.add_argument("--key-channels", type=int, default=None, help="OCR / base-OC key width")
     p.add_argument("--output-stride", type=int, default=16, choices=(8, 16, 32))
@@ -111,7 +111,7 @@ def loss_fn(logits, aux, labels, weight, aux_weight):
 
 
 def architecture(args) -> dict:
-    arch = models.arch_for(args.head, output_stride=args.output_stride)
+    arch = build.arch_for(args.head, output_stride=args.output_stride)
     for k in ("mid_channels", "key_channels"):
         if getattr(args, k) is not None and k in arch["head_kwargs"]:
             arch["head_kwargs"][k] = getattr(args, k)
@@ -173,7 +173,7 @@ def main(argv=None) -> Path:
         weight = weight.sqrt() if args.class_weights == "sqrt-median" else weight
 
     arch = architecture(args)
-    model = models.build(arch)
+    model = build.build(arch)
     if args.init:
         donor, _ = checkpoints.load(args.init)
         model.backbone.load_state_dict(donor.backbone.state_dict())
