@@ -15,7 +15,7 @@ import torch
 from einops import einsum, rearrange
 from torch import nn
 
-from .ocr import conv_bn_relu
+from .conv_blocks import conv_bn_relu
 
 
 def atrous_conv_bn_relu(c_in: int, c_out: int, rate: int) -> nn.Sequential:

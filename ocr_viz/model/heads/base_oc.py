@@ -16,7 +16,7 @@ from einops import rearrange
 from torch import nn
 
 from .attention import attend, attention_weights, check_pixels
-from .ocr import conv_bn_relu
+from .conv_blocks import conv_bn_relu
 
 
 def context(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:

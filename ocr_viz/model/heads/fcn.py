@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .ocr import conv_bn_relu
+from .conv_blocks import conv_bn_relu
 
 
 @dataclass

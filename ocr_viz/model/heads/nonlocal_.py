@@ -17,7 +17,7 @@ from einops import rearrange
 from torch import nn
 
 from .attention import attend, attention_weights, check_pixels
-from .ocr import conv_bn_relu
+from .conv_blocks import conv_bn_relu
 
 
 def y(theta: torch.Tensor, phi: torch.Tensor, g: torch.Tensor, scale: float = 1.0) -> torch.Tensor:

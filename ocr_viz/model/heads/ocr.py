@@ -13,11 +13,7 @@ import torch
 from einops import einsum, rearrange
 from torch import nn
 
-
-def conv_bn_relu(c_in: int, c_out: int, kernel: int = 1, bias: bool = False) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=bias), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
-    )
+from .conv_blocks import conv_bn_relu
 
 
 def m_tilde(M: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
