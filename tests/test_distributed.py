@@ -25,8 +25,8 @@ LAUNCHER = textwrap.dedent("""
     from ocr_viz.training import train
 
     built = []
-    build = build.build
-    build.build = lambda arch: built.append(build(arch)) or built[-1]
+    build_model = build.build
+    build.build = lambda arch: built.append(build_model(arch)) or built[-1]
     train.main(sys.argv[2:])
     model = built[0]
     torch.save({"parameters": {k: v.detach() for k, v in model.named_parameters()},
