@@ -6,10 +6,6 @@ chosen page. Every page reads the same cached trace (ocr_viz.app.session.current
 
 import streamlit as st
 
-from ocr_viz.app import gallery, model_choice, session
-from ocr_viz.app.sidebar import large_type_toggle, webgl_toggle
-from ocr_viz.figures import palettes
-
 st.set_page_config(page_title="ocr-viz", page_icon=":material/hub:", layout="wide")
 
 PIPELINE = [
@@ -34,7 +30,16 @@ TEACH = [
 ]
 ABOUT = [st.Page("pages/about.py", title="About and deviations", icon=":material/info:")]
 PAGES = {"The pipeline": PIPELINE, "Compare": COMPARE, "Teach": TEACH, "About": ABOUT}
+# .streamlit/config.toml hides the sidebar navigation, so that a fresh server's first request, which
+# Streamlit runs in its legacy mode for a pages/ folder, never shows the raw file list ("app", "layout",
+# ...); this app's own navigation is shown, first thing, before the slow imports below.
+st.set_option("client.showSidebarNavigation", True)
 page = st.navigation(PAGES, expanded=True)  # every page visible, no "View more"
+
+from ocr_viz.app import gallery, model_choice, session  # noqa: E402  (after the navigation: imports take seconds)
+from ocr_viz.app.sidebar import large_type_toggle, webgl_toggle  # noqa: E402
+from ocr_viz.figures import palettes  # noqa: E402
+
 session.restore_from_url()
 
 with st.sidebar:

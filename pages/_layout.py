@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from ocr_viz.app import downloads, session, transport
-from ocr_viz.figures import KINDS, Scale
+from ocr_viz.figures import KINDS, Scale, decimals_apart
 from ocr_viz.teaching import explain
 
 
@@ -79,3 +79,18 @@ def table(rows: list[dict]) -> None:
     labels the rows, missing values show as a dash (not None)."""
     frame = pd.DataFrame(rows)
     st.table(frame.set_index(frame.columns[0]).style.format(number_text))  # the numbers stay numbers underneath
+
+
+def score_table(rows: list[dict], places: int, baseline: str = "ocr") -> None:
+    """Variants' scores as a table that shows whole (the meanings wrap): mIoU and its difference from the
+    baseline with `places` decimals, the difference taken of the rounded numbers, so the columns, the bars
+    and the text (written with the same `places`) agree. rows: key, name, miou and pixel_accuracy (0-1),
+    meaning, and optionally trained."""
+    shown = {r["key"]: round(100 * r["miou"], places) for r in rows}
+    accuracy_places = decimals_apart([100 * r["pixel_accuracy"] for r in rows])
+    table([{"variant": r["name"], "mIoU %": f"{shown[r['key']]:.{places}f}",
+            f"vs {baseline.upper()} (points)": (f"{shown[r['key']] - shown[baseline]:+.{places}f}"
+                                                if baseline in shown else None),
+            "pixel accuracy %": f"{100 * r['pixel_accuracy']:.{accuracy_places}f}",
+            **({"weights": "trained" if r["trained"] else "UNTRAINED"} if "trained" in r else {}),
+            "what it is": r["meaning"]} for r in rows])

@@ -1,15 +1,15 @@
 """The paper's ablations, live on a dataset image with ground truth: no context (FCN), the soft
 regions alone, a uniform relation, the model's OCR, the model's relation on ground-truth
 regions, and GT-OCR (the paper's upper bound), scored side by side."""
-import pandas as pd
 import streamlit as st
 
 from ocr_viz.analysis import ablations
 from ocr_viz.data.classes import CAMVID_CLASSES
 from ocr_viz.app import gallery, model_choice, session, transport
 from ocr_viz.model.arrays import head_trace, input_tensor
-from ocr_viz.figures import label_figure, score_bars
+from ocr_viz.figures import decimals_apart, label_figure, score_bars
 from ocr_viz.teaching import explain
+from pages._layout import score_table, table
 
 current = session.current()
 arrays, classes, palette = current.arrays, current.classes, current.palette
@@ -64,21 +64,23 @@ if untrained:
                "the trained models do (weights go in assets/weights/).", icon=":material/warning:")
 
 names = [v.name for v in variants]
+places = decimals_apart([100 * scores[v.key].mean_iou for v in variants])  # one rounding: bars, table, text
 transport.chart(score_bars(names, [100 * scores[v.key].mean_iou for v in variants],
                            f"mean IoU on {current.image_label}, per variant",
                            "classes present in the prediction or the ground truth; unlabelled pixels ignored; "
                            "hatched: untrained weights", baseline=ablations.OCR[0],
-                           muted=[not v.trained for v in variants]))
-st.dataframe(ablations.summary_rows(variants, scores), hide_index=True, height="content", column_config={
-    name: st.column_config.NumberColumn(format="%.1f") for name in ("mIoU %", "vs OCR (points)", "pixel accuracy %")})
-st.markdown(explain.ablation_reading({v.key: scores[v.key].mean_iou for v in variants}, f"on {current.image_label}"))
+                           muted=[not v.trained for v in variants], decimals=places))
+score_table([{"key": v.key, "name": v.name, "miou": scores[v.key].mean_iou, "meaning": v.meaning, "trained": v.trained,
+              "pixel_accuracy": scores[v.key].pixel_accuracy} for v in variants], places)
+st.markdown(explain.ablation_reading({v.key: scores[v.key].mean_iou for v in variants}, f"on {current.image_label}",
+                                     places))
 st.page_link("pages/relation_truth.py", label="The same ablations over the whole test set", icon=":material/fact_check:")
 
 st.subheader("The predictions")
 opacity = st.slider("opacity over the image", 0.0, 1.0, 0.7, key="ablations.opacity")
 panels = [("ground truth (CamVid)", current.truth, None)] + [(v.name, v.pred, scores[v.key]) for v in variants]
-for start in range(0, len(panels), 4):
-    for column, (name, labels, result) in zip(st.columns(4), panels[start:start + 4]):
+for start in range(0, len(panels), 3):  # four a row were too narrow for their legends at 1280 px
+    for column, (name, labels, result) in zip(st.columns(3), panels[start:start + 3]):
         with column:
             caption = "" if result is None else (f"mIoU {result.mean_iou:.1%}, "
                                                  f"pixel accuracy {result.pixel_accuracy:.1%}")
@@ -86,9 +88,9 @@ for start in range(0, len(panels), 4):
                                          opacity=opacity, caption=caption, height=380, legend_below=True))
 
 st.subheader("IoU per class (%)")
-st.dataframe(pd.DataFrame(ablations.class_rows(variants, scores, classes, current.truth))
-             .style.format(precision=1, na_rep="-"), hide_index=True, height="content")  # '-', not None
-st.caption("Empty: the class is neither in the ground truth nor in that prediction. One image is a small sample: "
+table([{name: f"{value:.1f}" if isinstance(value, float) else value for name, value in row.items()}
+       for row in ablations.class_rows(variants, scores, classes, current.truth)])  # None shows as a dash
+st.caption("A dash: the class is neither in the ground truth nor in that prediction. One image is a small sample: "
            "the paper's numbers are over a whole validation set.")
 
 st.subheader("The code that ran")

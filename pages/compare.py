@@ -132,7 +132,7 @@ def for_one_pixel():
             K = len(classes)
             transport.chart(class_bars(compare.ocr_relation(ocr.arrays, (row, col)), classes, palette,
                                        f"OCR, {at}: w_i, the relation to the K regions", "Eq. 5; sums to 1",
-                                       value_name="w_ik", reference=1 / K, reference_name="1/K", zoom=True, height=360))
+                                       value_name="w_ik", reference=1 / K, reference_name="1/K", height=360))
             cells = relation.cell_predictions(ocr.arrays.logits)
             st.caption(explain.pixel_relation_note(compare.ocr_relation(ocr.arrays, (row, col)), int(cells[row, col]),
                                                    classes).replace("**", "")

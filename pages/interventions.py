@@ -82,7 +82,7 @@ with changed:
 st.subheader("Where the stages changed (difference maps)")
 CHANGES = {"y": "||y'_i - y_i||  (Eq. 3)", "z": "||z'_i - z_i||  (Eq. 6)",
            "w": "1/2 sum_k |w'_ik - w_ik|  (Eq. 5)", "logits": "||logits'_i - logits_i||"}
-per_row = 2 if st.session_state.get(session.LARGE_TYPE) else 4  # large type needs wider maps
+per_row = 2  # four in a row left each map 80 px wide at 1280 px, its tick labels over each other
 columns = [c for _ in range(0, len(CHANGES), per_row) for c in st.columns(per_row)]
 for column, (name, title) in zip(columns, CHANGES.items()):
     with column:

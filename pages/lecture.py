@@ -2,10 +2,14 @@
 Each step: a plain-language explanation, a "what to notice" prompt computed from this image,
 the figure, the equations, where it sits in the pipeline, and the code. The step is in the URL
 (?step=), and the left / right arrow keys move through the steps. Texts: ocr_viz/teaching/lecture.py."""
+from dataclasses import replace
+
 import streamlit as st
 
+from ocr_viz.analysis import relation
 from ocr_viz.app import model_choice, session, transport
 from ocr_viz.figures import pipeline_dot
+from ocr_viz.figures.pipeline import neighbourhood
 from ocr_viz.teaching import explain, lecture
 from pages._layout import share_box
 
@@ -21,6 +25,24 @@ if not current.arrays.is_ocr:
                "Choose the shipped OCR model in the sidebar.")
     st.stop()
 scene = lecture.Scene(current.arrays, current.classes, current.palette, current.truth)
+if step.key == "relation":
+    # The pixel and region a link (or a click) chose; else a typical pixel of the largest region, which
+    # then becomes the chosen one, so the URL, and a link copied from it, show this same view.
+    if not st.session_state.get(session.PIXEL_CHOSEN):
+        k, (row, col), _ = lecture.focus(scene)
+        st.session_state[session.CLASS], st.session_state[session.ROW], st.session_state[session.COL] = k, row, col
+        st.session_state[session.PIXEL_CHOSEN] = True
+        session.write_url(current.image_key, current.model_key, current.classes[k], (row, col))
+    scene = replace(scene, pixel=session.chosen_pixel(), region=session.chosen_class())
+elif step.key == "whatif":
+    @st.cache_data(max_entries=8, show_spinner=False)
+    def weights_digest(model_key: str, _model) -> str:
+        return relation.model_digest(_model)
+
+    results = relation.find_results(weights_digest(current.model_key, current.model))
+    if results and results.get("ablations", {}).get("rows"):
+        scene = replace(scene, scores={r["name"]: 100 * r["miou"] for r in results["ablations"]["rows"]},
+                        scored_on=f"over {results['images']} test images")
 
 with st.container(horizontal=True, vertical_alignment="center"):
     st.button("Previous", key="lecture.previous", icon=":material/arrow_back:", shortcut="Left",
@@ -36,10 +58,11 @@ st.title(step.title)
 st.caption(f"{current.image_label}, {current.meta.get('name', '?')} model"
            + ("" if current.meta.get("trained") else " with **untrained** weights: the numbers show the mechanics, "
               "not what a trained OCR model learns"))
+shown = (scene.pixel, scene.region, tuple(sorted((scene.scores or {}).items())))  # what the step's caches depend on
 text, maths = st.columns([3, 2])
 with text:
     st.markdown(step.text)
-    prompt = model_choice.derived(f"lecture.prompt.{step.key}", lambda: step.prompt(scene))
+    prompt = model_choice.derived(f"lecture.prompt.{step.key}.{hash(shown)}", lambda: step.prompt(scene))
     st.info(f"**What to notice.** {prompt}", icon=":material/visibility:")
     for page, label in step.links:
         st.page_link(page, label=label, icon=":material/arrow_forward:")
@@ -49,17 +72,26 @@ with maths:
         if equation.note:
             st.caption(equation.note)
 
-picture, diagram = st.columns([3, 2])
-with picture:
-    if step.figure is not None:
-        colours = hash(tuple(current.palette))  # another choice of class colours draws the figure anew
-        figure = model_choice.derived(f"lecture.figure.{step.key}.{colours}", lambda: step.figure(scene))
-        for one in figure if isinstance(figure, tuple) else (figure,):  # a step may show several figures
+if step.figure is not None:
+    colours = hash(tuple(current.palette))  # another choice of class colours draws the figure anew
+    figure = model_choice.derived(f"lecture.figure.{step.key}.{colours}.{hash(shown)}", lambda: step.figure(scene))
+    figures = figure if isinstance(figure, tuple) else (figure,) if figure is not None else ()
+    for column, one in zip(st.columns([3, 2]) if len(figures) == 2 else (st.container(),), figures):
+        with column:
             transport.chart(one)  # enlarged in projector mode
-with diagram:
-    st.graphviz_chart(pipeline_dot(explain.pipeline_nodes(current.arrays.shapes), explain.PIPELINE_EDGES,
-                                   current=step.stage), width="stretch")
-    st.caption("Where this step sits in the paper's Fig. 3 (highlighted), with this run's tensor shapes.")
+    if not figures:
+        st.info("No ablation scores of this model yet: the Ablations page scores the variants on a CamVid image, "
+                "and `python -m ocr_viz.analyze relation` over a test set.", icon=":material/science:")
+
+if step.stage:
+    # Only the step's stage and its neighbours, at the page's type size: the whole Fig. 3 fitted into a
+    # column drew its text at 6-8 px, unreadable from the back of a room.
+    large = bool(st.session_state.get(session.LARGE_TYPE))
+    nodes = neighbourhood(explain.pipeline_nodes(current.arrays.shapes), explain.PIPELINE_EDGES, step.stage)
+    st.graphviz_chart(pipeline_dot(nodes, explain.PIPELINE_EDGES, current=step.stage, font=20 if large else 14,
+                                   compact=True), width="content")
+    st.caption("Where this step sits in the paper's Fig. 3: its stage (highlighted) and the stages next to it, with "
+               "this run's tensor shapes; the whole figure is on the Home page.")
 
 if step.sources:
     with st.expander("The code that computed it", expanded=False):

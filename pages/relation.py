@@ -21,8 +21,9 @@ entropy = model_choice.derived("entropy.w", lambda: stats.entropy(arrays.w, axis
 choice, look, shade = st.columns([1, 2, 1])
 with choice:
     k = session.class_picker()
-    zoom = st.toggle("zoom bar axes", value=True, key="relation.zoom",
-                     help="the relation is often close to uniform (1/K); zooming shows the differences")
+    zoom = st.toggle("zoom bar axes", value=False, key="relation.zoom",
+                     help="off: the axis starts at 0, so bar lengths compare honestly; on: fitted to nearly equal "
+                          "values, with the axis break drawn, which makes small differences look large")
 with look:
     scale = scale_picker("relation", "percentile")
 with shade:

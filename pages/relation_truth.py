@@ -8,10 +8,11 @@ import streamlit as st
 from ocr_viz.analysis import interventions, relation
 from ocr_viz.app import model_choice, session, transport
 from ocr_viz.model.arrays import head_trace
-from ocr_viz.figures import score_bars
+from ocr_viz.figures import decimals_apart, score_bars
 from ocr_viz.figures.relation_stats import (alignment_bars, argmax_share_bars, confusion_figure, entropy_histogram,
                                             rank_bars)
 from ocr_viz.teaching import explain
+from pages._layout import score_table, table
 
 current = session.current()
 arrays, classes, palette = current.arrays, current.classes, current.palette
@@ -80,7 +81,7 @@ def row(name: str, get, fmt: str) -> dict:
 
 st.subheader("The test set and this image, side by side")
 strongest = lambda s: explain.strongest_region(s, classes)  # noqa: E731
-st.dataframe([
+table([
     row("mean entropy of w_i (nats)", lambda s: s["entropy"]["mean"], ".3f"),
     row("log K: a uniform relation", lambda s: s["entropy"]["log_k"], ".3f"),
     row("argmax_k w_ik = ground-truth class", lambda s: s["absolute"]["top1_truth"], ".1%"),
@@ -93,7 +94,7 @@ st.dataframe([
     row("spatial correlation of w_:k and m~_k", lambda s: s["m_tilde"]["spatial_correlation"], ".3f"),
     {"statistic": "the region most cells relate most to", "test set": None if test is None else
      "{} ({:.0%})".format(*strongest(test)), "this image": "{} ({:.0%})".format(*strongest(here))},
-], hide_index=True, height="content")
+])
 st.caption(f"Chance for an argmax: 1/K = {1 / K:.1%}. Relative view: w_ik divided by its mean over the image's "
            "pixels, which removes a preference for one region shared by every pixel. Empty: needs the ground truth "
            "(choose a CamVid test image in the sidebar) or the test-set analysis.")
@@ -140,17 +141,14 @@ if results is None:
     st.caption("They need the test-set analysis. The Ablations page scores them on one image.")
 else:
     rows = results["ablations"]["rows"]
+    places = decimals_apart([100 * r["miou"] for r in rows])  # one rounding for the bars, the table and the text
     transport.chart(score_bars([r["name"] for r in rows], [100 * r["miou"] for r in rows],
                                f"mean IoU over {results['images']} images, per variant",
                                results["ablations"]["scored_at"], baseline=next(
-                                   (r["name"] for r in rows if r["key"] == "ocr"), None)))
-    ocr_miou = next((r["miou"] for r in rows if r["key"] == "ocr"), float("nan"))
-    st.dataframe([{"variant": r["name"], "mIoU %": 100 * r["miou"], "vs OCR (points)": 100 * (r["miou"] - ocr_miou),
-                   "pixel accuracy %": 100 * r["pixel_accuracy"], "what it is": r["meaning"]} for r in rows],
-                 hide_index=True, height="content", column_config={
-                     n: st.column_config.NumberColumn(format="%.1f") for n in ("mIoU %", "vs OCR (points)",
-                                                                              "pixel accuracy %")})
-    st.markdown(explain.ablation_reading({r["key"]: r["miou"] for r in rows}, f"over {results['images']} test images"))
+                                   (r["name"] for r in rows if r["key"] == "ocr"), None), decimals=places))
+    score_table(rows, places)
+    st.markdown(explain.ablation_reading({r["key"]: r["miou"] for r in rows}, f"over {results['images']} test images",
+                                         places))
     no_context = results["ablations"].get("no_context")
     st.caption(("No context: " + no_context + ", trained separately (so it differs from OCR by its head and its "
                 "training run, not only by the context). ") if no_context else "No no-context model was given. ")
@@ -163,6 +161,7 @@ share = relation.share_beyond_global_mix(interventions.context_of(current.model.
                                         interventions.context_of(current.model.head, uniform)[0].cpu().numpy())
 scores = {r["key"]: r["miou"] for r in results["ablations"]["rows"]} if results else {}
 st.markdown(explain.y_consequence(share, here["entropy"]["mean"], here["entropy"]["log_k"],
-                                  (scores["uniform"], scores["ocr"]) if {"uniform", "ocr"} <= scores.keys() else None))
+                                  (scores["uniform"], scores["ocr"]) if {"uniform", "ocr"} <= scores.keys() else None,
+                                  decimals_apart([100 * v for v in scores.values()])))
 st.page_link("pages/context.py", label="y_i, z_i: see y on this image", icon=":material/merge:")
 st.page_link("pages/relation.py", label="w_ik: click a pixel and read its bars", icon=":material/share:")

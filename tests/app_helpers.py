@@ -46,9 +46,11 @@ def open_page(at: AppTest, page: str) -> AppTest:
 
 
 def figure_titles(at: AppTest) -> list[str]:
-    """The titles of the plotly figures on the current page, in order."""
+    """The titles of the plotly figures on the current page, in order, as 'title<br>caption' (unwrapped)."""
+    from ocr_viz.figures.titles import plain
+
     specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-    return [spec["layout"].get("title", {}).get("text", "") for spec in specs]
+    return [plain(spec["layout"].get("title", {}).get("text", "")) for spec in specs]
 
 
 def problems(at: AppTest) -> list[str]:

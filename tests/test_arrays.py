@@ -11,6 +11,7 @@ from ocr_viz.analysis import stats
 from ocr_viz.model.arrays import trace_arrays
 from ocr_viz.figures import Scale, class_bars, map_figure, pipeline_dot
 from ocr_viz.figures.scales import apply
+from ocr_viz.figures.titles import plain
 from ocr_viz.teaching import explain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,12 +78,12 @@ def test_map_figure_has_a_click_layer_with_cell_coordinates():
     fig = map_figure(np.arange(12.0).reshape(3, 4), "t", clickable=True, pixel=(1, 2))
     layer = next(t for t in fig.data if t.name == "pixels")
     assert len(layer.x) == 12 and (layer.y[6], layer.x[6], layer.customdata[6]) == (1, 2, 6.0)  # row 1, col 2
-    assert "colour: linear" in fig.layout.title.text
+    assert "colour: linear" in plain(fig.layout.title.text)
 
 
 def test_bars_state_their_axis():
     fig = class_bars(np.array([0.09, 0.0905, 0.091]), ["a", "b", "c"], [(0, 0, 0)] * 3, "t", zoom=True)
-    assert "zoomed" in fig.layout.title.text and fig.layout.xaxis.range[0] > 0.08
+    assert "ZOOMED" in plain(fig.layout.title.text) and fig.layout.xaxis.range[0] > 0.08
 
 
 def test_pipeline_lists_every_stage_with_its_shape(arrays):

@@ -11,7 +11,7 @@ from PIL import Image
 
 import ocr_viz
 from ocr_viz.app import session
-from ocr_viz.model.images import MAX_FILE_BYTES
+from ocr_viz.model.images import MAX_FILE_BYTES, too_small
 
 
 def encode(image: Image.Image, format: str, **params) -> bytes:
@@ -138,13 +138,17 @@ def test_the_app_shows_an_error_and_keeps_working(name, data):
     assert at.session_state[session.CURRENT].image_key == session.DEFAULT_IMAGE
 
 
-def test_the_app_runs_a_1x1_upload():
-    at = upload_image(start(), "dot.png", encode(Image.new("RGB", (1, 1), (200, 30, 30)), "PNG"))
+@pytest.mark.parametrize("size", [(1, 1), (31, 400)])
+def test_a_tiny_upload_is_refused_with_the_reason_and_the_app_keeps_working(size):
+    """A 1 x 1 PNG was accepted, scaled to 640 x 640 and segmented as 97% Sky: refused now, with why."""
+    at = upload_image(start(), "dot.png", encode(Image.new("RGB", size, (200, 30, 30)), "PNG"))
+    errors = [e.value for e in at.error]
+    assert any("Could not use 'dot.png'" in e and f"{size[0]} x {size[1]} pixels" in e and "blur" in e for e in errors)
     open_page(at, "relation")
-    assert problems(at) == []
+    assert not at.exception and figure_titles(at)
     current = at.session_state[session.CURRENT]
-    assert current.image_label == "dot.png" and current.arrays.image.shape == (640, 640, 3)
-    assert "image" not in at.query_params  # an upload cannot travel in a link
+    assert current.image_key == session.DEFAULT_IMAGE  # the default sample instead
+    assert too_small(Image.new("RGB", (32, 400))) is None  # 32 px is enough
 
 
 def safetensors_bytes(tensors: dict, meta: dict) -> bytes:

@@ -17,6 +17,7 @@ from ocr_viz.figures import class_bars, label_figure, map_figure, rgb_figure
 from ocr_viz.figures.palettes import DATASET, display_palette, min_distance
 from ocr_viz.figures.presentation import large_type
 from ocr_viz.figures.scales import Scale, shared_limits
+from ocr_viz.figures.titles import plain
 
 PAGE_FILES = sorted(p.stem for p in (ROOT / "pages").glob("*.py") if not p.stem.startswith("_"))
 
@@ -116,7 +117,7 @@ def test_bars_for_many_classes_show_the_largest_and_sum_the_rest():
     shown, others = fig.data
     assert list(shown.y) == [names[k] for k in np.argsort(-w)[:15]]
     assert others.x[0] == pytest.approx(np.sort(w)[:-15].sum(), rel=1e-9)
-    assert "the other 135 summed" in fig.layout.title.text
+    assert "the other 135 summed" in plain(fig.layout.title.text)
 
 
 def test_the_bar_caption_says_zoomed_only_when_the_axis_leaves_out_zero():
@@ -124,9 +125,9 @@ def test_the_bar_caption_says_zoomed_only_when_the_axis_leaves_out_zero():
     palette = display_palette(CAMVID_PALETTE)
     near_uniform = np.full(11, 1 / 11) + np.linspace(-1e-3, 1e-3, 11)
     zoomed = class_bars(near_uniform, names, palette, "w", reference=1 / 11, reference_name="1/K", zoom=True)
-    assert "zoomed" in zoomed.layout.title.text and zoomed.layout.xaxis.range[0] > 0
+    assert "ZOOMED" in plain(zoomed.layout.title.text) and zoomed.layout.xaxis.range[0] > 0
     spread = class_bars(np.linspace(0.0, 0.2, 11), names, palette, "w", reference=1 / 11, zoom=True)
-    assert "zoomed" not in spread.layout.title.text and "from 0" in spread.layout.title.text
+    assert "ZOOMED" not in plain(spread.layout.title.text) and "from 0" in plain(spread.layout.title.text)
     # the values sit right of the plot area, clear of the bars and the 1/K line
     values = [a for a in zoomed.layout.annotations if a.xref == "paper"]
     assert len(values) == 11 and all(a.x == 1.0 and a.xanchor == "left" for a in values)
@@ -162,7 +163,7 @@ def test_before_and_after_maps_can_share_one_colour_range():
     after[1, 1] = 0.0  # a weight that underflowed: the log range starts at the smallest positive value
     low, _ = shared_limits(before, after, positive=True)
     zero = map_figure(after, "m", Scale("log"), limits=(low, 0.9))
-    assert low == pytest.approx(1e-8) and "log10" in zero.layout.title.text and np.isfinite(zero.data[0].z).all()
+    assert low == pytest.approx(1e-8) and "log10" in plain(zero.layout.title.text) and np.isfinite(zero.data[0].z).all()
 
 
 def test_the_deploy_button_is_hidden():

@@ -195,7 +195,7 @@ def test_the_page_shows_the_test_set_beside_this_image(five_images, analysis_dir
     assert problems(at) == []
     titles = figure_titles(at)
     assert any("test set, 5 images" in t for t in titles) and any("mean IoU over 5 images" in t for t in titles)
-    table = at.dataframe[0].value
+    table = at.table[0].value  # shown whole: st.table
     assert table["test set"].notna().all() and table["this image"].notna().all()
     text = " ".join(m.value for m in at.markdown)
     assert "Own class" in text and "over 5 test images" in text and "issues/22" in text
@@ -209,7 +209,7 @@ def test_the_page_without_the_analysis_measures_this_image_and_says_how_to_get_i
     assert problems(at) == []
     assert any("No test-set analysis" in i.value and "ocr_viz.analyze relation" in i.value for i in at.info)
     assert any(t.startswith("entropy of w_i per cell") for t in figure_titles(at))
-    assert at.dataframe[0].value["test set"].isna().all()
+    assert at.table[0].value["test set"].isna().all()
 
 
 def test_a_model_of_another_dataset_gets_the_page_and_clear_reasons_elsewhere(tmp_path, analysis_dir):

@@ -186,10 +186,15 @@ def test_ablations_score_gt_ocr_on_a_dataset_image(camvid_root, monkeypatch):
     at = start({"image": gallery.dataset_images()[0].key})
     open_page(at, "ablations")
     assert problems(at) == []
-    rows = {row["variant"]: row for row in at.dataframe[0].value.to_dict("records")}
+    rows = {row["variant"]: row for row in at.table[0].value.reset_index().to_dict("records")}
     assert {"GT-OCR", "OCR (this model)", "no context (FCN)", "uniform relation"} <= set(rows)
-    assert all(np.isfinite(row["mIoU %"]) for row in rows.values())
-    assert "GT-OCR" in at.dataframe[1].value.columns  # per-class IoU
+    assert all(np.isfinite(float(row["mIoU %"])) for row in rows.values())
+    # one rounding: each difference is that of the numbers shown beside it
+    ocr = float(rows["OCR (this model)"]["mIoU %"])
+    places = len(rows["OCR (this model)"]["mIoU %"].partition(".")[2])
+    for row in rows.values():
+        assert float(row["vs OCR (points)"]) == pytest.approx(float(row["mIoU %"]) - ocr, abs=0.5 * 10 ** -places)
+    assert "GT-OCR" in at.table[1].value.columns  # per-class IoU
 
 
 def test_ablations_on_a_sample_image_explain_that_ground_truth_is_needed():

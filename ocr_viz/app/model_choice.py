@@ -16,6 +16,7 @@ import streamlit as st
 from PIL import Image
 
 import ocr_viz
+from ocr_viz.model.images import too_small
 from ocr_viz.analysis import compare
 from . import compute, gallery
 from .session import (
@@ -177,7 +178,11 @@ def load_image() -> tuple[str, str, bytes, object, object]:
         else:
             data = upload.getvalue()
             try:
-                return UPLOAD, upload.name, data, _image(digest(data), data), None
+                image = _image(digest(data), data)
+                small = too_small(image)  # refused: a few pixels upscaled to 640 are a blur, not a photo
+                if small:
+                    raise ocr_viz.ImageError(small)
+                return UPLOAD, upload.name, data, image, None
             except ocr_viz.ImageError as e:
                 st.error(f"Could not use {upload.name!r}: {e}. Showing the default sample instead.")
     entry = gallery.find(st.session_state.get(IMAGE, DEFAULT_IMAGE)) or gallery.find(DEFAULT_IMAGE)

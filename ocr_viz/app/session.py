@@ -36,6 +36,7 @@ FIGURE_FORMAT = "figure_format"
 PALETTE = "state.palette"  # class colours on label maps: palettes.CONTRAST (default) or palettes.DATASET
 LARGE_TYPE = "state.large_type"  # projector mode: large text on every page, figures included
 NO_WEBGL = "state.no_webgl"  # draw click layers as SVG, for browsers without WebGL (slower clicks)
+PIXEL_CHOSEN = "state.pixel_chosen"  # the pixel came from a link or a click, not a default: the lecture keeps it
 STEP = "state.step"  # the lecture's step, 1-based; in the URL (?step=) once the lecture has been shown
 DOWNLOADS = "state.downloads"  # figures offered for download in this run, for unique widget keys
 
@@ -86,6 +87,7 @@ def restore_from_url() -> None:
     row, _, col = params.get("pixel", "").partition(",")
     if row.isdigit() and col.isdigit():
         st.session_state[ROW], st.session_state[COL] = int(row), int(col)
+        st.session_state[PIXEL_CHOSEN] = True
     if params.get("step", "").isdigit():
         st.session_state[STEP] = int(params["step"])
     st.session_state[RESTORED] = True

@@ -29,10 +29,36 @@ def large_type_toggle() -> bool:
     return on
 
 
+# A check in the browser, once per page load: without WebGL the clickable maps (their click layer is a
+# WebGL scatter) would show plotly's "WebGL is not supported" box; the check turns the SVG switch on instead.
+WEBGL_PROBE_JS = """
+export default function ({ setStateValue }) {
+  let webgl = false;
+  try {
+    const canvas = document.createElement('canvas');
+    webgl = !!(canvas.getContext('webgl2') || canvas.getContext('webgl') || canvas.getContext('experimental-webgl'));
+  } catch (e) { webgl = false; }
+  setStateValue('webgl', webgl);
+}
+"""
+WEBGL_PROBE = st.components.v2.component("ocr_viz.webgl_probe", js=WEBGL_PROBE_JS)
+PROBE_KEY = "probe.webgl"
+
+
+def _webgl_checked() -> None:
+    """The browser answered: without WebGL, draw clickable maps as SVG (the user can still switch back)."""
+    result = st.session_state.get(PROBE_KEY)
+    if result is not None and getattr(result, "webgl", None) is False:
+        st.session_state[session.NO_WEBGL] = True
+
+
 def webgl_toggle() -> bool:
     """Click layers are drawn with WebGL (fast); a browser without it (some lecture-hall PCs, remote
-    desktops) shows an empty box instead of a map: this switch draws them as SVG."""
+    desktops) would show an empty box instead of a map: the browser is asked (WEBGL_PROBE) and, without
+    WebGL, this switch, which draws them as SVG, is turned on for it."""
     st.session_state.setdefault(session.NO_WEBGL, False)
+    WEBGL_PROBE(key=PROBE_KEY, height=0, on_webgl_change=_webgl_checked)
     return session.bound(st.toggle, session.NO_WEBGL, "maps without WebGL",
-                           help="turn on if maps show 'WebGL is not supported': clickable maps are then drawn "
-                                "as SVG, which works everywhere but makes each click about 0.5 s slower")
+                         help="on by itself when this browser has no WebGL; else turn it on if maps show 'WebGL is "
+                              "not supported': clickable maps are then drawn as SVG, which works everywhere but "
+                              "makes each click about 0.5 s slower")

@@ -13,7 +13,7 @@ import streamlit as st
 from PIL import Image
 
 from .downloads import figure_downloads
-from .session import COL, FIGURE_FORMAT, LARGE_TYPE, NO_WEBGL, ROW, digest
+from .session import COL, FIGURE_FORMAT, LARGE_TYPE, NO_WEBGL, PIXEL_CHOSEN, ROW, digest
 from ocr_viz.figures.maps import CLICK_LAYER
 from ocr_viz.figures.presentation import large_type
 
@@ -23,6 +23,7 @@ def _pixel_clicked(chart_key: str) -> None:
     points = (event.get("selection") or {}).get("points") or []
     if points:
         st.session_state[ROW], st.session_state[COL] = int(round(points[0]["y"])), int(round(points[0]["x"]))
+        st.session_state[PIXEL_CHOSEN] = True
 
 
 def figure_config() -> dict:

@@ -5,14 +5,11 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .scales import Scale, apply
+from .titles import headed, titled  # noqa: F401  (titled: re-exported for figure builders elsewhere)
 
 
 def rgb(colour) -> str:
     return "rgb({},{},{})".format(*colour)
-
-
-def titled(title: str, caption: str) -> dict:
-    return dict(text=f"{title}<br><sup>{caption}</sup>" if caption else title, x=0, font=dict(size=15))
 
 
 TOP = 15  # with more classes than this, bar charts show the strongest and sum the rest
@@ -31,16 +28,33 @@ def shown_classes(values: np.ndarray, top: int | None, highlight: int | None) ->
     return np.array(shown), np.setdiff1d(np.arange(count), shown)
 
 
-def axis_range(values: np.ndarray, zoom: bool) -> tuple[list[float] | None, str]:
-    """The value axis: zoomed to the values (padded 15%) when asked and when that leaves 0 out,
-    else from 0 (or autoscaled for values of both signs); and the caption's words for it."""
+def axis_range(values: np.ndarray, zoom: bool) -> tuple[list[float] | None, str, bool]:
+    """The value axis: from 0 (to 0 for negative values, autoscaled across 0 for both signs), so bar
+    lengths compare; with `zoom`, fitted to the values (padded 15%) when that leaves 0 out. Returns
+    the range, the caption's words for it, and whether the axis is broken (does not reach 0)."""
     lo, hi = float(np.min(values)), float(np.max(values))
     if zoom and hi > lo:
         pad = (hi - lo) * 0.15
         start, end = lo - pad, hi + pad
         if start > 0 or end < 0:
-            return [start, end], f"axis zoomed: it starts at {start:.3g}, not at 0"
-    return None, "axis: linear from 0" if lo >= 0 else "axis: linear"
+            return [start, end], (f"ZOOMED axis, {start:.3g} to {end:.3g}, not from 0: bar lengths exaggerate "
+                                  "the differences"), True
+    if lo >= 0:
+        return [0.0, hi * 1.08 if hi > 0 else 1.0], "axis from 0", False
+    if hi <= 0:
+        return [lo * 1.08, 0.0], "axis to 0", False
+    return None, "axis: linear, through 0", False
+
+
+def axis_break(fig: go.Figure) -> None:
+    """Mark a value axis that does not start at 0: a white zigzag through the bars' left ends and a
+    double slash on the axis line, as on a broken axis drawn by hand."""
+    zigzag = "M 0.035,1 " + " ".join(f"L {0.035 + (0.012 if i % 2 else -0.012):.3f},{1 - (i + 1) / 24:.4f}"
+                                      for i in range(24))
+    fig.add_shape(type="path", path=zigzag, xref="x domain", yref="y domain", line=dict(color="white", width=3),
+                  layer="above")
+    fig.add_annotation(x=0.035, y=0, xref="x domain", yref="y domain", text="//", showarrow=False,
+                       font=dict(size=14, color="black"), bgcolor="white", borderpad=0, name="axis break")
 
 
 def class_bars(values: np.ndarray, classes: list[str], palette, title: str, caption: str = "", *,
@@ -48,10 +62,11 @@ def class_bars(values: np.ndarray, classes: list[str], palette, title: str, capt
                highlight: int | None = None, percent: bool = False, zoom: bool = False, top: int | None = TOP,
                value_range: tuple[float, float] | None = None, height: int = 380) -> go.Figure:
     """Horizontal bars, one per class in its palette colour, the values written in a column right
-    of the plot (clear of the bars and of a reference line such as 1/K); `zoom` fits the axis to
-    nearly equal values and the caption says when the axis does not start at 0; `value_range` fixes
-    it instead (e.g. the same for a before and an after chart). With more than
-    `top` + 1 classes: the `top` largest, and one grey bar for the sum of the others."""
+    of the plot (clear of the bars and of a reference line such as 1/K). The value axis starts at 0,
+    so bar lengths compare; `zoom` fits it to nearly equal values instead, draws the axis break and
+    says so in the first line of the caption; `value_range` fixes it (e.g. the same for a before and
+    an after chart). With more than `top` + 1 classes: the `top` largest, and one grey bar for the
+    sum of the others."""
     values = np.asarray(values, dtype=np.float64)
     shown, rest = shown_classes(values, top, highlight)
     number = (lambda v: f"{v:.1%}") if percent else (lambda v: f"{v:.4g}")
@@ -84,14 +99,18 @@ def class_bars(values: np.ndarray, classes: list[str], palette, title: str, capt
                                 text=f"{reference_name} = {reference:.3g}" if reference_name else f"{reference:.3g}",
                                 font=dict(size=11, color="grey")))
     fig.update_layout(annotations=notes_right)
-    window, axis = axis_range(values[shown] if reference is None else np.append(values[shown], reference), zoom)
+    window, axis, broken = axis_range(values[shown] if reference is None else np.append(values[shown], reference), zoom)
     if value_range is not None:
-        window, axis = list(value_range), f"axis: fixed, {value_range[0]:.3g} to {value_range[1]:.3g}"
-    fig.update_xaxes(range=window, title=value_name, tickformat=".0%" if percent and window is None else
+        window, axis, broken = list(value_range), f"axis: fixed, {value_range[0]:.3g} to {value_range[1]:.3g}", \
+            value_range[0] > 0 or value_range[1] < 0
+    if broken:
+        axis_break(fig)
+    fig.update_xaxes(range=window, title=value_name, tickformat=".0%" if percent and not broken else
                      (".2%" if percent else None))
-    caption = "; ".join([c for c in (caption, *notes, axis) if c])
-    fig.update_layout(title=titled(title, caption), height=height, margin=dict(l=10, r=70, t=90, b=45),
-                      bargap=0.25, barmode="overlay")
+    # a broken axis is said first, where it is read before the bars
+    caption = "; ".join([c for c in ((axis,) if broken else ()) + (caption, *notes) + (() if broken else (axis,)) if c])
+    headed(fig, title, caption, above=20, l=10, r=70, b=45)  # above: the reference line's label
+    fig.update_layout(height=height, bargap=0.25, barmode="overlay")
     fig.update_yaxes(autorange="reversed", automargin=True)
     return fig
 
@@ -105,8 +124,8 @@ def matrix_figure(matrix: np.ndarray, rows: list[str], title: str, scale: Scale 
         colorbar=dict(title=scaled.colorbar_title, thickness=12),
         hovertemplate=f"%{{y}}, {column_name} %{{x}}<br>{value_name} = %{{customdata:.4g}}<extra></extra>",
     ))
-    fig.update_layout(title=titled(title, scaled.caption), height=height, margin=dict(l=10, r=10, t=70, b=10),
-                      xaxis_title=column_name)
+    headed(fig, title, scaled.caption, l=10, r=10, b=10)
+    fig.update_layout(height=height, xaxis_title=column_name)
     fig.update_yaxes(autorange="reversed")
     return fig
 
@@ -123,7 +142,9 @@ def similarity_figure(similarity: np.ndarray, labels: list[str], title: str, *, 
         z=similarity, x=labels, y=labels, zmin=lo, zmax=hi, colorscale="RdBu_r", texttemplate="%{z:.2f}",
         colorbar=dict(thickness=12), hovertemplate="%{y} vs %{x}: %{z:.4f}<extra></extra>",
     ))
-    fig.update_layout(title=titled(title, caption), height=height, margin=dict(l=10, r=10, t=70, b=10))
+    fig.update_xaxes(tickangle=-45)  # class names side by side run into each other
+    headed(fig, title, caption, l=10, r=10, b=10)
+    fig.update_layout(height=height)
     fig.update_yaxes(autorange="reversed")
     return fig
 
@@ -131,12 +152,12 @@ def similarity_figure(similarity: np.ndarray, labels: list[str], title: str, *, 
 def projection_figure(points: np.ndarray, labels: list[str], palette, title: str, caption: str = "",
                       highlight: int | None = None, height: int = 420) -> go.Figure:
     """(K, 2) points (e.g. a PCA of the K region vectors), labelled and coloured by class."""
-    sizes = [22 if k == highlight else 14 for k in range(len(labels))]
-    fig = go.Figure(go.Scatter(
-        x=points[:, 0], y=points[:, 1], mode="markers+text", text=labels, textposition="top center",
-        marker=dict(size=sizes, color=[rgb(c) for c in palette], line=dict(width=1, color="black")),
-        hovertemplate="%{text}<br>(%{x:.3g}, %{y:.3g})<extra></extra>",
-    ))
-    fig.update_layout(title=titled(title, caption), height=height, margin=dict(l=10, r=10, t=70, b=10),
-                      xaxis_title="component 1", yaxis_title="component 2")
+    # one trace per class, named in the legend: labels beside nearby points would be drawn over each other
+    fig = go.Figure([go.Scatter(
+        x=points[k:k + 1, 0], y=points[k:k + 1, 1], mode="markers", name=label,
+        marker=dict(size=22 if k == highlight else 14, color=rgb(palette[k]), line=dict(width=1, color="black")),
+        hovertemplate=f"{label}<br>(%{{x:.3g}}, %{{y:.3g}})<extra></extra>",
+    ) for k, label in enumerate(labels)])
+    headed(fig, title, caption, l=10, r=10, b=10)
+    fig.update_layout(height=height, xaxis_title="component 1", yaxis_title="component 2")
     return fig

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from .charts import rgb, titled
+from .charts import rgb
+from .titles import headed
 from .maps import frame, photo_trace, pixel_marker
 
 # ASPP's branches in order: 1x1, one per rate, image pooling (RGB, as the class palettes)
@@ -36,8 +37,12 @@ def sampling_figure(image: np.ndarray, grid: tuple[int, int], pixel: tuple[int, 
     fig = frame(fig, title, caption, grid, height)
     fig.update_xaxes(range=[left - 0.5, right + 0.5])
     fig.update_yaxes(range=[bottom + 0.5, top - 0.5])
-    fig.update_layout(showlegend=True, clickmode="none", margin=dict(fig.layout.margin.to_plotly_json(), r=150),
-                      legend=dict(x=1.02, xanchor="left", y=0.5, yanchor="middle", font=dict(size=10)))
+    # the legend under the map, one branch a line: beside it, it ran over the axis in narrow columns
+    fig.update_layout(showlegend=True, clickmode="none",
+                      margin=dict(fig.layout.margin.to_plotly_json(), r=10, b=45 + 17 * len(taps)),
+                      legend=dict(orientation="h", x=0, xanchor="left", y=0, yref="container", yanchor="bottom",
+                                  entrywidth=1, entrywidthmode="fraction", font=dict(size=10)))
+    fig.update_xaxes(constraintoward="center")
     return fig
 
 
@@ -61,6 +66,7 @@ def loglog_figure(series: dict[str, tuple[np.ndarray, np.ndarray]], slopes: dict
                                      line=dict(color="grey", dash=dash, width=1), hoverinfo="skip"))
     fig.update_xaxes(type="log", title="pixels n = h x w (feature map)")
     fig.update_yaxes(type="log", title=value_name)
-    fig.update_layout(title=titled(title, caption), height=height, margin=dict(l=10, r=10, t=70, b=10),
-                      legend=dict(x=0.01, y=0.99, bgcolor="rgba(255,255,255,0.7)", font=dict(size=11)))
+    headed(fig, title, caption, above=10, l=10, r=10, b=10)
+    fig.update_layout(height=height, legend=dict(font=dict(size=11)))  # beside the plot: inside, it hid the ticks
+    fig.update_yaxes(automargin=True, title_standoff=6)
     return fig

@@ -12,10 +12,11 @@ from .maps import MARGIN, data_uri, frame
 
 LEGEND = dict(orientation="v", x=1.01, xanchor="left", y=0.5, yanchor="middle", font=dict(size=10),
               itemsizing="constant", itemwidth=30, tracegroupgap=0)  # fits the maps' right margin
-# For narrow columns (three or four maps in a row): the legend under the map, three entries a line,
-# its room sized by the number of classes K (not those present), so a row of maps lines up.
+# For narrow columns (three maps in a row): the legend under the map, two entries a line (three cut
+# "Pedestrian" off at 280 px), its room sized by the number of classes K (not those present), so a row
+# of maps lines up.
 LEGEND_BELOW = dict(orientation="h", x=0, xanchor="left", y=0, yref="container", yanchor="bottom",
-                    font=dict(size=10), itemsizing="constant", itemwidth=30, entrywidth=0.33,
+                    font=dict(size=10), itemsizing="constant", itemwidth=30, entrywidth=0.5,
                     entrywidthmode="fraction")
 LEGEND_LINE = 17  # px per line of legend entries
 PIXEL_AXES = ("x (input pixels)", "y (input pixels)")
@@ -53,7 +54,7 @@ def label_figure(image: np.ndarray, labels: np.ndarray, classes: list[str], pale
     frame(fig, title, caption, labels.shape, height, PIXEL_AXES)
     fig.update_layout(legend=LEGEND, showlegend=True, clickmode="none")
     if legend_below:
-        lines = math.ceil(len(classes) / 3)
-        fig.update_layout(legend=LEGEND_BELOW, margin=dict(MARGIN, r=10, b=50 + LEGEND_LINE * lines))
+        lines = math.ceil(len(classes) / 2)
+        fig.update_layout(legend=LEGEND_BELOW, margin=dict(MARGIN, t=fig.layout.margin.t, r=10, b=50 + LEGEND_LINE * lines))
         fig.update_xaxes(constraintoward="center", title_text="")  # the legend sits where its title would
     return fig

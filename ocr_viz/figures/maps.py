@@ -20,6 +20,7 @@ from matplotlib.image import imsave
 from plotly.subplots import make_subplots
 
 from .scales import Scale, apply
+from .titles import WIDTH, title_room, titled
 
 MAP_COLOURS = "Viridis"
 CLICK_LAYER = "pixels"  # the name of the clickable layer's trace
@@ -65,9 +66,9 @@ def pixel_marker(pixel: tuple[int, int]) -> go.Scatter:
 # The same margins on every map, whatever sits beside it (a colour bar, a legend or nothing), so
 # maps drawn side by side get plot areas of the same size; the right margin holds the colour bar
 # or the legend, next to the map (the map keeps to the right of its area, see `frame`).
-MARGIN = dict(l=50, r=105, t=70, b=45, autoexpand=False)
+MARGIN = dict(l=50, r=105, t=86, b=45, autoexpand=False)  # t: two lines of title and two of caption
 COLORBAR = dict(thickness=12, len=0.9, x=1.02, xanchor="left", y=0.5, yanchor="middle")
-MAP_AXES = ("column (feature-map cell)", "row")
+MAP_AXES = ("column", "row")  # short: a long title under a narrow map runs into its colour bar
 
 
 def frame(fig: go.Figure, title: str, caption: str, grid: tuple[int, int], height: int,
@@ -75,10 +76,9 @@ def frame(fig: go.Figure, title: str, caption: str, grid: tuple[int, int], heigh
     """Equal-aspect axes with row 0 at the top, axis titles, fixed margins, and a title whose
     second line is the caption. Where the area is wider than the map, the map keeps to the right,
     beside its colour bar or legend."""
-    fig.update_layout(
-        title=dict(text=f"{title}<br><sup>{caption}</sup>" if caption else title, x=0, font=dict(size=15)),
-        height=height, margin=MARGIN, hovermode="closest", dragmode="pan", clickmode="event+select",
-    )
+    heading = titled(title, caption, above=8)
+    fig.update_layout(title=heading, height=height, margin=dict(MARGIN, t=max(MARGIN["t"], title_room(heading))),
+                      hovermode="closest", dragmode="pan", clickmode="event+select")
     fig.update_xaxes(range=[-0.5, grid[1] - 0.5], showgrid=False, zeroline=False, constrain="domain",
                      constraintoward="right", title=dict(text=axes[0], standoff=4), automargin=False)
     fig.update_yaxes(range=[grid[0] - 0.5, -0.5], showgrid=False, zeroline=False, scaleanchor="x", constrain="domain",
@@ -129,6 +129,20 @@ def rgb_figure(rgb: np.ndarray, title: str, caption: str = "", *, pixel: tuple[i
     return frame(fig, title, caption, rgb.shape[:2], height)
 
 
+def readable_ranks(marks: np.ndarray, grid: tuple[int, int], apart: float = 0.07) -> list[str]:
+    """Rank labels for marked (row, col) cells, best first, leaving out a rank whose label would sit on a
+    better one's (closer than `apart` of the map's longer side): a clump of ten reads as one "1", the
+    rest in the tooltips."""
+    near = apart * max(grid)
+    kept, labels = [], []
+    for rank, (row, col) in enumerate(marks, start=1):
+        free = all(max(abs(row - r), abs(col - c)) >= near for r, c in kept)
+        labels.append(str(rank) if free else "")
+        if free:
+            kept.append((row, col))
+    return labels
+
+
 def photo_figure(image: np.ndarray, grid: tuple[int, int], title: str, caption: str = "", *,
                  pixel: tuple[int, int] | None = None, marks: np.ndarray | None = None,
                  clickable: bool = False, height: int = 420) -> go.Figure:
@@ -136,10 +150,11 @@ def photo_figure(image: np.ndarray, grid: tuple[int, int], title: str, caption: 
     fig = go.Figure(photo_trace(image, grid))
     if marks is not None and len(marks):
         ranks = [str(i + 1) for i in range(len(marks))]
-        fig.add_trace(go.Scatter(x=marks[:, 1], y=marks[:, 0], mode="markers+text", text=ranks,
-                                 textposition="top center", textfont=dict(color="yellow"), showlegend=False,
-                                 marker=dict(symbol="square-open", size=10, color="yellow", line=dict(width=2)),
-                                 hovertemplate="rank %{text}: row %{y}, col %{x}<extra></extra>"))
+        fig.add_trace(go.Scatter(x=marks[:, 1], y=marks[:, 0], mode="markers+text", text=readable_ranks(marks, grid),
+                                 customdata=ranks, textposition="top center", textfont=dict(color="yellow"),
+                                 showlegend=False, marker=dict(symbol="square-open", size=10, color="yellow",
+                                                               line=dict(width=2)),
+                                 hovertemplate="rank %{customdata}: row %{y}, col %{x}<extra></extra>"))
     if clickable:
         fig.add_trace(click_layer(grid))
     if pixel is not None:
@@ -168,8 +183,9 @@ def map_grid(maps: np.ndarray, titles: list[str], title: str, scale: Scale = Sca
             hovertemplate=f"{titles[index]}<br>row %{{y}}, col %{{x}}<br>{name} = %{{z:.4g}}<extra></extra>",
         ), row=index // columns + 1, col=index % columns + 1)
     caption = shared_scale.caption + " (shared by all maps)" if shared else f"{scale.kind} scale, each map its own range"
-    fig.update_layout(title=dict(text=f"{title}<br><sup>{caption}</sup>", x=0, font=dict(size=15)),
-                      height=rows * (190 * h / w + 40) + 100, margin=dict(l=10, r=10, t=100, b=10))
+    heading = titled(title, caption, width=2 * WIDTH, above=36)  # small multiples span the page; above: their titles
+    fig.update_layout(title=heading, height=rows * (190 * h / w + 40) + title_room(heading),
+                      margin=dict(l=10, r=10, t=title_room(heading), b=10))
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed")
     for index in range(count):

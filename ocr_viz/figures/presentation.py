@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from .titles import WIDTH, refit
+
 BASE_SIZE = 12  # plotly's default font size, which the figures' margins are sized for
 
 
@@ -26,4 +28,12 @@ def large_type(fig: go.Figure, size: int = 20) -> go.Figure:
     if bigger.layout.height:  # bar charts need room for each larger row label; maps for their larger margins
         taller = grow if any(trace.type == "bar" for trace in bigger.data) else grow ** 0.5
         bigger.update_layout(height=round(bigger.layout.height * taller))
+    bigger.update_xaxes(selector=dict(type="log"), dtick=1)  # powers of ten only: 2 and 5 between them collide
+    bigger.update_yaxes(selector=dict(type="log"), dtick=1)
+    top = bigger.layout.margin.t
+    if bigger.layout.title.pad.b:  # room for the larger labels over the plot
+        bigger.update_layout(title_pad_b=round(bigger.layout.title.pad.b * grow ** 0.5))
+    refit(bigger, width=WIDTH, size=size + 4)  # the larger title wrapped into more, shorter lines
+    if bigger.layout.height and top is not None:
+        bigger.update_layout(height=bigger.layout.height + max(bigger.layout.margin.t - top, 0))
     return bigger

@@ -6,9 +6,12 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from .charts import rgb, titled
+from .charts import rgb
+from .titles import headed
 
 SERIES_COLOURS = ("#34495e", "#e67e22", "#5b8cc9", "#27ae60")
+# a legend under the plot, at the figure's foot (the bottom margin holds it below the axis title)
+LEGEND_UNDER = dict(orientation="h", x=0, xanchor="left", y=0, yref="container", yanchor="bottom")
 
 
 def shares(counts) -> np.ndarray:
@@ -32,9 +35,10 @@ def entropy_histogram(edges, histograms: dict[str, list], log_k: float, title: s
                        text=f"log K = {log_k:.2f} (uniform w)", font=dict(size=11, color="firebrick"))
     for (name, mean), colour in zip((means or {}).items(), SERIES_COLOURS):
         fig.add_vline(x=mean, line_dash="dot", line_color=colour)
-    fig.update_layout(title=titled(title, caption), height=height, margin=dict(l=10, r=10, t=80, b=40),
+    headed(fig, title, caption, above=20, l=10, r=10, b=80)
+    fig.update_layout(height=height,
                       xaxis_title="entropy of w_i (nats)", yaxis_title="share of cells", yaxis_tickformat=".0%",
-                      legend=dict(orientation="h", y=-0.25), xaxis_range=[0, log_k * 1.04])
+                      legend=LEGEND_UNDER, xaxis_range=[0, log_k * 1.04])
     return fig
 
 
@@ -52,9 +56,9 @@ def alignment_bars(classes: list[str], series: dict[str, list], title: str, capt
         fig.add_vline(x=chance, line_dash="dash", line_color="grey")
         fig.add_annotation(x=chance, y=1.0, yref="paper", yanchor="bottom", showarrow=False,
                            text=f"chance 1/K = {chance:.0%}", font=dict(size=11, color="grey"))
-    fig.update_layout(title=titled(title, caption), height=height or 120 + 34 * len(classes) * max(1, len(series)) // 2,
-                      margin=dict(l=10, r=40, t=80, b=40), barmode="group", xaxis_tickformat=".0%",
-                      xaxis_range=[0, 1.08], legend=dict(orientation="h", y=-0.12))
+    headed(fig, title, caption, above=20, l=10, r=40, b=80)
+    fig.update_layout(height=height or 120 + 34 * len(classes) * max(1, len(series)) // 2, barmode="group", xaxis_tickformat=".0%",
+                      xaxis_range=[0, 1.08], legend=LEGEND_UNDER)
     fig.update_yaxes(autorange="reversed", automargin=True)
     return fig
 
@@ -71,8 +75,10 @@ def confusion_figure(matrix, classes: list[str], title: str, caption: str = "", 
         hovertemplate=f"{rows_name} %{{y}}, {columns_name} %{{x}}<br>%{{z:.1%}} of the row (%{{customdata:,.0f}} cells)"
                       "<extra></extra>",
     ))
-    fig.update_layout(title=titled(title, caption), height=height, margin=dict(l=10, r=10, t=80, b=10),
+    headed(fig, title, caption, above=20, l=10, r=10, b=10)
+    fig.update_layout(height=height,
                       xaxis_title=columns_name, yaxis_title=rows_name)
+    fig.update_xaxes(tickangle=-45)  # class names side by side run into each other
     fig.update_yaxes(autorange="reversed")
     return fig
 
@@ -87,9 +93,10 @@ def rank_bars(histograms: dict[str, list], title: str, caption: str = "", *, hei
         fig.add_trace(go.Bar(x=np.arange(1, k + 1), y=shares(counts), name=name, marker_color=colour,
                              hovertemplate=f"{name}<br>rank %{{x}}: %{{y:.1%}} of the cells<extra></extra>"))
     fig.add_hline(y=1 / k, line_dash="dash", line_color="grey")
-    fig.update_layout(title=titled(title, caption), height=height, margin=dict(l=10, r=10, t=80, b=40), barmode="group",
+    headed(fig, title, caption, above=20, l=10, r=10, b=80)
+    fig.update_layout(height=height, barmode="group",
                       xaxis_title="rank of the true class (1 = the strongest weight)", yaxis_tickformat=".0%",
-                      xaxis_dtick=1, legend=dict(orientation="h", y=-0.3))
+                      xaxis_dtick=1, legend=LEGEND_UNDER)
     return fig
 
 
@@ -99,8 +106,8 @@ def argmax_share_bars(classes: list[str], palette, share, title: str, caption: s
     fig = go.Figure(go.Bar(x=share, y=classes, orientation="h", marker_color=[rgb(c) for c in palette],
                            text=[f"{v:.0%}" for v in share], textposition="outside", cliponaxis=False,
                            hovertemplate="%{y}: %{x:.1%} of the cells<extra></extra>"))
-    fig.update_layout(title=titled(title, caption), height=height or 110 + 26 * len(classes),
-                      margin=dict(l=10, r=40, t=80, b=30), xaxis_tickformat=".0%",
+    headed(fig, title, caption, above=20, l=10, r=40, b=30)
+    fig.update_layout(height=height or 110 + 26 * len(classes), xaxis_tickformat=".0%",
                       xaxis_range=[0, max(float(share.max()) * 1.2, 0.05)])
     fig.update_yaxes(autorange="reversed", automargin=True)
     return fig

@@ -19,6 +19,9 @@ from ocr_viz.data.transforms import normalize
 
 DEFAULT_LONG_SIDE = 640
 MIN_SIDE = 32
+# The app refuses uploads whose shorter side is below this: the model would see them upscaled many
+# times over (a 1 x 1 PNG became a 640 x 640 flat colour, segmented as 97% Sky).
+MIN_UPLOAD_SIDE = 32
 MAX_PIXELS = 50_000_000  # refuse larger files (decompression bombs) before decoding them
 MAX_FILE_BYTES = 50 * 1024 * 1024
 
@@ -54,6 +57,18 @@ def open_image(source: bytes | str | Path) -> Image.Image:
     if min(image.size) < 1:
         raise ImageError("image has no pixels")
     return to_rgb(ImageOps.exif_transpose(image))
+
+
+def too_small(image: Image.Image, min_side: int = MIN_UPLOAD_SIDE, long_side: int = DEFAULT_LONG_SIDE) -> str | None:
+    """Why an image is too small to segment meaningfully (None if it is not): the model would see
+    it upscaled into a blur."""
+    width, height = image.size
+    if min(width, height) >= min_side:
+        return None
+    seen = model_size(width, height, long_side)
+    return (f"the image is only {width} x {height} pixels (shorter side under {min_side}); the model would see it "
+            f"upscaled {seen[0] / width:.0f}x to {seen[0]} x {seen[1]}, a blur with nothing to segment. Use an image "
+            f"at least {min_side} pixels on each side")
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

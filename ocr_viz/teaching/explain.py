@@ -308,9 +308,11 @@ def relation_findings(s: dict, classes: list[str]) -> list[str]:
     return found
 
 
-def y_consequence(share: float, entropy_mean: float, log_k: float, uniform_vs_ocr: tuple[float, float] | None = None) -> str:
+def y_consequence(share: float, entropy_mean: float, log_k: float, uniform_vs_ocr: tuple[float, float] | None = None,
+                  decimals: int = 2) -> str:
     """What the measured relation means for y_i (Eq. 3): `share` is analysis.relation.share_beyond_global_mix
-    on this image; `uniform_vs_ocr` the test-set mIoU with w = 1/K and with the model's w, if measured."""
+    on this image; `uniform_vs_ocr` the test-set mIoU with w = 1/K and with the model's w, if measured, written
+    with `decimals` as in the table beside it (the difference taken of the rounded numbers)."""
     reading = ("so y_i is close to that global mix: nearly the same context for every pixel" if share < 0.2 else
                "so the relation does make the contexts of different pixels differ" if share < 0.5 else
                "so the contexts of different pixels differ a lot")
@@ -320,21 +322,22 @@ def y_consequence(share: float, entropy_mean: float, log_k: float, uniform_vs_oc
             f"from the global one by {share:.0%} of its size on average, {reading}. (rho's BatchNorm then rescales "
             "these differences, so the y maps look more varied than the mixes are.)")
     if uniform_vs_ocr is not None:
-        uniform, ocr = uniform_vs_ocr
-        text += (f" Over the test set, replacing $w$ by 1/K changes the mIoU from {100 * ocr:.2f} to "
-                 f"{100 * uniform:.2f} ({100 * (uniform - ocr):+.2f} points): that is how much the labels depend on "
-                 "the pixel-specific part of the relation.")
+        uniform, ocr = (round(100 * v, decimals) for v in uniform_vs_ocr)
+        text += (f" Over the test set, replacing $w$ by 1/K changes the mIoU from {ocr:.{decimals}f} to "
+                 f"{uniform:.{decimals}f} ({uniform - ocr:+.{decimals}f} points): that is how much the labels depend "
+                 "on the pixel-specific part of the relation.")
     return text + " Look at y on the y/z page, and at the uniform relation on one image on the Ablations page."
 
 
 NOISE_POINTS = 1.0  # mIoU points: the spread between two training seeds of the same head (the model card)
 
 
-def ablation_reading(miou: dict[str, float], where: str) -> str:
+def ablation_reading(miou: dict[str, float], where: str, decimals: int = 1) -> str:
     """The ablations in words from the measured mIoU (0-1) per variant key (analysis.ablations.ORDER),
-    never the expected ordering as a fact; `where` says what was scored ("on this image", ...)."""
+    never the expected ordering as a fact; `where` says what was scored ("on this image", ...). Points are
+    written with `decimals`, as in the table beside it, and differences taken of the rounded scores."""
     def gap(a: str, b: str) -> float | None:
-        return None if a not in miou or b not in miou else 100 * (miou[a] - miou[b])
+        return None if a not in miou or b not in miou else round(100 * miou[a], decimals) - round(100 * miou[b], decimals)
 
     def size(points: float) -> str:
         return "within the noise" if abs(points) < NOISE_POINTS else "a real difference" if abs(points) < 5 else "large"
@@ -342,17 +345,17 @@ def ablation_reading(miou: dict[str, float], where: str) -> str:
     parts = []
     context = gap("ocr", "no_context")
     if context is not None:
-        parts.append(f"OCR scores {context:+.1f} points against no context (the FCN head; {size(context)})")
+        parts.append(f"OCR scores {context:+.{decimals}f} points against no context (the FCN head; {size(context)})")
     relation = gap("uniform", "ocr")
     if relation is not None:
-        parts.append(f"replacing the relation by w = 1/K changes the score by {relation:+.1f} points "
+        parts.append(f"replacing the relation by w = 1/K changes the score by {relation:+.{decimals}f} points "
                      f"({size(relation)}: {'the pixel-specific relation hardly matters for the labels' if abs(relation) < NOISE_POINTS else 'the relation matters'})")
     regions = gap("gt_regions", "ocr")
     if regions is not None:
-        parts.append(f"ground-truth regions with the model's relation: {regions:+.1f} points")
+        parts.append(f"ground-truth regions with the model's relation: {regions:+.{decimals}f} points")
     upper = gap("gt_ocr", "ocr")
     if upper is not None:
-        parts.append(f"GT-OCR (ground-truth regions and relation): {upper:+.1f} points")
+        parts.append(f"GT-OCR (ground-truth regions and relation): {upper:+.{decimals}f} points")
     if not parts:
         return ""
     return (f"Measured {where}: " + "; ".join(parts) + f". Differences under {NOISE_POINTS:g} point are within the "

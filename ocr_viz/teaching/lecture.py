@@ -18,7 +18,8 @@ import numpy as np
 from ocr_viz.analysis import relation as relation_stats, stats
 from ocr_viz.model.arrays import TraceArrays
 from ocr_viz.data.classes import IGNORE_INDEX
-from ocr_viz.figures import Scale, class_bars, label_figure, map_figure, pca_caption, rgb_figure, similarity_figure
+from ocr_viz.figures import (Scale, class_bars, label_figure, map_figure, pca_caption, rgb_figure, score_bars,
+                             similarity_figure)
 from ocr_viz.teaching import explain
 
 
@@ -30,6 +31,10 @@ class Scene:
     classes: list[str]
     palette: list[tuple[int, int, int]]
     truth: np.ndarray | None = None  # (H,W) ground truth, for dataset images
+    pixel: tuple[int, int] | None = None  # a pixel and region chosen by a link or the user (else a typical one)
+    region: int | None = None
+    scores: dict[str, float] | None = None  # mIoU % per ablation variant (name), for the last step's figure
+    scored_on: str = ""  # where the scores come from: "on this image", "over 233 test images"
 
     @property
     def K(self) -> int:
@@ -101,17 +106,33 @@ def decimals(a: float, b: float, fewest: int = 2) -> int:
     return next((d for d in range(fewest, 9) if f"{a:.{d}f}" != f"{b:.{d}f}"), 8)
 
 
+BORDER = 2  # cells: a typical pixel's circle must lie inside the map
+
+
 def typical_pixel(scene: Scene) -> tuple[int, int]:
-    """A cell predicted as the largest class whose relation entropy is the median of that class's
-    cells: a typical pixel of the region, not a hand-picked one (the centre cell if there is none)."""
+    """A cell predicted as the largest class, at least BORDER cells from the map's edge (its circle
+    drawn whole), whose relation entropy is the median of those cells: a typical pixel of the region,
+    not a hand-picked one (any cell of the class if none is that far in; the centre if there is none)."""
     cells = relation_stats.cell_predictions(scene.arrays.logits) == scene.largest
     entropy = stats.entropy(scene.arrays.w, axis=0)
+    inner = np.zeros_like(cells)
+    inner[BORDER:-BORDER, BORDER:-BORDER] = True
+    if (cells & inner).any():
+        cells = cells & inner
     if not cells.any():
         return entropy.shape[0] // 2, entropy.shape[1] // 2
     rows, cols = np.nonzero(cells)
     order = np.argsort(entropy[rows, cols], kind="stable")
     middle = order[len(order) // 2]
     return int(rows[middle]), int(cols[middle])
+
+
+def focus(scene: Scene) -> tuple[int, tuple[int, int], bool]:
+    """(region k, pixel, typical?): the scene's chosen pixel and region, else the largest region and a
+    typical pixel of it."""
+    if scene.pixel is not None and scene.region is not None:
+        return scene.region, scene.pixel, False
+    return scene.largest, typical_pixel(scene), True
 
 
 def relation_summary(scene: Scene) -> dict:
@@ -122,8 +143,9 @@ def relation_summary(scene: Scene) -> dict:
 def relation_facts(scene: Scene) -> dict:
     s = relation_summary(scene)
     w = scene.arrays.w
-    row, col = typical_pixel(scene)
-    k, top = scene.largest, int(w[:, row, col].argmax())
+    k, (row, col), typical = focus(scene)
+    top = int(w[:, row, col].argmax())
+    predicted = int(relation_stats.cell_predictions(scene.arrays.logits)[row, col])
     mean, uniform = s["entropy"]["mean"], s["entropy"]["log_k"]
     d = decimals(mean, uniform)
     bias_cls, bias_share = explain.strongest_region(s, scene.classes)
@@ -133,6 +155,8 @@ def relation_facts(scene: Scene) -> dict:
                   " (Choose a CamVid image to compare with the ground truth.)")
     return {"mean": f"{mean:.{d}f}", "uniform": f"{uniform:.{d}f}",
             "reading": explain.entropy_reading(mean, uniform), "row": row, "col": col, "cls": scene.classes[k],
+            "which": (f"a typical **{scene.classes[k]}** pixel" if typical else
+                      f"the chosen pixel, predicted **{scene.classes[predicted]}**"),
             "top_cls": scene.classes[top], "top": float(w[top, row, col]), "own": float(w[k, row, col]),
             "chance": 1 / scene.K, "aligned": s["absolute"]["top1_pred"], "bias_cls": bias_cls,
             "bias_share": bias_share, "truth_note": truth_note}
@@ -192,16 +216,27 @@ def object_figure(scene: Scene):
 
 
 def relation_figure(scene: Scene):
-    """The map of w_ik for the largest region with a typical pixel circled, and that pixel's bars over the K regions."""
-    k, (row, col) = scene.largest, typical_pixel(scene)
+    """The map of w_ik for the region in focus (the largest) with its pixel circled (a typical one), and that
+    pixel's bars over the K regions."""
+    k, (row, col), _ = focus(scene)
     w = scene.arrays.w
     entropy = stats.entropy(w[:, row, col], axis=0)
     region = map_figure(w[k], f"w_ik for region k = {scene.classes[k]}, every pixel i", Scale("percentile"),
                         image=scene.arrays.image, opacity=0.7, value_name="w_ik", pixel=(row, col), height=520)
     bars = class_bars(w[:, row, col], scene.classes, scene.palette, f"w_i of the circled pixel (row {row}, col {col})",
                       f"entropy {entropy:.3f} (uniform {math.log(scene.K):.3f})", value_name="w_ik",
-                      reference=1 / scene.K, reference_name="1/K", highlight=k, zoom=True, height=520)
+                      reference=1 / scene.K, reference_name="1/K", highlight=k, height=520)
     return region, bars
+
+
+def whatif_figure(scene: Scene):
+    """The ablations' mIoU per variant (scene.scores), or None when none were measured for this image or model."""
+    if not scene.scores:
+        return None
+    names = list(scene.scores)
+    return score_bars(names, [scene.scores[n] for n in names], f"mean IoU per variant, {scene.scored_on}",
+                      "dashed: the model's OCR; the Ablations page has the table", baseline=next(
+                          (n for n in names if n.startswith("OCR")), None), height=520)
 
 
 def context_figure(scene: Scene):
@@ -273,7 +308,7 @@ STEPS = (
         "of **its own object**. Whether a trained model does that is a measurement, not a given: the map shows "
         "one region's weight at every pixel, the bars one pixel's weights over all regions.",
         "The mean entropy of w_i here is {mean} nats, against {uniform} for a uniform relation (log K): "
-        "the relation is {reading}. The circled pixel (row {row}, col {col}), a typical **{cls}** pixel, puts "
+        "the relation is {reading}. The circled pixel (row {row}, col {col}), {which}, puts "
         "{own:.0%} on **{cls}** and the most, {top:.0%}, on **{top_cls}** (1/K = {chance:.0%}). Over the image, "
         "the strongest region is the cell's own predicted class for {aligned:.0%} of the cells, and {bias_share:.0%} "
         "of the cells relate most to **{bias_cls}**.{truth_note}",
@@ -309,7 +344,7 @@ STEPS = (
         "On this image a pixel's largest relation weight is {mean_max} on average, against 1/K = "
         "{uniform} for a uniform relation. Question for the class: how much of the accuracy do you expect to "
         "lose with w = 1/K? Check it on the Ablations page.",
-        (), None, whatif_facts,
+        (), whatif_figure, whatif_facts,
         (("pages/ablations.py", "Ablations: GT-OCR, uniform relation, no context"),
          ("pages/interventions.py", "Interventions: temperature, suppress a region, set w by hand")),
     ),
