@@ -43,6 +43,7 @@ from pathlib import Path
 import torch
 
 from ocr_viz.analysis import relation
+from ocr_viz.data.classes import truth_mismatch
 from ocr_viz.model.api import load_model
 
 
@@ -72,10 +73,14 @@ def run_relation(args: argparse.Namespace, command: str) -> dict:
     pairs, layout = relation.labelled_pairs(args.data, args.split)
     pairs = pairs[:: max(args.every, 1)][: args.limit]
     model, meta = load_model(args.model)
+    why = truth_mismatch(meta["classes"]) if layout.startswith("CamVid") else None
+    if why:  # an images/ + masks/ folder is taken to be labelled with the model's own classes
+        raise SystemExit(f"error: {args.data} has CamVid's labels: {why}. Give an images/ + masks/ folder "
+                         "labelled with the model's classes.")
     fcn = None
     if not args.no_fcn:
         fcn, fcn_meta = load_model(args.fcn, device=next(model.parameters()).device)
-        if list(fcn_meta["classes"]) != list(meta["classes"]):
+        if truth_mismatch(fcn_meta["classes"], meta["classes"]):
             print(f"no-context row left out: {args.fcn!r} has other classes than the model", file=sys.stderr)
             fcn = None
     result = {

@@ -4,7 +4,7 @@ regions, and GT-OCR (the paper's upper bound), scored side by side."""
 import streamlit as st
 
 from ocr_viz.analysis import ablations
-from ocr_viz.data.classes import CAMVID_CLASSES
+from ocr_viz.data.classes import truth_mismatch
 from ocr_viz.app import gallery, model_choice, session, transport
 from ocr_viz.model.arrays import head_trace, input_tensor
 from ocr_viz.figures import decimals_apart, label_figure, score_bars
@@ -27,7 +27,7 @@ if not arrays.is_ocr:
     st.warning(f"These ablations change stages of the OCR head; the loaded model's head is "
                f"`{current.meta['arch']['head']}`. Choose the shipped OCR model in the sidebar.")
     st.stop()
-if tuple(classes) != CAMVID_CLASSES:
+if truth_mismatch(classes):
     st.info(f"These ablations score against CamVid's ground truth and use the FCN head trained on CamVid; the loaded "
             f"model has {len(classes)} classes of another dataset, so they do not apply here. For its own labelled "
             "data: `python -m ocr_viz.analyze relation CHECKPOINT --data DIR --no-fcn` (the test-set ablations "

@@ -6,13 +6,13 @@ from ocr_viz.analysis import compare, relation
 from ocr_viz.app import model_choice, session, transport
 from ocr_viz.figures import class_bars, label_figure, map_figure
 from ocr_viz.figures.compare import BRANCH_COLOURS, sampling_figure
-from ocr_viz.data.classes import CAMVID_CLASSES
+from ocr_viz.data.classes import truth_mismatch
 from ocr_viz.teaching import explain
 from ocr_viz.training import results
 from pages._layout import scale_picker, table
 
 current = session.current()
-if tuple(current.classes) != CAMVID_CLASSES:
+if truth_mismatch(current.classes):
     st.title("Compare the heads")
     st.info(f"The comparison heads (FCN, ASPP, Non-local, base-OC, OCR) are trained on CamVid's 11 classes; the "
             f"loaded model has {len(current.classes)} classes of another dataset, so a side-by-side comparison on "

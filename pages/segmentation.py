@@ -32,5 +32,7 @@ if current.truth is not None:
     score = stats.accuracy(arrays.pred, current.truth, len(classes), IGNORE_INDEX)
     st.markdown(f"On this image: pixel accuracy **{score['pixel_accuracy']:.1%}**, mean IoU over the classes present "
                 f"**{score['mean_iou']:.1%}** (unlabelled pixels ignored).")
+elif current.truth_note:
+    st.info(current.truth_note, icon=":material/info:")
 
 stage_code("segmentation")

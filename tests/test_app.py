@@ -8,7 +8,7 @@ import math
 
 from app_helpers import PAGES, STAGE_PAGES, chosen_pixel, figure_titles, grid, open_page, problems, start
 
-from ocr_viz.app import session
+from ocr_viz.app import model_choice, session
 from ocr_viz.data.classes import CAMVID_CLASSES, CAMVID_PALETTE
 from ocr_viz.model import build, checkpoints
 from ocr_viz.teaching import explain
@@ -174,3 +174,77 @@ def test_the_shipped_model_at_the_papers_widths_runs_the_stages_and_compare_says
     assert problems(at) == [] and any("entropy of $w_i$ is 1.94 nats" in m.value for m in at.markdown)
     open_page(at, "compare")
     assert problems(at) == [] and any("not the model chosen in the sidebar" in i.value for i in at.info)
+
+
+# ---- the model in the link -----------------------------------------------------------------------
+
+@pytest.fixture
+def converted_folder(tmp_path, monkeypatch):
+    """A models folder with one converted checkpoint (a tiny OCR model with CamVid's classes)."""
+    from conftest import tiny_arch
+
+    meta = {"name": "tiny-converted", "arch": tiny_arch("ocr"), "trained": False,
+            "classes": list(CAMVID_CLASSES), "palette": [list(c) for c in CAMVID_PALETTE]}
+    checkpoints.save(build.build(meta["arch"]).eval(), tmp_path / "tiny.safetensors", meta)
+    monkeypatch.setenv("OCR_VIZ_MODELS", str(tmp_path))
+    return tmp_path
+
+
+def test_every_model_choice_travels_in_the_link_and_back(converted_folder):
+    """Choose each model the sidebar offers (but an upload): the link names it, and a new session
+    opened with that link's parameters loads the same model on the same image and pixel."""
+    at = start()
+    choices = [c for c in model_choice.model_choices() if c != session.UPLOAD]
+    assert {session.SHIPPED, f"{session.SHIPPED}:ocr_paper_widths", "models:tiny.safetensors"} <= set(choices)
+    names = set()
+    for choice in choices:
+        at.radio(key="widget." + session.MODEL).set_value(choice).run()
+        assert problems(at) == []
+        chosen = at.session_state[session.CURRENT]
+        link = dict(at.query_params)
+        names.add(link["model"])
+        again = start(link)
+        assert problems(again) == []
+        reopened = again.session_state[session.CURRENT]
+        assert again.session_state[session.MODEL] == choice
+        assert reopened.meta["name"] == chosen.meta["name"] and reopened.model_key == chosen.model_key
+        assert dict(again.query_params) == link
+    assert len(names) == len(choices)  # each choice has its own name in the link
+    assert {"ocr", "ocr_paper_widths"} <= names
+
+
+def test_a_link_to_a_model_this_server_lacks_opens_the_default_and_says_so():
+    at = start({"model": "hrnet_ocr_cs_8162_torch11", "class": "Car"})
+    assert problems(at) == []
+    assert at.session_state[session.MODEL] == session.SHIPPED
+    assert at.session_state[session.CURRENT].meta["name"] == "ocr"
+    notices = [w.value for w in at.sidebar.warning] + [t.value for t in at.toast]
+    assert any("hrnet_ocr_cs_8162_torch11" in n and "not available" in n for n in notices), notices
+    assert at.query_params["model"] == "ocr" and at.query_params["class"] == "Car"
+
+
+# ---- ground truth only for a model of the image's classes ----------------------------------------
+
+def five_class_checkpoint(tmp_path) -> bytes:
+    from conftest import tiny_arch
+
+    arch = tiny_arch() | {"num_classes": 5}
+    meta = {"name": "five-classes", "arch": arch, "trained": False, "classes": ["road", "wall", "sky", "tree", "person"],
+            "palette": [[128, 64, 128], [102, 102, 156], [70, 130, 180], [107, 142, 35], [220, 20, 60]]}
+    path = tmp_path / "five.safetensors"
+    checkpoints.save(build.build(arch).eval(), path, meta)
+    return path.read_bytes()
+
+
+def test_a_model_of_other_classes_gets_no_ground_truth_and_is_told_why(tmp_path):
+    at = start()  # the default image is a CamVid frame with its label map
+    at.radio(key="widget." + session.MODEL).set_value(session.UPLOAD).run()
+    at.file_uploader(key=session.UPLOADED_MODEL).upload("five.safetensors", five_class_checkpoint(tmp_path)).run()
+    for page in ("segmentation", "context", "relation", "lecture", "home"):
+        open_page(at, page)
+        assert problems(at) == [], page
+    open_page(at, "segmentation")
+    assert at.session_state[session.CURRENT].truth is None
+    assert not any("ground truth" in t for t in figure_titles(at))
+    assert not any("pixel accuracy" in m.value for m in at.markdown)
+    assert any("5 classes" in i.value and "CamVid" in i.value for i in at.info)

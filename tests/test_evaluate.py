@@ -122,3 +122,19 @@ def test_heads_without_aux_report_none(camvid_root):
     torch.manual_seed(0)
     model = build.build(tiny_arch("fcn"))
     assert evaluate(model, regression_subset(camvid_root)[:1], scale=0.25)["aux"] is None
+
+
+def test_the_cli_refuses_camvid_labels_for_a_model_of_other_classes(tmp_path):
+    from PIL import Image
+
+    arch = tiny_arch() | {"num_classes": 5}
+    meta = untrained_meta(arch) | {"classes": ["road", "wall", "sky", "tree", "person"], "palette": [[0, 0, 0]] * 5}
+    checkpoints.save(build.build(arch).eval(), tmp_path / "five.safetensors", meta)
+    for folder in ("test", "testannot"):
+        (tmp_path / "camvid" / folder).mkdir(parents=True)
+    Image.new("RGB", (32, 24)).save(tmp_path / "camvid" / "test" / "a.png")
+    Image.new("L", (32, 24)).save(tmp_path / "camvid" / "testannot" / "a.png")
+    with pytest.raises(SystemExit, match="CamVid's: the model predicts 5 classes"):
+        main([str(tmp_path / "five.safetensors"), "--data", str(tmp_path / "camvid"), "--out", str(tmp_path / "r.json"),
+              "--no-progress"])
+    assert not (tmp_path / "r.json").exists()

@@ -268,3 +268,39 @@ def test_the_committed_analysis_is_of_the_shipped_weights_over_the_whole_test_se
     assert results is not None, "assets/analysis/ has no analysis of these weights: rerun python -m ocr_viz.analyze relation ocr"
     assert results["images"] == 233 and results["classes"] == list(meta["classes"])
     assert results["input_long_side"] == 640 and results["data"]["every"] == 1 and results["data"]["limit"] is None
+
+
+# ---- ground truth only for a model of the labels' classes --------------------------------------
+
+def test_ground_truth_applies_only_to_a_model_of_the_same_classes_in_the_same_order():
+    from ocr_viz.data.classes import CAMVID_CLASSES, truth_mismatch
+
+    assert truth_mismatch(list(CAMVID_CLASSES)) is None
+    assert truth_mismatch([c.upper() for c in CAMVID_CLASSES]) is None  # letter case aside
+    fewer = truth_mismatch(["road", "wall", "sky", "tree", "person"])
+    assert "5 classes" in fewer and "11" in fewer and "CamVid" in fewer
+    swapped = list(CAMVID_CLASSES)
+    swapped[3], swapped[8] = swapped[8], swapped[3]  # as many classes, two of them in each other's place
+    assert "class 3 is 'Car' for the model, 'Road' in the labels" in truth_mismatch(swapped)
+
+
+def test_the_command_refuses_camvid_labels_for_a_model_of_other_classes(tmp_path):
+    """CamVid's label 3 is Road; for a five-class model it would be scored as that model's class 3."""
+    from conftest import tiny_arch
+    from PIL import Image
+
+    from ocr_viz import analyze
+    from ocr_viz.model import build, checkpoints
+
+    arch = tiny_arch() | {"num_classes": 5}
+    meta = {"name": "five", "arch": arch, "trained": False, "classes": ["road", "wall", "sky", "tree", "person"],
+            "palette": [[0, 0, 0]] * 5}
+    checkpoints.save(build.build(arch).eval(), tmp_path / "five.safetensors", meta)
+    for folder in ("test", "testannot"):
+        (tmp_path / "camvid" / folder).mkdir(parents=True)
+    Image.new("RGB", (32, 24)).save(tmp_path / "camvid" / "test" / "a.png")
+    Image.new("L", (32, 24)).save(tmp_path / "camvid" / "testannot" / "a.png")
+    with pytest.raises(SystemExit, match="CamVid's labels: the model predicts 5 classes"):
+        analyze.main(["relation", str(tmp_path / "five.safetensors"), "--data", str(tmp_path / "camvid"),
+                      "--no-fcn", "--out", str(tmp_path / "r.json"), "--no-progress"])
+    assert not (tmp_path / "r.json").exists()

@@ -20,9 +20,10 @@ from ocr_viz.model.images import too_small
 from ocr_viz.analysis import compare
 from . import compute, gallery
 from .session import (
-    CONVERTED, CURRENT, DOWNLOADS, IMAGE, MODEL, SHIPPED, SHIPPED_NAME, SHIPPED_VARIANTS, UPLOAD, UPLOADED_IMAGE,
+    CONVERTED, CURRENT, DOWNLOADS, IMAGE, LINK_NOTICE, MODEL, SHIPPED, SHIPPED_NAME, SHIPPED_VARIANTS, UPLOAD, UPLOADED_IMAGE,
     UPLOADED_MODEL, DEFAULT_IMAGE, Current, chosen_class, chosen_pixel, current, digest, settle_choices, write_url,
 )
+from ocr_viz.data.classes import truth_mismatch
 from ocr_viz.model import arrays
 from ocr_viz.model.arrays import TraceArrays
 from ocr_viz.model.paths import OFFICIAL_SUFFIXES, converted_models, models_dir, shipped_path
@@ -139,6 +140,11 @@ def load_model() -> tuple[str, object, dict]:
     """(model key, model, meta): the chosen converted or uploaded checkpoint if it is valid,
     else the shipped model."""
     choice = st.session_state.get(MODEL) or SHIPPED
+    if st.session_state.get(LINK_NOTICE):  # until the user chooses a model
+        if choice == SHIPPED:
+            st.sidebar.warning(st.session_state[LINK_NOTICE], icon=":material/warning:")
+        else:
+            del st.session_state[LINK_NOTICE]
     if choice.removeprefix(SHIPPED + ":") in SHIPPED_VARIANTS:
         return shipped_model(choice.removeprefix(SHIPPED + ":"))
     if choice.startswith(CONVERTED):
@@ -196,11 +202,13 @@ def load_current() -> Current:
     image_key, label, data, image, entry = load_image()
     trace_key = f"{model_key}|{digest(data)}"
     arrays = _arrays(trace_key, model, image, meta["arch"]["head"])
-    truth = None
+    truth, truth_note = None, ""
     if entry is not None and entry.label_path is not None:
-        truth = gallery.read_ground_truth(entry.label_path, arrays.image.shape[1::-1])
+        truth_note = truth_mismatch(meta["classes"]) or ""  # the gallery's labels are CamVid's
+        if not truth_note:
+            truth = gallery.read_ground_truth(entry.label_path, arrays.image.shape[1::-1])
     current = Current(model_key, meta, str(next(model.parameters()).device), image_key, label, trace_key, arrays, truth,
-                      model)
+                      model, "No ground truth for this image: " + truth_note + "." if truth_note else "")
     settle_choices(arrays, current.classes)
     write_url(image_key, model_key, current.classes[chosen_class()], chosen_pixel())
     st.session_state[DOWNLOADS] = 0

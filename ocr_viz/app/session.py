@@ -23,6 +23,7 @@ from ocr_viz.model.arrays import TraceArrays
 IMAGE, MODEL, CLASS, ROW, COL = "state.image", "state.model", "state.class", "state.row", "state.col"
 SOURCE = "state.source"  # where the image comes from: "sample", "camvid" or "upload"
 CLASS_NAME = "state.class_name"  # a class named by a link, resolved once the model's classes are known
+LINK_NOTICE = "state.link_notice"  # why the link's model is not the one shown, until another is chosen
 CURRENT, RESTORED = "state.current", "state.restored"
 LEFT_LEGACY_MODE = "state.left_legacy_mode"
 UPLOADED_IMAGE, UPLOADED_MODEL = "upload.image", "upload.model"  # file-uploader widget keys
@@ -54,6 +55,7 @@ class Current:
     arrays: TraceArrays
     truth: np.ndarray | None  # (H,W) ground truth at the model's input size, for dataset images
     model: object = field(default=None, repr=False, compare=False)  # the Segmentor, for head-only experiments
+    truth_note: str = ""  # why an image with ground truth shows none for this model (classes.truth_mismatch)
 
     @property
     def classes(self) -> list[str]:
@@ -82,7 +84,7 @@ def restore_from_url() -> None:
             st.toast(f"The link's image {key!r} is not available here; showing the default sample.")
         key = DEFAULT_IMAGE
     st.session_state[IMAGE], st.session_state[SOURCE] = key, key.partition(":")[0]
-    st.session_state[MODEL] = SHIPPED
+    st.session_state[MODEL] = model_from_link(params.get("model"))
     st.session_state[CLASS_NAME] = params.get("class", DEFAULT_CLASS)
     row, _, col = params.get("pixel", "").partition(",")
     if row.isdigit() and col.isdigit():
@@ -93,12 +95,50 @@ def restore_from_url() -> None:
     st.session_state[RESTORED] = True
 
 
+def link_model(model_key: str) -> str | None:
+    """The link's name of a loaded model (Current.model_key): a shipped model's name ("ocr",
+    "ocr_paper_widths"), "models:FILE" for a converted checkpoint, None for an upload (it cannot travel)."""
+    kind, _, rest = model_key.partition(":")
+    if kind == SHIPPED:
+        return rest.partition(":")[0]  # shipped:NAME:stamp
+    if model_key.startswith(CONVERTED):
+        return model_key.rpartition(":")[0]  # models:FILE:stamp
+    return None
+
+
+def choice_link_name(choice: str) -> str | None:
+    """The link's name of a sidebar model choice (as link_model names the model it loads)."""
+    if choice == SHIPPED:
+        return SHIPPED_NAME
+    if choice.startswith(SHIPPED + ":"):
+        return choice.removeprefix(SHIPPED + ":")
+    return choice if choice.startswith(CONVERTED) else None
+
+
+def model_from_link(name: str | None) -> str:
+    """The sidebar's model choice a link names (link_model's inverse over the server's choices);
+    the default, with a notice, for a name this server does not have."""
+    from .model_choice import model_choices  # that module imports this one
+
+    st.session_state.pop(LINK_NOTICE, None)
+    if name is None or name == SHIPPED_NAME:
+        return SHIPPED
+    choice = next((c for c in model_choices() if choice_link_name(c) == name), None)
+    if choice is None:
+        notice = (f"The link's model {name!r} is not available on this server; showing the default shipped "
+                  f"model instead.")
+        st.session_state[LINK_NOTICE] = notice
+        st.toast(notice, icon=":material/warning:")
+        return SHIPPED
+    return choice
+
+
 def write_url(image_key: str, model_key: str, class_name: str, pixel: tuple[int, int]) -> None:
     wanted = {"class": class_name, "pixel": f"{pixel[0]},{pixel[1]}"}
     if image_key != UPLOAD:
         wanted["image"] = image_key
-    if not model_key.startswith(UPLOAD):
-        wanted["model"] = SHIPPED_NAME
+    if link_model(model_key) is not None:
+        wanted["model"] = link_model(model_key)
     if STEP in st.session_state:
         wanted["step"] = str(st.session_state[STEP])
     if dict(st.query_params) != wanted:

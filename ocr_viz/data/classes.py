@@ -29,3 +29,19 @@ def dataset_table(name: str) -> dict:
 def datasets_with(num_classes: int) -> list[str]:
     """The datasets whose class count is `num_classes`."""
     return [name for name, k in DATASETS.items() if k == num_classes]
+
+
+def truth_mismatch(model_classes, truth_classes=CAMVID_CLASSES, truth_name: str = "CamVid") -> str | None:
+    """Why labels of `truth_classes` cannot score or be drawn for a model of `model_classes`, or None
+    when they can: label k means class k, so both must name the same classes in the same order
+    (letter case aside). Every page and command that compares with ground truth asks this first."""
+    model_classes, truth_classes = [str(c) for c in model_classes], [str(c) for c in truth_classes]
+    if [c.casefold() for c in model_classes] == [c.casefold() for c in truth_classes]:
+        return None
+    if len(model_classes) != len(truth_classes):
+        return (f"the model predicts {len(model_classes)} classes and the {truth_name} ground truth has "
+                f"{len(truth_classes)}, so its labels cannot be compared with the model's")
+    k, ours, theirs = next((k, a, b) for k, (a, b) in enumerate(zip(model_classes, truth_classes))
+                           if a.casefold() != b.casefold())
+    return (f"the model's classes are not those of the {truth_name} ground truth (class {k} is {ours!r} for the "
+            f"model, {theirs!r} in the labels), so its labels cannot be compared with the model's")

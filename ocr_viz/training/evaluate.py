@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ocr_viz.data.classes import CAMVID_CLASSES
+from ocr_viz.data.classes import CAMVID_CLASSES, truth_mismatch
 from ocr_viz.data.datasets import camvid_pairs, read_pair
 from ocr_viz.data.transforms import normalize
 from ocr_viz.model.api import load_model
@@ -135,6 +135,9 @@ def main(argv=None) -> dict:
     else:
         pairs = camvid_pairs(args.data, args.split)[: args.limit]
     model, meta = load_model(args.checkpoint)
+    why = truth_mismatch(meta.get("classes", CAMVID_CLASSES))
+    if why:
+        raise SystemExit(f"error: the labels in {args.data} are CamVid's: {why}.")
     result = {"checkpoint": str(args.checkpoint), "split": args.split, "trained": meta.get("trained")}
     result |= evaluate(model, pairs, args.scale, args.flip, meta.get("classes", CAMVID_CLASSES), progress=not args.no_progress)
     result["torch"] = torch.__version__
