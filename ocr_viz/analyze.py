@@ -3,6 +3,7 @@
     python -m ocr_viz.analyze relation ocr                        # shipped model, CamVid test, 233 images
     python -m ocr_viz.analyze relation ocr --every 12 --out /tmp/relation.json
     python -m ocr_viz.analyze relation converted.safetensors --data cityscapes_val --no-fcn
+    torchrun --nproc_per_node 8 -m ocr_viz.analyze relation converted.safetensors --data ade20k_val --no-fcn
 
 relation: the statistics of w_ik (Eq. 5) over every image (entropy against log K, alignment of
 argmax_k w_ik with the ground truth and the prediction, the rank of the own class, the same for
@@ -11,11 +12,14 @@ w_ik divided by its image mean, w against m~) and the paper's ablations over the
 FCN head). --data is a CamVid-layout root (test/ + testannot/) or a folder with images/ and
 masks/ (single-channel PNGs of class indices in the model's class table; others are ignored).
 Writes JSON (default assets/analysis/relation_<model name>.json), which the app's page
-"What the relation really does" reads for the checkpoint with the same weights.
+"What the relation really does" reads for the checkpoint with the same weights. Under torchrun
+(--device, --backend as in training) each process takes every world-th image and rank 0 sums
+the counts and writes the JSON: counts equal to one process's, float sums up to their order.
 
 The JSON: kind ("relation"), command, model {name, source, head, trained, weights_digest
 (sha256 of the file, 16 hex digits)}, data {root, layout, every, limit}, classes, images,
-input_long_side, grid [h, w], seconds_per_image, torch, machine, and
+input_long_side, grid [h, w] (of the set's last image), seconds_per_image (process seconds),
+processes, torch, machine, and
   relation: images, cells, labelled_cells, chance_top1 (1/K), chance_mean_rank ((K+1)/2),
     entropy {mean, log_k, histogram (counts of cells), edges, per_class {class: mean}},
     m_tilde {top1_m_tilde, top1_soft_region, spatial_correlation, spatial_correlation_per_class},
@@ -45,6 +49,7 @@ import torch
 from ocr_viz.analysis import relation
 from ocr_viz.data.classes import truth_mismatch
 from ocr_viz.model.api import load_model
+from ocr_viz.training import distributed
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -63,35 +68,53 @@ def parse_args(argv=None) -> argparse.Namespace:
     r.add_argument("--long-side", type=int, default=relation.DEFAULT_LONG_SIDE, help="the app's input size (default 640)")
     r.add_argument("--out", help="JSON file (default assets/analysis/relation_<model name>.json)")
     r.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    r.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="auto: CUDA when available (under torchrun: this process's GPU), else the CPU")
+    r.add_argument("--backend", default="auto", choices=("auto", "gloo", "nccl"),
+                   help="process group backend under torchrun (auto: nccl on CUDA, gloo on the CPU)")
     r.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
 
-def run_relation(args: argparse.Namespace, command: str) -> dict:
+def run_relation(args: argparse.Namespace, command: str) -> dict | None:
+    """The results (on rank 0; None on the other ranks under torchrun)."""
     if args.threads:
         torch.set_num_threads(args.threads)
     pairs, layout = relation.labelled_pairs(args.data, args.split)
     pairs = pairs[:: max(args.every, 1)][: args.limit]
-    model, meta = load_model(args.model)
+    ranks = distributed.start(args.device, args.backend)
+    model, meta = load_model(args.model, ranks.device)
+    relation.check_ocr(meta)
     why = truth_mismatch(meta["classes"]) if layout.startswith("CamVid") else None
     if why:  # an images/ + masks/ folder is taken to be labelled with the model's own classes
         raise SystemExit(f"error: {args.data} has CamVid's labels: {why}. Give an images/ + masks/ folder "
                          "labelled with the model's classes.")
     fcn = None
     if not args.no_fcn:
-        fcn, fcn_meta = load_model(args.fcn, device=next(model.parameters()).device)
+        fcn, fcn_meta = load_model(args.fcn, device=ranks.device)
         if truth_mismatch(fcn_meta["classes"], meta["classes"]):
-            print(f"no-context row left out: {args.fcn!r} has other classes than the model", file=sys.stderr)
+            if ranks.main:
+                print(f"no-context row left out: {args.fcn!r} has other classes than the model", file=sys.stderr)
             fcn = None
+    indices = distributed.shard(list(range(len(pairs))), ranks)
+    counts = relation.count_set(model, meta, [pairs[i] for i in indices], fcn, progress=ranks.main and not args.no_progress,
+                                long_side=args.long_side, indices=indices)
+    parts = distributed.gather(counts, ranks)
+    distributed.finish(ranks)
+    if not ranks.main:
+        return None
+    for part in parts[1:]:
+        counts.merge(part)
     result = {
         "kind": "relation", "command": command,
         "model": {"name": meta.get("name", Path(args.model).stem), "source": str(args.model), "head": meta["arch"]["head"],
                   "trained": bool(meta.get("trained")), "weights_digest": relation.model_digest(model)},
         "data": {"root": str(args.data), "layout": layout, "every": args.every, "limit": args.limit},
     }
-    result |= relation.analyze_set(model, meta, pairs, fcn, progress=not args.no_progress, long_side=args.long_side)
+    result |= relation.set_results(counts, list(meta["classes"]), args.long_side, relation.no_context_text(model, fcn))
+    result["processes"] = ranks.world
     result["torch"] = torch.__version__
-    result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+    result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, {ranks.device}"
     out = Path(args.out) if args.out else relation.default_out(result["model"]["name"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")

@@ -110,6 +110,11 @@ class ViewCounts:
         self.rank_counts += count_pairs(self.num_classes, truth, np.floor(np.nan_to_num(r, nan=1.0)).astype(np.int64) - 1)
         self.rank_sum += np.bincount(truth[labelled], weights=r[labelled], minlength=self.num_classes)
 
+    def merge(self, other: "ViewCounts") -> None:
+        """Add the counts of another set of cells (another process's images)."""
+        for name in ("versus_truth", "versus_pred", "rank_counts", "rank_sum"):
+            getattr(self, name).__iadd__(getattr(other, name))
+
     def summary(self, classes: list[str]) -> dict:
         rows = self.versus_truth.sum(1)
         labelled = rows.sum()
@@ -190,6 +195,15 @@ class RelationCounts:
         self.views["absolute"].add(w, truth, pred)
         self.views["relative"].add(relative(w), truth, pred)
 
+    def merge(self, other: "RelationCounts") -> None:
+        """Add the sums of another set of images (another process's share of the set)."""
+        for name in ("images", "cells", "labelled_cells", "entropy_sum", "top1_m_tilde", "top1_soft_region"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in ("entropy_histogram", "entropy_by_class", "correlation_sum", "correlation_count"):
+            getattr(self, name).__iadd__(getattr(other, name))
+        for view in VIEWS:
+            self.views[view].merge(other.views[view])
+
     def summary(self, classes: list[str]) -> dict:
         """The statistics as a JSON-ready dict (the layout of `analyze relation`'s "relation" entry)."""
         per_class_cells = self.views["absolute"].versus_truth.sum(1)
@@ -256,6 +270,10 @@ class AblationCounts:
         for key, pred in preds.items():
             self.matrices.setdefault(key, ConfusionMatrix(self.num_classes)).update(pred, np.asarray(label, dtype=np.int64))
 
+    def merge(self, other: "AblationCounts") -> None:
+        for key, matrix in other.matrices.items():
+            self.matrices.setdefault(key, ConfusionMatrix(self.num_classes)).counts += matrix.counts
+
     def summary(self, classes: list[str]) -> list[dict]:
         """One row per variant, in the paper's order: key, name, meaning, mIoU, pixel accuracy, per-class IoU."""
         names = {"no_context": ablations.NO_CONTEXT, "soft_regions": ablations.SOFT_REGIONS, "ocr": ablations.OCR,
@@ -302,38 +320,83 @@ def read_label(path: Path, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(label, dtype=np.int64)
 
 
+@dataclass
+class SetCounts:
+    """What analyze_set counts over some of a set's images: sums, so the shares of several processes
+    add up (merge); last = (index in the set, feature grid) of the latest image counted."""
+
+    relation: RelationCounts
+    ablations: AblationCounts
+    seconds: float = 0.0
+    last: tuple[int, list[int]] | None = None
+
+    def merge(self, other: "SetCounts") -> None:
+        self.relation.merge(other.relation)
+        self.ablations.merge(other.ablations)
+        self.seconds += other.seconds
+        if other.last is not None and (self.last is None or other.last[0] > self.last[0]):
+            self.last = other.last
+
+
+def check_ocr(meta: dict) -> None:
+    if meta["arch"]["head"] != "ocr":
+        raise ValueError(f"the relation analysis needs an OCR head; this model's head is {meta['arch']['head']!r}")
+
+
 @torch.no_grad()
+def count_set(model, meta: dict, pairs: list[tuple[Path, Path]], fcn=None, progress: bool = False,
+              long_side: int = DEFAULT_LONG_SIDE, indices: list[int] | None = None) -> SetCounts:
+    """The sums behind analyze_set over (image, label) pairs; `indices`: their places in the whole
+    set (default 0, 1, ...), so that several processes' shares merge into the whole set's."""
+    check_ocr(meta)
+    classes = list(meta["classes"])
+    model.eval()
+    device = next(model.parameters()).device
+    shared = fcn is not None and ablations.same_backbone(model, fcn)
+    counts = SetCounts(RelationCounts(len(classes)), AblationCounts(len(classes)))
+    started = time.perf_counter()
+    indices = range(len(pairs)) if indices is None else indices
+    for index, (image_path, label_path) in zip(indices, tqdm(pairs, disable=not progress, dynamic_ncols=True)):
+        image = open_image(image_path)
+        label = read_label(label_path, image.size)
+        trace = model.trace(preprocess(image, long_side).to(device))
+        arrays = trace_arrays(trace, np.asarray(resize_for_model(image, long_side)), "ocr")
+        counts.last = (index, list(arrays.grid))
+        counts.relation.add(arrays.w, arrays.m_tilde, arrays.M, cell_predictions(arrays.logits),
+                            cell_labels(label, len(classes), arrays.grid))
+        counts.ablations.add(ablation_predictions(model, trace, label, fcn, shared), label)
+    counts.seconds = time.perf_counter() - started
+    return counts
+
+
+def set_results(counts: SetCounts, classes: list[str], long_side: int, no_context: str | None) -> dict:
+    """The JSON entries of `analyze relation` from the summed counts; no_context: what the
+    no-context row is, or None."""
+    images = counts.relation.images
+    return {
+        "classes": classes, "images": images, "input_long_side": long_side,
+        "grid": None if counts.last is None else counts.last[1],
+        "seconds_per_image": counts.seconds / max(images, 1),
+        "relation": counts.relation.summary(classes),
+        "ablations": {"scored_at": "the label's resolution (logits upsampled bilinearly), unlabelled pixels ignored",
+                      "no_context": no_context, "rows": counts.ablations.summary(classes)},
+    }
+
+
+def no_context_text(model, fcn) -> str | None:
+    if fcn is None:
+        return None
+    return "the FCN head on the OCR model's backbone features" if ablations.same_backbone(model, fcn) \
+        else "the FCN model on the input (its own backbone)"
+
+
 def analyze_set(model, meta: dict, pairs: list[tuple[Path, Path]], fcn=None, progress: bool = False,
                 long_side: int = DEFAULT_LONG_SIDE) -> dict:
     """The relation statistics and the ablations of an OCR `model` over (image, label) pairs, each
     image traced at the app's input size (longer side `long_side`), the ablations scored at the
     label's size with unlabelled pixels (labels outside 0..K-1) ignored."""
-    if meta["arch"]["head"] != "ocr":
-        raise ValueError(f"the relation analysis needs an OCR head; this model's head is {meta['arch']['head']!r}")
-    classes = list(meta["classes"])
-    model.eval()
-    device = next(model.parameters()).device
-    shared = fcn is not None and ablations.same_backbone(model, fcn)
-    counts, scores = RelationCounts(len(classes)), AblationCounts(len(classes))
-    started, grid = time.perf_counter(), None
-    for image_path, label_path in tqdm(pairs, disable=not progress, dynamic_ncols=True):
-        image = open_image(image_path)
-        label = read_label(label_path, image.size)
-        trace = model.trace(preprocess(image, long_side).to(device))
-        arrays = trace_arrays(trace, np.asarray(resize_for_model(image, long_side)), "ocr")
-        grid = list(arrays.grid)
-        counts.add(arrays.w, arrays.m_tilde, arrays.M, cell_predictions(arrays.logits),
-                   cell_labels(label, len(classes), arrays.grid))
-        scores.add(ablation_predictions(model, trace, label, fcn, shared), label)
-    return {
-        "classes": classes, "images": len(pairs), "input_long_side": long_side, "grid": grid,
-        "seconds_per_image": (time.perf_counter() - started) / max(len(pairs), 1),
-        "relation": counts.summary(classes),
-        "ablations": {"scored_at": "the label's resolution (logits upsampled bilinearly), unlabelled pixels ignored",
-                      "no_context": None if fcn is None else ("the FCN head on the OCR model's backbone features" if shared
-                                                              else "the FCN model on the input (its own backbone)"),
-                      "rows": scores.summary(classes)},
-    }
+    counts = count_set(model, meta, pairs, fcn, progress, long_side)
+    return set_results(counts, list(meta["classes"]), long_side, no_context_text(model, fcn))
 
 
 def default_out(name: str) -> Path:

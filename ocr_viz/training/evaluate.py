@@ -4,6 +4,12 @@ pixel accuracy, for the final prediction and (OCR) the soft-region head's.
     python -m ocr_viz.evaluate ocr                                    # shipped weights, 233 test images
     python -m ocr_viz.evaluate runs/ocr/final.safetensors --flip --out results.json
     python -m ocr_viz.evaluate ocr --subset first20 --threads 2       # the regression subset
+    torchrun --nproc_per_node 8 -m ocr_viz.evaluate MODEL.safetensors --data cityscapes_val   # 8 GPUs
+    torchrun --nproc_per_node 2 -m ocr_viz.evaluate ocr --device cpu --backend gloo
+
+--data is a CamVid root (SegNet layout; --split) or a folder with images/ and masks/ (label PNGs
+of class indices in the model's table). Under torchrun each process scores every world-th pair
+and rank 0 sums the confusion matrices and writes the JSON: the same counts as one process.
 
 Each image is normalised as in training (RGB / 255, ImageNet mean and std), optionally
 resized by --scale for the forward pass; the logits are upsampled bilinearly to the
@@ -12,10 +18,13 @@ label's size before the softmax (--flip averages it with the mirrored image's).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import operator
 import os
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +33,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ocr_viz.data.classes import CAMVID_CLASSES, truth_mismatch
-from ocr_viz.data.datasets import camvid_pairs, read_pair
+from ocr_viz.data.datasets import camvid_pairs, folder_pairs, read_pair
 from ocr_viz.data.transforms import normalize
 from ocr_viz.model.api import load_model
 from ocr_viz.model.segmentor import upsample
+from . import distributed
 from .metrics import ConfusionMatrix, summary
 
 REGRESSION_SUBSET_SIZE = 20
@@ -68,13 +78,27 @@ def class_probabilities(model, images: torch.Tensor, scale: float = 1.0, flip: b
     return probs, aux_probs
 
 
-def evaluate(model, pairs: list[tuple[Path, Path]], scale: float = 1.0, flip: bool = False,
-             class_names=CAMVID_CLASSES, progress: bool = False) -> dict:
-    """Metrics of `model` (put in eval mode) over (image, label) paths; seconds_per_image
+@dataclass
+class Counts:
+    """What scoring counts over some pairs: sums, so the counts of disjoint sets add up."""
+
+    final: torch.Tensor                # (K,K) int64 confusion of the final prediction
+    aux: torch.Tensor | None = None    # (K,K) of the soft regions' prediction; None: the head has none
+    images: int = 0
+    seconds: float = 0.0
+
+    def __add__(self, other: "Counts") -> "Counts":
+        aux = self.aux if other.aux is None else other.aux if self.aux is None else self.aux + other.aux
+        return Counts(self.final + other.final, aux, self.images + other.images, self.seconds + other.seconds)
+
+
+def count(model, pairs: list[tuple[Path, Path]], num_classes: int, scale: float = 1.0, flip: bool = False,
+          progress: bool = False) -> Counts:
+    """The confusion matrices of `model` (put in eval mode) over (image, label) paths; seconds
     counts the model's work (forward passes, upsampling, softmax), not file decoding."""
     model.eval()
     device = next(model.parameters()).device
-    final, aux = ConfusionMatrix(len(class_names)), ConfusionMatrix(len(class_names))
+    final, aux = ConfusionMatrix(num_classes), ConfusionMatrix(num_classes)
     has_aux, seconds = False, 0.0
     for image_path, label_path in tqdm(pairs, disable=not progress, dynamic_ncols=True):
         image, label = read_pair(image_path, label_path)
@@ -87,10 +111,22 @@ def evaluate(model, pairs: list[tuple[Path, Path]], scale: float = 1.0, flip: bo
         if aux_probs is not None:
             has_aux = True
             aux.update(aux_probs.argmax(1)[0].cpu(), label)
-    result = {"images": len(pairs), "scale": scale, "flip": flip, **summary(final.counts, class_names)}
-    result["aux"] = summary(aux.counts, class_names) if has_aux else None
-    result["seconds_per_image"] = seconds / max(1, len(pairs))
+    return Counts(final.counts, aux.counts if has_aux else None, len(pairs), seconds)
+
+
+def results(counts: Counts, scale: float, flip: bool, class_names) -> dict:
+    """mIoU, pixel accuracy and per-class IoU (and the soft regions') from the summed counts."""
+    result = {"images": counts.images, "scale": scale, "flip": flip, **summary(counts.final, class_names)}
+    result["aux"] = summary(counts.aux, class_names) if counts.aux is not None else None
+    result["seconds_per_image"] = counts.seconds / max(1, counts.images)
     return result
+
+
+def evaluate(model, pairs: list[tuple[Path, Path]], scale: float = 1.0, flip: bool = False,
+             class_names=CAMVID_CLASSES, progress: bool = False) -> dict:
+    """Metrics of `model` (put in eval mode) over (image, label) paths, in this process;
+    seconds_per_image counts the model's work, not file decoding."""
+    return results(count(model, pairs, len(class_names), scale, flip, progress), scale, flip, class_names)
 
 
 def format_table(result: dict) -> str:
@@ -113,7 +149,7 @@ def format_table(result: dict) -> str:
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", help="a shipped model name (ocr, fcn, aspp, nonlocal, baseoc) or a .safetensors path")
-    p.add_argument("--data", default="../shared/data/camvid", help="CamVid root (SegNet layout)")
+    p.add_argument("--data", default="../shared/data/camvid", help="CamVid root (SegNet layout), or a folder with images/ and masks/")
     p.add_argument("--split", default="test")
     p.add_argument("--scale", type=float, default=1.0, help="resize factor for the forward pass")
     p.add_argument("--flip", action="store_true", help="average with the horizontally flipped image's softmax")
@@ -122,26 +158,50 @@ def parse_args(argv=None) -> argparse.Namespace:
     which.add_argument("--subset", choices=("first20",), help="first20: the regression subset (first 20 test pairs)")
     p.add_argument("--out", help="write the results as JSON here")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="auto: CUDA when available (under torchrun: this process's GPU), else the CPU")
+    p.add_argument("--backend", default="auto", choices=("auto", "gloo", "nccl"),
+                   help="process group backend under torchrun (auto: nccl on CUDA, gloo on the CPU)")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
 
-def main(argv=None) -> dict:
+def is_folder(root: str | Path) -> bool:
+    """Whether root is an images/ + masks/ folder (else a CamVid root)."""
+    return (Path(root) / "images").is_dir() and (Path(root) / "masks").is_dir()
+
+
+def data_pairs(root: str | Path, split: str) -> list[tuple[Path, Path]]:
+    """(image, label) paths sorted by name: root/images + root/masks when root has them, else CamVid's split."""
+    return folder_pairs(root) if is_folder(root) else camvid_pairs(root, split)
+
+
+def main(argv=None) -> dict | None:
+    """The results (on rank 0; None on the other ranks under torchrun)."""
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.subset == "first20":
         args.split, pairs = "test", regression_subset(args.data)
     else:
-        pairs = camvid_pairs(args.data, args.split)[: args.limit]
-    model, meta = load_model(args.checkpoint)
-    why = truth_mismatch(meta.get("classes", CAMVID_CLASSES))
-    if why:
+        pairs = data_pairs(args.data, args.split)[: args.limit]
+    ranks = distributed.start(args.device, args.backend)
+    model, meta = load_model(args.checkpoint, ranks.device)
+    classes = meta.get("classes", CAMVID_CLASSES)
+    why = None if args.subset is None and is_folder(args.data) else truth_mismatch(classes)
+    if why:  # an images/ + masks/ folder is taken to be labelled with the model's own classes
         raise SystemExit(f"error: the labels in {args.data} are CamVid's: {why}.")
+    mine = count(model, distributed.shard(pairs, ranks), len(classes), args.scale, args.flip,
+                 progress=ranks.main and not args.no_progress)
+    total = functools.reduce(operator.add, distributed.gather(mine, ranks))
+    distributed.finish(ranks)
+    if not ranks.main:
+        return None
     result = {"checkpoint": str(args.checkpoint), "split": args.split, "trained": meta.get("trained")}
-    result |= evaluate(model, pairs, args.scale, args.flip, meta.get("classes", CAMVID_CLASSES), progress=not args.no_progress)
+    result |= results(total, args.scale, args.flip, classes)
+    result["processes"] = ranks.world
     result["torch"] = torch.__version__
-    result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+    result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, {ranks.device}"
     if any(image.suffix.lower() in (".jpg", ".jpeg") for image, _ in pairs):
         result["note"] = "images decoded from JPEG files, not CamVid's original PNGs"
     print(format_table(result), flush=True)

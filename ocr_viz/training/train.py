@@ -9,6 +9,15 @@ Loss: cross-entropy on the logits + aux_weight x cross-entropy on the soft regio
 linear warm-up, then poly decay. `--out` holds `state.pt` (resumable, written every
 `--checkpoint-every` steps), `log.jsonl` (one {"step", "loss"} line per step, rank 0's
 batch loss; appended to on resume) and, at the end, `final.safetensors` with its metadata.
+
+--amp runs the forward pass under torch.autocast in bfloat16 (the weights, the loss and the
+optimizer stay float32; bf16 has float32's range, so no loss scaling), on CUDA or, when asked,
+on the CPU. --time-budget SECONDS fits the run to a wall-clock budget: the poly schedule is
+defined over steps, and its total is set once from the measured rate of steps 3-12
+(0.95 x the remaining budget / seconds per step, at most --iters; rank 0's, the same on every
+rank) and kept in state.pt, so a resumed run keeps it; if the budget runs out before that
+total, the run stops there (the learning rate then not quite at zero). Either way it saves
+state.pt and final.safetensors as at the end of --iters.
 """
 from __future__ import annotations
 
@@ -66,6 +75,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--backend", default="auto", choices=("auto", "gloo", "nccl"),
                    help="process group backend under torchrun (auto: nccl on CUDA, gloo on the CPU)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--amp", action="store_true", help="bfloat16 autocast of the forward pass (CUDA; the CPU only when asked)")
+    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="stop after this many seconds of training, with the poly schedule fitted to the steps that fit")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (0: load in this process)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -98,6 +111,26 @@ def learning_rate_factor(step: int, total: int, warmup: int, power: float) -> fl
     if step < warmup:
         return (step + 1) / warmup
     return (1 - (step - warmup) / max(1, total - warmup)) ** power
+
+
+PROBE = (2, 12)  # the steps after which the rate is measured: from the end of step 2 to the end of step 12
+HEADROOM = 0.95  # of the remaining budget: later steps may be slower, and the final save takes time
+
+
+def planned_steps(step: int, elapsed: float, budget: float, seconds_per_step: float, iters: int) -> int:
+    """The total of the poly schedule under a time budget: the steps done, plus those that fit in
+    HEADROOM x the rest of the budget at the measured rate, at most `iters` and at least `step`."""
+    fit = int(HEADROOM * max(0.0, budget - elapsed) / max(seconds_per_step, 1e-9))
+    return max(step, min(iters, step + fit))
+
+
+def agree(value: float, world: int, device: torch.device) -> float:
+    """Rank 0's value on every rank (DDP needs every rank to take the same number of steps)."""
+    if world == 1:
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.broadcast(t, src=0)
+    return float(t.item())
 
 
 def loss_fn(logits, aux, labels, weight, aux_weight):
@@ -194,20 +227,24 @@ def main(argv=None) -> Path:
     base_lrs = [g["lr"] for g in groups]
     optimizer = torch.optim.SGD(groups, lr=base_lrs[0], momentum=args.momentum, weight_decay=args.weight_decay)
 
-    step, prior_seconds = 0, 0.0
+    step, prior_seconds, total = 0, 0.0, args.iters
+    planned = None  # the step total fitted to --time-budget, once measured
     state_path = out / "state.pt"
     if state_path.exists():  # resume
         state = torch.load(state_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, prior_seconds = state["step"], state.get("seconds", 0.0)
+        planned = state.get("planned_steps") if args.time_budget else None
+        total = planned or args.iters
         if rank == 0:
             print(f"resumed from {state_path} at step {step}", flush=True)
 
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     sampler = torch.utils.data.DistributedSampler(dataset, world, rank, seed=args.seed) if world > 1 else None
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=args.batch, shuffle=sampler is None, sampler=sampler, drop_last=len(dataset) >= args.batch * world
+        dataset, batch_size=args.batch, shuffle=sampler is None, sampler=sampler, drop_last=len(dataset) >= args.batch * world,
+        num_workers=args.workers, persistent_workers=args.workers > 0, pin_memory=device.type == "cuda",
     )
     if weight is not None:
         weight = weight.to(device)
@@ -216,28 +253,34 @@ def main(argv=None) -> Path:
         if rank == 0:
             tmp = out / "state.pt.tmp"
             seconds = prior_seconds + time.time() - started
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "seconds": seconds}, tmp)
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "seconds": seconds,
+                        "planned_steps": planned}, tmp)
             tmp.replace(state_path)
 
     started = time.time()
-    bar = tqdm(total=args.iters, initial=step, disable=rank != 0 or args.no_progress, dynamic_ncols=True, mininterval=5)
-    running = None
+    elapsed = lambda: prior_seconds + time.time() - started  # noqa: E731
+    bar = tqdm(total=total, initial=step, disable=rank != 0 or args.no_progress, dynamic_ncols=True, mininterval=5)
+    running, first, probe_started, stopped = None, step, None, None
     epoch = step // max(1, len(loader))
-    while step < args.iters:
+    while step < total and stopped is None:
         if sampler is not None:
             sampler.set_epoch(epoch)
         for images, labels in loader:
-            if step >= args.iters:
+            if step >= total:
                 break
-            factor = learning_rate_factor(step, args.iters, args.warmup, args.poly_power)
+            if args.time_budget is not None and agree(float(elapsed() >= args.time_budget), world, device):
+                stopped = "time budget"
+                break
+            factor = learning_rate_factor(step, total, args.warmup, args.poly_power)
             for g, lr in zip(optimizer.param_groups, base_lrs):
                 g["lr"] = lr * factor
             model.train()
             if args.freeze_backbone:
                 model.backbone.eval()  # frozen BatchNorm statistics too
             images, labels = images.to(device, memory_format=torch.channels_last), labels.to(device)
-            logits, aux = net(images)
-            loss = loss_fn(logits, aux, labels, weight, args.aux_weight)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp):
+                logits, aux = net(images)
+            loss = loss_fn(logits.float(), None if aux is None else aux.float(), labels, weight, args.aux_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -246,12 +289,21 @@ def main(argv=None) -> Path:
             if rank == 0:
                 with (out / "log.jsonl").open("a") as log:
                     log.write(json.dumps({"step": step, "loss": loss.item()}) + "\n")
+            # after loss.item(), which waits for the GPU: the rate counts whole steps
+            if args.time_budget is not None and planned is None:
+                if step == first + PROBE[0]:
+                    probe_started = time.time()
+                elif step == first + PROBE[1]:
+                    rate = (time.time() - probe_started) / (PROBE[1] - PROBE[0])
+                    planned = int(agree(planned_steps(step, elapsed(), args.time_budget, rate, args.iters), world, device))
+                    total = bar.total = planned
             bar.update(1)
             bar.set_postfix(loss=f"{running:.3f}", lr=f"{base_lrs[0] * factor:.4f}")
             if step % args.checkpoint_every == 0:
                 save_state()
         epoch += 1
     bar.close()
+    stopped = stopped or ("planned steps" if planned is not None and step >= planned else "iters")
     save_state()
 
     final = out / "final.safetensors"
@@ -271,6 +323,8 @@ def main(argv=None) -> Path:
                 "device": str(device),
                 "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
                 "final_running_loss": running,
+                "stopped_by": stopped,
+                "planned_steps": planned,
                 "class_weights": None if weight is None else [round(float(x), 4) for x in weight],
             },
         }
