@@ -1,11 +1,11 @@
-"""Command: python -m ocr_viz.bench (the heads' cost in ocr_viz.cost.bench; browser | load, the served
-app's benchmarks, in ocr_viz.serving.benchmarks)."""
+"""Command: python -m ocr_viz.bench (the heads' cost in ocr_viz.cost.bench; browser | load | allocators, the
+served app's benchmarks, in ocr_viz.serving.benchmarks)."""
 import sys
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] in (["browser"], ["load"]):  # the served app's benchmarks
+    if argv[:1] in (["browser"], ["load"], ["allocators"]):  # the served app's benchmarks
         from .serving.benchmarks import main as serving_main
         return serving_main(argv)
     from .cost.bench import main as cost_main

@@ -27,7 +27,6 @@ from ocr_viz.data.classes import truth_mismatch
 from ocr_viz.model import arrays
 from ocr_viz.model.arrays import TraceArrays
 from ocr_viz.model.paths import OFFICIAL_SUFFIXES, converted_models, models_dir, shipped_path
-from ocr_viz.serving.memory import return_freed_memory_to_the_os
 
 
 # ---- caches ---------------------------------------------------------------------------------
@@ -61,7 +60,6 @@ def _converted_model(path: str, stamp: float):
 # compute.default_slots() jobs run at once, however many students wait, and a key being
 # computed is joined, not recomputed. Each kind is kept in its own cache, bounded by bytes
 # (a 640 x 480 trace holds about 29 MB of arrays, a five-head comparison about 105 MB).
-RELEASES_MEMORY = return_freed_memory_to_the_os()  # this server process, once
 QUEUE = compute.ComputeQueue()
 CACHE_BOUNDS_MB = {"image": 64, "trace": 384, "comparison": 256, "experiment": 192, "derived": 192}
 for _kind, _mb in CACHE_BOUNDS_MB.items():

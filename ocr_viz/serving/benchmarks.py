@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import allocator_bench
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -60,12 +62,13 @@ def free_port() -> int:
 
 @contextmanager
 def app_server(log_path: Path, env: dict | None = None):
-    """`streamlit run app.py` on a free local port; yields (url, pid); stopped on exit."""
+    """The app as the README serves it (`python -m ocr_viz.serve`: streamlit with tcmalloc) on a free
+    local port; yields (url, pid); stopped on exit."""
     port = free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+        [sys.executable, "-m", "ocr_viz.serve", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
@@ -554,10 +557,12 @@ def parser() -> argparse.ArgumentParser:
                     help="protocol: Streamlit's websocket protocol, no browser (server time + transfer); browser: a "
                          "Chromium context per student, drawing included, on this machine's cores too")
     ld.add_argument("--json", metavar="PATH")
+    allocator_bench.add_parser(sub)
     return p
 
 
-COMMANDS = {"browser": (run_browser, print_browser), "load": (run_load, print_load)}
+COMMANDS = {"browser": (run_browser, print_browser), "load": (run_load, print_load),
+            "allocators": (allocator_bench.run, allocator_bench.show)}
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,59 @@
+"""The server's memory allocator, chosen by measurement (`python -m ocr_viz.bench allocators`).
+
+A trace allocates and frees tensors of 1-10 MB. glibc's malloc either keeps them in per-thread
+heaps that are never returned (RSS grows with every upload) or, with a fixed mmap threshold, maps
+every one afresh (a trace 2.5x slower). tcmalloc, preloaded, serves both: it is as fast as
+glibc's defaults and gives freed pages back to the OS (PyTorch's CPU performance guide recommends
+it). It must be loaded before Python starts, so `python -m ocr_viz.serve` sets LD_PRELOAD and
+then runs streamlit.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Debian / Ubuntu package -> the library it installs (x86_64 and arm64 multiarch folders)
+LIBRARIES = {
+    "tcmalloc": ("libtcmalloc-minimal4", "libtcmalloc_minimal.so.4"),
+    "jemalloc": ("libjemalloc2", "libjemalloc.so.2"),
+}
+LIBRARY_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib")
+DEFAULT = "tcmalloc"
+# jemalloc's dirty pages go back to the OS after 1 s, by a background thread, instead of its 10 s default
+JEMALLOC_CONF = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0"
+
+
+def library_path(name: str) -> Path | None:
+    """Where the shared library of allocator `name` is installed, or None."""
+    file = LIBRARIES[name][1]
+    return next((Path(d) / file for d in LIBRARY_DIRS if (Path(d) / file).exists()), None)
+
+
+def allocator_env(name: str, environ: dict[str, str] | None = None) -> tuple[dict[str, str], str | None]:
+    """The environment that runs a new process with allocator `name` ("glibc": unchanged), and a
+    notice for the user where that library is missing (then glibc's defaults are used)."""
+    env = dict(os.environ if environ is None else environ)
+    if name == "glibc":
+        return env, None
+    path = library_path(name)
+    if path is None:
+        package = LIBRARIES[name][0]
+        return env, (f"{name} not found ({LIBRARIES[name][1]}); serving with glibc's malloc, whose memory grows "
+                     f"with every upload. Install it: apt-get install {package}")
+    env["LD_PRELOAD"] = " ".join(p for p in (str(path), env.get("LD_PRELOAD", "")) if p)
+    if name == "jemalloc":
+        env.setdefault("MALLOC_CONF", JEMALLOC_CONF)
+    return env, None
+
+
+def active_allocator(maps: str | None = None) -> str:
+    """The allocator this process runs with, read from its memory map."""
+    if maps is None:
+        try:
+            maps = Path("/proc/self/maps").read_text()
+        except OSError:
+            return "unknown"
+    for name, (_, file) in LIBRARIES.items():
+        if file.split(".so")[0] in maps:
+            return name
+    return "glibc"
