@@ -52,7 +52,8 @@ def test_serve_runs_streamlit_on_the_app_with_the_other_options_and_the_preload(
     monkeypatch.setattr(serve.os, "execve", lambda path, argv, env: calls.append((path, argv, env)))
     serve.main(["--server.headless", "true", "--server.port", "8600"])
     (path, argv, env), = calls
-    assert argv[1:4] == ["-m", "streamlit", "run"] and Path(argv[4]).name == "app.py" and Path(argv[4]).exists()
+    assert argv[1] == "-c" and "import pandas" in argv[2] and "streamlit.web.cli" in argv[2]
+    assert argv[3] == "run" and Path(argv[4]).name == "app.py" and Path(argv[4]).exists()
     assert argv[5:] == ["--server.headless", "true", "--server.port", "8600"]
     assert env["LD_PRELOAD"].startswith(str(tmp_path))
 

@@ -43,6 +43,7 @@ class Session:
     widgets: dict[str, object] = field(default_factory=dict)  # states this client set, resent with every run
     file_urls: object = None  # the latest FileURLsResponse
     grid: tuple[int, int] = (0, 0)  # (h, w) of the feature map, from the pixel row and column inputs
+    cookies: dict[str, str] = field(default_factory=dict)  # from the health check: XSRF, a load balancer's replica
 
     async def receive(self, timeout: float) -> None:
         """Read one ForwardMsg and note what matters."""
@@ -110,14 +111,19 @@ class Session:
         await self.socket.send(msg.SerializeToString())
 
 
-async def open_page(url: str, page: str, query: str, timeout: float) -> tuple[Session, float]:
-    """A new session on `page` with `query` (like opening the URL): (session, seconds to idle)."""
+async def open_page(url: str, page: str, query: str, timeout: float,
+                    cookies: dict[str, str] | None = None) -> tuple[Session, float]:
+    """A new session on `page` with `query` (like opening the URL): (session, seconds to idle). As the
+    frontend does, it first calls the health check and keeps its cookies (`cookies` are sent with it:
+    behind a sticky load balancer they choose the replica) for the websocket and uploads."""
     import websockets
 
     start = time.monotonic()
+    cookies = await asyncio.to_thread(health_cookies, url, cookies or {})
     socket = await websockets.connect(url.replace("http", "ws", 1) + "/_stcore/stream", subprotocols=["streamlit"],
-                                      max_size=None, open_timeout=timeout)
-    session = Session(socket)
+                                      max_size=None, open_timeout=timeout,
+                                      additional_headers={"Cookie": cookie_header(cookies)} if cookies else None)
+    session = Session(socket, cookies=cookies)
     await session.rerun(page, query)
     await session.until_idle(0, timeout)
     return session, time.monotonic() - start
@@ -147,17 +153,25 @@ async def click(session: Session, page: str, query: str, chart_key: str, row: in
     return seconds, session.bytes_received - received
 
 
-def xsrf_token(url: str) -> str:
-    """The XSRF cookie the health check sets (the frontend calls it first); an upload echoes it in a header."""
-    import http.cookiejar
+def cookie_header(cookies: dict[str, str]) -> str:
+    return "; ".join(f"{k}={v}" for k, v in cookies.items())
+
+
+def health_cookies(url: str, cookies: dict[str, str]) -> dict[str, str]:
+    """`cookies` and those the health check sets: Streamlit's XSRF token (an upload echoes it in a
+    header) and, behind the replicas' nginx, the replica this client sticks to."""
     import urllib.request
+    from http.cookies import SimpleCookie
 
-    jar = http.cookiejar.CookieJar()
-    urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar)).open(url + "/_stcore/health", timeout=30).read()
-    return next((c.value for c in jar if c.name == "_streamlit_xsrf"), "")
+    request = urllib.request.Request(url + "/_stcore/health", headers={"Cookie": cookie_header(cookies)} if cookies else {})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        jar = SimpleCookie()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            jar.load(header)
+    return cookies | {k: m.value for k, m in jar.items()}
 
 
-def put_file(url: str, upload_url: str, name: str, data: bytes, token: str) -> None:
+def put_file(url: str, upload_url: str, name: str, data: bytes, cookies: dict[str, str]) -> None:
     """PUT one file as multipart form data to the upload URL the server gave."""
     import urllib.request
 
@@ -165,8 +179,10 @@ def put_file(url: str, upload_url: str, name: str, data: bytes, token: str) -> N
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
             f"Content-Type: image/png\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
     headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-    if token:
-        headers |= {"X-Xsrftoken": token, "Cookie": f"_streamlit_xsrf={token}"}
+    if cookies:
+        headers["Cookie"] = cookie_header(cookies)
+    if cookies.get("_streamlit_xsrf"):
+        headers["X-Xsrftoken"] = cookies["_streamlit_xsrf"]
     target = upload_url if upload_url.startswith("http") else url + upload_url
     urllib.request.urlopen(urllib.request.Request(target, data=body, method="PUT", headers=headers), timeout=60).read()
 
@@ -187,7 +203,7 @@ async def upload(session: Session, url: str, name: str, data: bytes, timeout: fl
     while session.file_urls is None or session.file_urls.response_id != name:
         await session.receive(max(0.1, deadline - time.monotonic()))
     urls = session.file_urls.file_urls[0]
-    await asyncio.to_thread(put_file, url, urls.upload_url, name, data, xsrf_token(url))
+    await asyncio.to_thread(put_file, url, urls.upload_url, name, data, session.cookies)
     state = WidgetState(id=session.uploader_id)
     info = state.file_uploader_state_value.uploaded_file_info.add()
     info.name, info.size, info.file_id = name, len(data), urls.file_id
