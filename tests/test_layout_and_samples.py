@@ -84,7 +84,9 @@ def test_the_large_type_toggle_enlarges_figure_text():
     below = label_figure(np.zeros((48, 64, 3), np.uint8), np.arange(11).repeat(64 * 48 // 11 + 1)[:48 * 64]
                          .reshape(48, 64), list(CAMVID_CLASSES), display_palette(CAMVID_PALETTE), "t", legend_below=True)
     big_below = large_type(below, size=20)  # a legend under the map: two entries a line, room for six lines
-    assert big_below.layout.legend.entrywidth == 0.5 and big_below.layout.margin.b == 30 + 30 * 6
+    # entries as wide as the longest class name, grown with the type; room for two a line
+    assert big_below.layout.legend.entrywidth > below.layout.legend.entrywidth >= 6 * len("SignSymbol")
+    assert big_below.layout.margin.b == 30 + 30 * 6
     bars = class_bars(np.full(11, 1 / 11), list(CAMVID_CLASSES), display_palette(CAMVID_PALETTE), "w_i", height=380)
     assert large_type(bars, size=20).layout.height > 1.5 * 380  # a taller chart for the larger row labels
 

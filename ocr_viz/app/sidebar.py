@@ -15,6 +15,9 @@ PROJECTOR_CSS = """<style>
 [data-testid="stMain"] pre code { font-size: 1.15rem !important; }
 [data-testid="stMain"] button p,
 [data-testid="stMain"] [data-testid="stWidgetLabel"] p { font-size: 1.3rem !important; }
+[data-testid="stMain"] [data-testid="stPageLink"] p,
+[data-testid="stMain"] [data-testid="stWidgetLabel"] p,
+[data-testid="stMain"] [data-testid="stWidgetLabel"] div { white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }
 </style>"""
 
 

@@ -24,7 +24,9 @@ def large_type(fig: go.Figure, size: int = 20) -> go.Figure:
                                  if getattr(margin, side) is not None})
     if bigger.layout.legend.orientation == "h" and margin.b is not None:  # a legend under a map: two a line
         entries = sum(1 for trace in bigger.data if getattr(trace, "showlegend", False))  # images have none
-        bigger.update_layout(legend_entrywidth=0.5, margin_b=30 + round(1.5 * size) * -(-entries // 2))
+        width = bigger.layout.legend.entrywidth
+        bigger.update_layout(legend_entrywidth=round(width * grow) if bigger.layout.legend.entrywidthmode == "pixels"
+                             and width else 0.5, margin_b=30 + round(1.5 * size) * -(-entries // 2))
     if bigger.layout.height:  # bar charts need room for each larger row label; maps for their larger margins
         taller = grow if any(trace.type == "bar" for trace in bigger.data) else grow ** 0.5
         bigger.update_layout(height=round(bigger.layout.height * taller))
