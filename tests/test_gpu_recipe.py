@@ -66,3 +66,28 @@ def test_a_state_from_before_the_time_budget_resumes(data, tmp_path):
     torch.save(state, tmp_path / "state.pt")
     train.main(tiny_run(data, tmp_path, "--iters", "3"))
     assert [entry["step"] for entry in read_log(tmp_path)] == [1, 2, 3]
+
+
+def test_the_gpu_check_script_runs_every_step_in_its_tiny_mode(tmp_path):
+    """TINY=1: the same steps on the CPU with tiny sizes (W48 at 64 x 32, a few training steps on the
+    shipped CamVid samples); each step passes and leaves its file in $OUT, and without CUDA the CUDA
+    tests report themselves skipped with the reason."""
+    out = tmp_path / "out"
+    env = {**os.environ, "TINY": "1", "OUT": str(out), "WORK": str(tmp_path / "work")}
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh")], env=env, capture_output=True, text=True,
+                          timeout=1500)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert [s["step"] for s in summary["steps"]] == ["env", "cuda_tests", "w48", "train", "eval"]
+    assert summary["passed"] and all(s["status"] == "passed" for s in summary["steps"]), summary["steps"]
+    assert {p.name for p in out.iterdir()} == {"summary.json", "log.txt", "cuda_tests.xml", "bench_w48.json",
+                                               "model.safetensors", "train_log.jsonl", "eval.json"}
+    assert summary["training"]["amp"] is True and summary["training"]["time_budget"] == 20
+    assert summary["w48_trace"][0]["input"] == [32, 64] and summary["w48_forward"]["bf16_autocast"]["median_seconds"] > 0
+    assert summary["eval"]["images"] == 2
+    _, meta = checkpoints.read(out / "model.safetensors")
+    assert meta["precision"] == "fp16" and meta["training"]["steps"] == summary["training"]["steps"]
+    report = ET.parse(out / "cuda_tests.xml").getroot().find("testsuite")
+    if not torch.cuda.is_available():
+        skipped = [case.find("skipped") for case in report.iter("testcase")]
+        assert int(report.get("tests")) >= 3 and all(s is not None and "needs CUDA" in s.get("message") for s in skipped)
