@@ -3,7 +3,7 @@
 # tree (git archive HEAD; the work tree is never touched) and check that the tests meant to guard
 # each one fail. First the untouched copy must pass the same tests, or "caught" would mean nothing.
 #
-#   bash scripts/mutation_smoke.sh            # every mutation (about 5 minutes on 2 cores)
+#   bash scripts/mutation_smoke.sh            # every mutation (about 15 minutes on 2 cores)
 #   bash scripts/mutation_smoke.sh 3 6        # only mutations 3 and 6
 #
 # A mutation whose target text is no longer in the code is reported as NOT APPLIED (update this
@@ -28,6 +28,20 @@ MUTATIONS=(
   "app arrays: feature maps laid out transposed|ocr_viz/model/arrays.py|else array.T).reshape(-1, *grid))|else array.T).reshape(-1, grid[1], grid[0]).swapaxes(1, 2))|tests/test_arrays.py"
   "evaluation: predicted label map flipped left-right|ocr_viz/training/evaluate.py|final.update(pred, label)|final.update(pred.flip(-1), label)|tests/test_evaluate.py::test_evaluate_matches_the_trace"
   "uniform relation leaves w as the model's|ocr_viz/analysis/interventions.py|torch.full_like(t.w, 1.0 / t.w.shape[-1])|t.w|tests/test_interventions.py tests/test_export.py"
+  "queue: the newest job runs first, not the oldest|ocr_viz/app/compute.py|job = self._waiting.pop(0)|job = self._waiting.pop()|tests/test_serving.py::test_jobs_run_in_arrival_order_whoever_sent_them"
+  "queue: a key in flight is computed again, not joined|ocr_viz/app/compute.py|job = self._jobs.get((kind, key))|job = None|tests/test_serving.py::test_the_same_key_asked_by_many_at_once_is_computed_once"
+  "cache: bounded by entries only, bytes ignored|ocr_viz/app/compute.py|while self.total > self.max_bytes or len(self._entries) > self.max_entries:|while len(self._entries) > self.max_entries:|tests/test_serving.py::test_caches_are_bounded_by_bytes_dropping_the_least_recently_used"
+  "evaluation: the mirrored image's softmax not mirrored back (--flip)|ocr_viz/training/evaluate.py|probs = (probs + softmax_at(logits, size).flip(-1)) / 2|probs = (probs + softmax_at(logits, size)) / 2|tests/test_evaluate.py::test_flip_averages_with_the_mirrored_images_softmax_mirrored_back"
+  "compare: ASPP's branch shares read at (col, row)|ocr_viz/analysis/compare.py|return run.contributions[:, pixel[0], pixel[1]]|return run.contributions[:, pixel[1], pixel[0]]|tests/test_compare.py::test_aspp_shares_are_read_at_the_clicked_pixel"
+  "compare: OCR's w_i read at (col, row)|ocr_viz/analysis/compare.py|return arrays.w[:, pixel[0], pixel[1]]|return arrays.w[:, pixel[1], pixel[0]]|tests/test_compare.py::test_attention_rows_and_ocrs_pixel_attention_are_distributions"
+  "share link: always model=ocr (the old bug)|ocr_viz/app/session.py|wanted[\"model\"] = link_model(model_key)|wanted[\"model\"] = SHIPPED_NAME|tests/test_app.py::test_every_model_choice_travels_in_the_link_and_back"
+  "share link: ?model= ignored when a session opens (the old bug)|ocr_viz/app/session.py|st.session_state[MODEL] = model_from_link(params.get(\"model\"))|st.session_state[MODEL] = SHIPPED|tests/test_app.py::test_every_model_choice_travels_in_the_link_and_back"
+  "ground truth: any model scored against CamVid labels (the old bug)|ocr_viz/data/classes.py|if [c.casefold() for c in model_classes] == [c.casefold() for c in truth_classes]:|if True:|tests/test_app.py::test_a_model_of_other_classes_gets_no_ground_truth_and_is_told_why"
+  "convert CLI: --layout ignored|ocr_viz/convert.py|conversion = convert(args.src, args.layout, args.dataset)|conversion = convert(args.src, \"auto\", args.dataset)|tests/test_convert.py::test_cli_layout_that_is_not_the_files_fails_and_writes_nothing"
+  "convert CLI: --dataset ignored|ocr_viz/convert.py|conversion = convert(args.src, args.layout, args.dataset)|conversion = convert(args.src, args.layout, None)|tests/test_convert.py::test_cli_an_ambiguous_class_count_asks_for_dataset_which_settles_it"
+  "relation analysis: relative view divides by the mean over regions, not cells|ocr_viz/analysis/relation.py|w.mean(axis=(1, 2), keepdims=True)|w.mean(axis=0, keepdims=True)|tests/test_relation_analysis.py::test_the_statistics_equal_a_few_lines_of_numpy_on_the_same_frames"
+  "training: resume leaves the optimizer fresh (no momentum)|ocr_viz/training/train.py|optimizer.load_state_dict(state[\"optimizer\"])|pass|tests/test_training.py::test_resume_restores_the_weights_and_the_optimizer_state"
+  "training: resume leaves the weights as initialised|ocr_viz/training/train.py|model.load_state_dict(state[\"model\"])|pass|tests/test_training.py::test_resume_restores_the_weights_and_the_optimizer_state"
 )
 
 replace() {  # replace(file, old, new): exactly one occurrence, or fail
@@ -52,23 +66,30 @@ if ! run_tests "$(echo $all_tests | tr ' ' '\n' | sort -u | tr '\n' ' ')"; then
 fi
 echo "unmutated copy: the guarding tests pass"
 
-missed=0 n=0
+missed=0 n=0 table=()
 for m in "${MUTATIONS[@]}"; do
   n=$((n + 1))
   if [ ${#selected[@]} -gt 0 ] && [[ ! " ${selected[*]} " =~ " $n " ]]; then continue; fi
   IFS='|' read -r name file old new tests <<<"$m"
   cp "$file" "$work/original"
   if ! replace "$file" "$old" "$new" 2>"$work/why.txt"; then
-    printf '%2d NOT APPLIED  %s: %s\n' "$n" "$name" "$(tail -1 "$work/why.txt")"; missed=$((missed + 1)); continue
+    printf '%2d NOT APPLIED  %s: %s\n' "$n" "$name" "$(tail -1 "$work/why.txt")"; missed=$((missed + 1))
+    table+=("$(printf '%2d | %-9s | %s | %s' "$n" "not applied" "$name" "$tests")"); continue
   fi
   started=$SECONDS
   if run_tests "$tests"; then
     printf '%2d MISSED       %s (%s passed)\n' "$n" "$name" "$tests"; missed=$((missed + 1))
+    table+=("$(printf '%2d | %-9s | %s | %s' "$n" MISSED "$name" "$tests")")
   else
     failed="$(grep -m1 -E '^FAILED|^ERROR' "$work/log.txt" | cut -c1-110)"
     printf '%2d caught       %s, in %ss: %s\n' "$n" "$name" "$((SECONDS - started))" "${failed:-$(tail -1 "$work/log.txt")}"
+    table+=("$(printf '%2d | %-9s | %s | %s' "$n" caught "$name" "${failed:-$tests}")")
   fi
   cp "$work/original" "$file"
 done
+echo
+echo " n | result    | planted bug | the test that failed (or should have)"
+printf '%s\n' "${table[@]}"
+echo
 echo "$missed mutation(s) missed or not applied"
 [ "$missed" -eq 0 ]

@@ -45,10 +45,8 @@ def test_home_shows_the_pipeline_with_this_runs_shapes(app):
     assert (h, w) == (math.ceil(height / 8), math.ceil(width / 8))
     x_shape, w_shape = (1, len(arrays.x), h, w), (1, h * w, len(arrays.w))  # (b, c, h, w) and (b, hw, K)
     assert explain.shape_text(x_shape) in dot and explain.shape_text(w_shape) in dot
-    if app.session_state[session.CURRENT].meta["trained"]:
-        assert "trained weights" in app.sidebar.success[0].value
-    else:
-        assert "Untrained weights" in app.sidebar.warning[0].value
+    assert app.session_state[session.CURRENT].meta["trained"] is True  # the shipped weights, as the sidebar says
+    assert "trained weights" in app.sidebar.success[0].value and not app.sidebar.warning
 
 
 def test_equations_are_numbered_as_in_the_paper(app):

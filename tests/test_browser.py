@@ -153,6 +153,28 @@ def test_upload_then_click_a_pixel_on_the_relation_page(browser, server):
     page.close()
 
 
+def test_a_bad_upload_is_refused_with_a_message_and_the_next_one_works(browser, server, tmp_path):
+    """A text file named .png, in a real browser: the page says which file and why, shows the default
+    sample meanwhile (no exception box), and a good image uploaded next replaces it."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.goto(server)
+    wait_until_idle(page)
+    page.get_by_text("Upload", exact=True).click()
+    upload = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"lecture notes, not a picture\n" * 40)
+    upload.set_input_files(str(bad))
+    page.wait_for_selector("text=Could not use 'notes.png'", timeout=WAIT_MS)
+    wait_until_idle(page)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert "OCR, stage by stage" in page.locator("h1").first.text_content()  # the page still drew, on the default
+    upload.set_input_files(str(ROOT / "assets" / "samples" / "leuvenB.jpg"))
+    page.wait_for_selector("text=leuvenB.jpg: the model's input", timeout=WAIT_MS)
+    wait_until_idle(page)
+    assert page.get_by_text("Could not use").count() == 0 and page.locator('[data-testid="stException"]').count() == 0
+    page.close()
+
+
 @pytest.mark.skipif(os.environ.get("OCR_VIZ_UPDATE_SCREENSHOT") != "1",
                     reason="set OCR_VIZ_UPDATE_SCREENSHOT=1 to rewrite assets/screenshot.png")
 def test_readme_screenshot(browser, server):

@@ -8,8 +8,6 @@ from torch import nn
 from ocr_viz.cost import bench, complexity
 from ocr_viz.model import build
 
-torch.set_num_threads(1)
-
 # Tiny channels and many pixels, so non-local's n^2 attention term dominates its FLOPs.
 TINY = complexity.Setting(
     "tiny", 8, 3,

@@ -204,3 +204,74 @@ def test_shipped_model_arch_is_unchanged_by_the_new_options():
     with torch.device("meta"):
         keys = set(build.build(build.DEFAULT_ARCH).state_dict())
     assert "head.conv3x3.0.bias" not in keys and "head.phi.0.0.bias" not in keys and "head.aux_head.0.0.bias" not in keys
+
+
+# ---- the command line: each layout, --layout, --dataset ------------------------------------------
+
+def mmseg_release(path: Path, num_classes: int = 19) -> Path:
+    """mmsegmentation's OCRNet HR18s (the key list of tests/fixtures/mmseg_ocrnet) with seeded weights,
+    saved as a release is: {"state_dict": ...}; `num_classes` cuts the classifiers to that many."""
+    from test_official_mmseg import FIXTURE, fixture_module
+
+    make = fixture_module()
+    state = make.seeded_state(make.read_keys(FIXTURE / "hr18s_keys.txt"))
+    state = {k: v[:num_classes] if ".conv_seg." in k else v for k, v in state.items()}
+    torch.save({"state_dict": state, "meta": {"epoch": 1}}, path)
+    return path
+
+
+def cli(args: list, capsys) -> tuple[int, str]:
+    code = ocr_viz.convert.main([str(a) for a in args])
+    return code, capsys.readouterr().out
+
+
+def converted_meta(path: Path) -> dict:
+    from ocr_viz.model import checkpoints
+
+    return checkpoints.read(path)[1]
+
+
+@needs_fixture
+@pytest.mark.parametrize("layout", ["auto", "given"])
+def test_cli_converts_each_layout_found_or_given(tmp_path, capsys, layout):
+    sources = {"hrnet-ocr": W18S, "mmseg": mmseg_release(tmp_path / "ocrnet_hr18s.pth")}
+    for name, src in sources.items():
+        out = tmp_path / f"{name}.safetensors"
+        code, text = cli([src, "--out", out] + (["--layout", name] if layout == "given" else []), capsys)
+        assert code == 0, text
+        meta = converted_meta(out)
+        assert meta["source"]["layout"] == name and meta["dataset"] == "cityscapes"
+        assert meta["classes"] == dataset_table("cityscapes")["classes"]
+        assert f"wrote {out}" in text
+
+
+@needs_fixture
+@pytest.mark.parametrize("wrong", ["mmseg", "openseg"])
+def test_cli_layout_that_is_not_the_files_fails_and_writes_nothing(tmp_path, capsys, wrong):
+    out = tmp_path / "x.safetensors"
+    code, text = cli([W18S, "--layout", wrong, "--out", out], capsys)
+    assert code == 2 and text.startswith("error:") and not out.exists()
+
+
+def test_cli_an_ambiguous_class_count_asks_for_dataset_which_settles_it(tmp_path, capsys, monkeypatch):
+    """KITTI's semantic benchmark uses Cityscapes' 19 classes: with it known, 19 classes name no dataset."""
+    from ocr_viz.data import classes as class_tables
+
+    monkeypatch.setitem(class_tables.DATASETS, "kitti", 19)
+    src, out = mmseg_release(tmp_path / "ocrnet_hr18s.pth"), tmp_path / "x.safetensors"
+    code, text = cli([src, "--out", out], capsys)
+    assert code == 2 and "matches cityscapes and kitti; choose one with --dataset" in text and not out.exists()
+    code, text = cli([src, "--dataset", "cityscapes", "--out", out], capsys)
+    assert code == 0 and converted_meta(out)["dataset"] == "cityscapes"
+
+
+def test_cli_a_class_count_of_no_known_dataset_is_refused(tmp_path, capsys):
+    src, out = mmseg_release(tmp_path / "ocrnet_hr18s.pth", num_classes=7), tmp_path / "x.safetensors"
+    code, text = cli([src, "--out", out], capsys)
+    assert code == 2 and "predicts 7 classes, which matches none of the known datasets" in text and not out.exists()
+
+
+def test_cli_an_unknown_dataset_is_refused_by_name(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        ocr_viz.convert.main([str(tmp_path / "x.pth"), "--dataset", "mars"])
+    assert exit_.value.code == 2 and "invalid choice: 'mars'" in capsys.readouterr().err

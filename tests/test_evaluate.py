@@ -6,15 +6,14 @@ import numpy as np
 import pytest
 import torch
 from conftest import structured_model, tiny_arch
+from PIL import Image
 
 from ocr_viz.data.classes import CAMVID_CLASSES, IGNORE_INDEX
 from ocr_viz.data.datasets import read_pair
 from ocr_viz.model import build, checkpoints
 from ocr_viz.model.api import untrained_meta
-from ocr_viz.training.evaluate import evaluate, image_tensor, main, regression_subset
+from ocr_viz.training.evaluate import class_probabilities, evaluate, image_tensor, main, regression_subset
 from ocr_viz.training.metrics import ConfusionMatrix, mean_iou, per_class_iou, pixel_accuracy, summary
-
-torch.set_num_threads(1)
 
 X = IGNORE_INDEX
 LABEL = np.array([
@@ -138,3 +137,56 @@ def test_the_cli_refuses_camvid_labels_for_a_model_of_other_classes(tmp_path):
         main([str(tmp_path / "five.safetensors"), "--data", str(tmp_path / "camvid"), "--out", str(tmp_path / "r.json"),
               "--no-progress"])
     assert not (tmp_path / "r.json").exists()
+
+
+# ---- flip averaging: a stub model whose logits are not mirror-symmetric -------------------------
+
+class RampModel(torch.nn.Module):
+    """logits_c(x) = sum_ch a_c,ch x_ch + b_c * column: the column term does not move when the image
+    is mirrored, so softmax(L(flip x)) flipped back differs from softmax(L(x))."""
+
+    def __init__(self, classes: int = 11):
+        super().__init__()
+        g = torch.Generator().manual_seed(3)
+        self.a = torch.nn.Parameter(torch.randn(classes, 3, generator=g))
+        self.b = torch.nn.Parameter(torch.linspace(-0.6, 0.6, classes))
+
+    def forward(self, x):
+        column = torch.arange(x.shape[-1], dtype=x.dtype)
+        logits = torch.einsum("kc,bchw->bkhw", self.a, x) + self.b[:, None, None] * column
+        return logits, -logits  # an aux head that ranks the classes the other way
+
+
+def hand_flip_probabilities(model: RampModel, images: torch.Tensor) -> np.ndarray:
+    """Eq. of the docstring written out in numpy: (softmax(L(x)) + mirror(softmax(L(mirror x)))) / 2."""
+    x = images[0].numpy().astype(np.float64)
+    a, b = model.a.detach().numpy().astype(np.float64), model.b.detach().numpy().astype(np.float64)
+
+    def logits(img):
+        return np.einsum("kc,chw->khw", a, img) + b[:, None, None] * np.arange(img.shape[-1])
+
+    def softmax(z):
+        e = np.exp(z - z.max(0))
+        return e / e.sum(0)
+
+    return (softmax(logits(x)) + softmax(logits(x[..., ::-1]))[..., ::-1]) / 2
+
+
+def test_flip_averages_with_the_mirrored_images_softmax_mirrored_back(tmp_path):
+    model = RampModel().eval()
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    images = image_tensor(image, torch.device("cpu"))
+    expected = hand_flip_probabilities(model, images)
+    probs, aux = class_probabilities(model, images, flip=True)
+    np.testing.assert_allclose(probs[0].numpy(), expected, atol=1e-5)
+    plain, _ = class_probabilities(model, images, flip=False)
+    assert np.abs(plain[0].numpy() - expected).max() > 1e-2  # flipping matters for this model
+    # evaluate() scores the averaged prediction: its confusion matrix from the hand computation
+    label = rng.integers(0, 11, (6, 10), dtype=np.uint8)
+    Image.fromarray(image).save(tmp_path / "a.png")
+    Image.fromarray(label).save(tmp_path / "a_L.png")
+    result = evaluate(model, [(tmp_path / "a.png", tmp_path / "a_L.png")], flip=True)
+    hand = np.zeros((11, 11), np.int64)
+    np.add.at(hand, (label.astype(np.int64), expected.argmax(0)), 1)
+    assert result["flip"] is True and result["confusion"] == hand.tolist()

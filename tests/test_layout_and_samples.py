@@ -3,7 +3,6 @@ configured), every page from pages/, readable class colours, and figures that li
 from __future__ import annotations
 
 import re
-import tomllib
 
 import numpy as np
 import pytest
@@ -167,7 +166,3 @@ def test_before_and_after_maps_can_share_one_colour_range():
     zero = map_figure(after, "m", Scale("log"), limits=(low, 0.9))
     assert low == pytest.approx(1e-8) and "log10" in plain(zero.layout.title.text) and np.isfinite(zero.data[0].z).all()
 
-
-def test_the_deploy_button_is_hidden():
-    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
-    assert config["client"]["toolbarMode"] == "minimal"

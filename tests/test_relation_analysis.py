@@ -149,7 +149,6 @@ def test_the_command_writes_the_documented_json(five_images):
     assert [row["key"] for row in r["ablations"]["rows"]] == \
         ["no_context", "soft_regions", "uniform", "ocr", "gt_regions", "gt_ocr"]
     scores = {row["key"]: row["miou"] for row in r["ablations"]["rows"]}
-    assert all(0.2 < v < 1 for v in scores.values())
     assert scores["gt_ocr"] > scores["soft_regions"]  # the ground truth's regions beat the coarse soft regions
     assert "ablation" in relation.format_report(r)
 
@@ -304,3 +303,51 @@ def test_the_command_refuses_camvid_labels_for_a_model_of_other_classes(tmp_path
         analyze.main(["relation", str(tmp_path / "five.safetensors"), "--data", str(tmp_path / "camvid"),
                       "--no-fcn", "--out", str(tmp_path / "r.json"), "--no-progress"])
     assert not (tmp_path / "r.json").exists()
+
+
+def test_the_statistics_equal_a_few_lines_of_numpy_on_the_same_frames(five_images, camvid_root):
+    """The command's numbers recomputed here, independently: cells labelled by counting each 12 x 12
+    block of label pixels (the grid divides the label exactly), entropy, argmax and the relative view
+    written out on the model's own w."""
+    import torch
+
+    import ocr_viz
+    from ocr_viz.data.datasets import camvid_pairs
+    from ocr_viz.model.images import open_image, preprocess
+    from PIL import Image
+
+    model, meta = ocr_viz.load_model("ocr", device="cpu")
+    k = len(meta["classes"])
+    h, w = five_images["grid"]
+    cells = labelled = top1 = top1_relative = 0
+    entropy_sum, confusion = 0.0, np.zeros((k, k), np.int64)
+    for image_path, label_path in camvid_pairs(camvid_root, "test")[::50][:5]:
+        trace = model.trace(preprocess(open_image(image_path), 320))
+        relation_w = trace.head.w[0].double().numpy()  # (h*w, K)
+        label = np.asarray(Image.open(label_path), dtype=np.int64)
+        # the OCR row of the ablations: logits upsampled bilinearly to the label's size, unlabelled pixels left out
+        pred = torch.nn.functional.interpolate(trace.logits, size=label.shape, mode="bilinear").argmax(1)[0].numpy()
+        scored = label < k
+        confusion += np.bincount(label[scored] * k + pred[scored], minlength=k * k).reshape(k, k)
+        bh, bw = label.shape[0] // h, label.shape[1] // w
+        assert (bh * h, bw * w) == label.shape  # whole blocks: no pooling weights to get wrong
+        blocks = label.reshape(h, bh, w, bw).transpose(0, 2, 1, 3).reshape(h * w, bh * bw)
+        votes = np.stack([(blocks == c).sum(1) for c in range(k)], 1)
+        truth = np.where(2 * votes.max(1) >= bh * bw, votes.argmax(1), -1)
+        own = truth >= 0
+        cells += h * w
+        labelled += int(own.sum())
+        entropy_sum += float(-(relation_w * np.log(relation_w)).sum())
+        top1 += int((relation_w.argmax(1) == truth)[own].sum())
+        top1_relative += int(((relation_w / relation_w.mean(0)).argmax(1) == truth)[own].sum())
+    s = five_images["relation"]
+    assert (s["cells"], s["labelled_cells"]) == (cells, labelled)
+    assert s["entropy"]["mean"] == pytest.approx(entropy_sum / cells, rel=1e-5)
+    # two cells of slack, for a float tie broken the other way; a wrong view moves dozens
+    assert s["absolute"]["top1_truth"] * labelled == pytest.approx(top1, abs=2)
+    assert s["relative"]["top1_truth"] * labelled == pytest.approx(top1_relative, abs=2)
+    assert abs(top1 - top1_relative) > 10  # the two views differ on these frames, so a mix-up would show
+    union = confusion.sum(0) + confusion.sum(1) - np.diag(confusion)
+    miou = np.mean([confusion[c, c] / union[c] for c in range(k) if union[c] > 0])
+    ocr_row = next(row for row in five_images["ablations"]["rows"] if row["key"] == "ocr")
+    assert ocr_row["miou"] == pytest.approx(miou, abs=1e-4)

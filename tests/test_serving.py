@@ -28,23 +28,57 @@ def run_in_threads(count: int, target) -> list:
         except Exception as e:  # reported below, so a failing thread fails the test
             errors.append(e)
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    # daemon threads and one deadline: a queue bug that leaves callers waiting fails the test, not the session
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(count)]
     for t in threads:
         t.start()
+    deadline = time.monotonic() + 60
     for t in threads:
-        t.join(30)
+        t.join(max(0.0, deadline - time.monotonic()))
+    assert not any(t.is_alive() for t in threads), "callers still waiting after 60 s"
     assert not errors, errors
     return results
 
 
+def callers_waiting(count: int):
+    """(on_wait factory, event set once `count` distinct callers have been told they wait)."""
+    lock, seen, all_waiting = threading.Lock(), set(), threading.Event()
+
+    def on_wait_of(i):
+        def on_wait(wait):
+            with lock:
+                seen.add(i)
+                if len(seen) >= count:
+                    all_waiting.set()
+        return on_wait
+
+    return on_wait_of, all_waiting
+
+
+def blocked_queue():
+    """A one-slot queue whose slot is held by a job until the returned event is set."""
+    queue, gate, started = new_queue(slots=1), threading.Event(), threading.Event()
+
+    def blocker():
+        started.set()
+        gate.wait(30)
+
+    queue.submit("job", "blocker", blocker)
+    assert started.wait(30)
+    return queue, gate
+
+
 def test_twenty_jobs_never_run_more_than_the_slots_at_once():
+    """Jobs meet in pairs at a barrier: two slots let each pair run together (a queue that ran one
+    at a time would break the barrier), and the count of running jobs never exceeds two."""
     queue, lock, running, peak = new_queue(slots=2), threading.Lock(), [0], [0]
+    pair = threading.Barrier(2, timeout=30)
 
     def job(i):
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
-        time.sleep(0.02)
+        pair.wait()
         with lock:
             running[0] -= 1
         return i * i
@@ -57,37 +91,43 @@ def test_twenty_jobs_never_run_more_than_the_slots_at_once():
 
 def test_the_same_key_asked_by_many_at_once_is_computed_once():
     queue, calls, release = new_queue(slots=2), [], threading.Event()
+    on_wait_of, all_waiting = callers_waiting(10)
 
     def trace():
         calls.append(1)
-        release.wait(5)
+        release.wait(30)
         return np.ones(1000, np.float32)
 
-    threading.Timer(0.2, release.set).start()  # let all ten callers arrive while it runs
-    results = run_in_threads(10, lambda i: queue.run("job", "same image", trace))
-    assert len(calls) == 1
+    def opener():  # the job is released only once all ten callers are waiting for it
+        all_waiting.wait(30)
+        release.set()
+
+    threading.Thread(target=opener, daemon=True).start()
+    results = run_in_threads(10, lambda i: queue.run("job", "same image", trace, on_wait=on_wait_of(i)))
+    assert all_waiting.is_set() and len(calls) == 1
     assert all(r is results[0] for r in results)
     assert queue.run("job", "same image", lambda: pytest.fail("recomputed a cached key")) is results[0]
 
 
 def test_waiting_callers_see_their_position_go_down_to_running():
-    queue, gate = new_queue(slots=1), threading.Event()
+    queue, gate = blocked_queue()
     seen: dict[int, list[compute.Wait]] = {i: [] for i in range(4)}
-    blocker = threading.Thread(target=queue.run, args=("job", "blocker", lambda: gate.wait(5)))
-    blocker.start()
-    while queue.status()["running"] == 0:
-        time.sleep(0.005)
+    told = [threading.Event() for _ in range(4)]
+
+    def on_wait_of(i):
+        def on_wait(wait):
+            seen[i].append(wait)
+            told[i].set()
+        return on_wait
+
     threads = []
-    for i in range(4):  # queued one after another, so their order is known
-        threads.append(threading.Thread(target=queue.run, args=("job", i, lambda: time.sleep(0.03)),
-                                        kwargs={"on_wait": seen[i].append}))
+    for i in range(4):  # each queued once the one before it is, so their order is known
+        threads.append(threading.Thread(target=queue.run, args=("job", i, lambda: None), kwargs={"on_wait": on_wait_of(i)}, daemon=True))
         threads[-1].start()
-        while queue.status()["queued"] < i + 1:
-            time.sleep(0.005)
-    time.sleep(0.05)
+        assert told[i].wait(30)
     gate.set()
-    for t in [blocker, *threads]:
-        t.join(10)
+    for t in threads:
+        t.join(30)
     for i in range(4):
         positions = [w.position for w in seen[i]]
         assert positions[0] == i + 1  # the running blocker and the i queued before it
@@ -96,35 +136,43 @@ def test_waiting_callers_see_their_position_go_down_to_running():
 
 
 def test_an_error_reaches_every_waiter_and_is_not_cached():
-    queue = new_queue(slots=1)
+    queue, calls, release = new_queue(slots=1), [], threading.Event()
+    on_wait_of, all_waiting = callers_waiting(3)
 
     def broken():
-        time.sleep(0.05)
+        calls.append(1)
+        release.wait(30)
         raise ValueError("bad image")
 
+    def opener():
+        all_waiting.wait(30)
+        release.set()
+
+    threading.Thread(target=opener, daemon=True).start()
     outcomes = []
 
     def ask(i):
         try:
-            queue.run("job", "k", broken)
+            queue.run("job", "k", broken, on_wait=on_wait_of(i))
         except ValueError as e:
             outcomes.append(str(e))
 
     run_in_threads(3, ask)
-    assert outcomes == ["bad image"] * 3
+    assert outcomes == ["bad image"] * 3 and len(calls) == 1  # one computation, its error to all three
     assert queue.run("job", "k", lambda: 7) == 7
 
 
 def test_a_caller_that_stops_waiting_leaves_the_job_to_finish_for_the_others():
     """Streamlit interrupts a script (an exception from a st call) when its user clicks again."""
-    queue, calls = new_queue(slots=1), []
+    queue, calls, interrupted_once = new_queue(slots=1), [], threading.Event()
 
     def interrupted(wait):
+        interrupted_once.set()
         raise KeyboardInterrupt  # stands in for Streamlit's RerunException
 
     def slow():
         calls.append(1)
-        time.sleep(0.1)
+        interrupted_once.wait(30)  # still running when its first caller gives up
         return "done"
 
     with pytest.raises(KeyboardInterrupt):
@@ -135,6 +183,21 @@ def test_a_caller_that_stops_waiting_leaves_the_job_to_finish_for_the_others():
 def test_a_job_that_asks_for_another_result_does_not_wait_for_its_own_slot():
     queue = new_queue(slots=1)
     assert queue.run("job", "outer", lambda: queue.run("job", "inner", lambda: 2) + 1) == 3
+
+
+def test_jobs_run_in_arrival_order_whoever_sent_them():
+    """Students A, B and C send jobs while the slot is busy, A three in a row: they run in the order
+    they arrived, so B's and C's jobs are not pushed behind A's later ones, nor the reverse."""
+    queue, gate = blocked_queue()
+    order = []
+    arrivals = [("A", 1), ("B", 1), ("A", 2), ("C", 1), ("A", 3), ("B", 2)]
+    jobs = [queue.submit("job", who_n, lambda who_n=who_n: order.append(who_n)) for who_n in arrivals]
+    assert [queue.wait_of(j).position for j in jobs] == [1, 2, 3, 4, 5, 6]  # the blocker, then those before
+    gate.set()
+    for job in jobs:
+        assert job.finished.wait(30)
+    assert order == arrivals
+
 
 
 def test_caches_are_bounded_by_bytes_dropping_the_least_recently_used():

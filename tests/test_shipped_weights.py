@@ -1,5 +1,6 @@
 """The shipped weights, end to end: they load, they score what the model card says on
 a fixed subset, and the soft object region for "Car" lies on the cars."""
+import numpy as np
 import pytest
 import torch
 
@@ -27,8 +28,10 @@ TOLERANCE = 1e-4
 
 
 @pytest.mark.parametrize("name", sorted(load_results("subset20")))
-def test_regression_on_the_fixed_subset(name, camvid_root):
-    """Both ways and per class: the shipped weights score what assets/weights/eval/NAME_subset20.json says."""
+def test_regression_pin_on_the_fixed_subset(name, camvid_root):
+    """A pin, not a proof of correctness: the shipped weights still score what evaluate() wrote in
+    assets/weights/eval/NAME_subset20.json (per class, both ways). Correctness of the scoring is
+    checked beside it (test_evaluate_scores_the_models_own_predictions) and in test_evaluate.py."""
     card = load_results("subset20")[name]
     model, _ = ocr_viz.load_model(card["checkpoint"], device="cpu")
     result = evaluate(model, regression_subset(camvid_root), scale=card["scale"], flip=card["flip"])
@@ -39,6 +42,25 @@ def test_regression_on_the_fixed_subset(name, camvid_root):
         if expected is not None:
             assert got == pytest.approx(expected, abs=TOLERANCE), (name, cls)
     assert result["pixel_accuracy"] == pytest.approx(card["pixel_accuracy"], abs=TOLERANCE), name
+
+
+def test_evaluate_scores_the_models_own_predictions(camvid_root):
+    """The shipped OCR model on three subset images: evaluate()'s mIoU and pixel accuracy equal a count
+    written out here with numpy over its traced predictions (IoU = TP / (TP + FP + FN) per class present)."""
+    model, meta = ocr_viz.load_model("ocr", device="cpu")
+    k = len(meta["classes"])
+    pairs = regression_subset(camvid_root)[:3]
+    confusion = np.zeros((k, k), np.int64)
+    for pair in pairs:
+        image, label = read_pair(*pair)
+        pred = model.trace(image_tensor(image, torch.device("cpu"))).pred[0].numpy()
+        scored = label < k
+        confusion += np.bincount(label[scored].astype(np.int64) * k + pred[scored], minlength=k * k).reshape(k, k)
+    union = confusion.sum(0) + confusion.sum(1) - np.diag(confusion)
+    present = union > 0
+    result = evaluate(model, pairs)
+    assert result["miou"] == pytest.approx(np.mean(np.diag(confusion)[present] / union[present]), abs=1e-6)
+    assert result["pixel_accuracy"] == pytest.approx(np.trace(confusion) / confusion.sum(), abs=1e-9)
 
 
 def test_every_shipped_model_has_a_regression_figure():

@@ -12,8 +12,6 @@ from ocr_viz.model import checkpoints
 from ocr_viz.training import train
 from ocr_viz.training.train import median_frequency_weights
 
-torch.set_num_threads(1)
-
 SIZE, TILE = 64, 16
 CLASSES = (1, 4, 5, 10)  # Building, Pavement, Tree, Bicyclist: distinct colours
 
@@ -104,3 +102,22 @@ def test_median_weights_with_few_classes_present_are_finite():
     weights = median_frequency_weights([label], 11)
     assert torch.isfinite(weights).all() and weights[0] > 0 and weights[1] > 0
     assert weights[0] > weights[1]  # class 0 is the rarer
+
+
+def test_resume_restores_the_weights_and_the_optimizer_state(data, tmp_path):
+    """A run resumed at the step it saved trains no further step, so what it writes is exactly what it
+    restored: the final weights are the saved ones (not a fresh initialisation), and the momentum
+    buffers it saves again are the saved ones (not an optimizer started afresh)."""
+    train.main(tiny_run(data, tmp_path, "--iters", "3", "--checkpoint-every", "3"))
+    saved = torch.load(tmp_path / "state.pt", map_location="cpu", weights_only=True)
+    assert saved["step"] == 3 and saved["optimizer"]["state"]  # momentum buffers exist after 3 steps
+    train.main(tiny_run(data, tmp_path, "--iters", "3", "--checkpoint-every", "3"))
+    model, meta = checkpoints.load(tmp_path / "final.safetensors")
+    assert meta["training"]["steps"] == 3
+    restored = model.state_dict()
+    for key, value in saved["model"].items():
+        assert torch.equal(restored[key].cpu(), value), key
+    again = torch.load(tmp_path / "state.pt", map_location="cpu", weights_only=True)
+    assert again["optimizer"]["state"].keys() == saved["optimizer"]["state"].keys()
+    for index, state in saved["optimizer"]["state"].items():
+        assert torch.equal(again["optimizer"]["state"][index]["momentum_buffer"], state["momentum_buffer"]), index
