@@ -9,12 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import skip_unless_required
 from test_training import make_dataset, read_log, tiny_run
 
 from ocr_viz.model import checkpoints
 from ocr_viz.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
+KEYS = ROOT.parent / "shared" / "fixtures" / "hrnet_ocr" / "hrnet_ocr_w48_cityscapes_keys.txt"  # the script's default
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +74,8 @@ def test_the_gpu_check_script_runs_every_step_in_its_tiny_mode(tmp_path):
     """TINY=1: the same steps on the CPU with tiny sizes (W48 at 64 x 32, a few training steps on the
     shipped CamVid samples); each step passes and leaves its file in $OUT, and without CUDA the CUDA
     tests report themselves skipped with the reason."""
+    if not KEYS.is_file():
+        skip_unless_required(f"the W48 release's key list is not at {KEYS}", "OCR_VIZ_REQUIRE_DATA")
     out = tmp_path / "out"
     env = {**os.environ, "TINY": "1", "OUT": str(out), "WORK": str(tmp_path / "work")}
     done = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh")], env=env, capture_output=True, text=True,

@@ -75,7 +75,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--backend", default="auto", choices=("auto", "gloo", "nccl"),
                    help="process group backend under torchrun (auto: nccl on CUDA, gloo on the CPU)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--amp", action="store_true", help="bfloat16 autocast of the forward pass (CUDA; the CPU only when asked)")
+    p.add_argument("--amp", action="store_true", help="bfloat16 autocast of the forward pass, on CUDA or the CPU (off unless given)")
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="stop after this many seconds of training, with the poly schedule fitted to the steps that fit")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (0: load in this process)")
