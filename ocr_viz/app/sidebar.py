@@ -21,14 +21,19 @@ PROJECTOR_CSS = """<style>
 </style>"""
 
 
+# On every page: a formula wider than its column scrolls instead of being cut off at the column's edge.
+BASE_CSS = """<style>
+[data-testid="stMain"] .katex-display { overflow-x: auto; overflow-y: hidden; padding: 2px 0; }
+</style>"""
+
+
 def large_type_toggle() -> bool:
     """A toggle for large type, readable on a projector: text, equations, code and figures (transport.chart
     enlarges them) on every page; kept while the session lasts."""
     st.session_state.setdefault(session.LARGE_TYPE, False)
     on = session.bound(st.toggle, session.LARGE_TYPE, "large type (projector)",
                          help="larger text, equations, code and figure labels, for the back of a lecture hall")
-    if on:
-        st.html(PROJECTOR_CSS)
+    st.html(BASE_CSS + (PROJECTOR_CSS if on else ""))
     return on
 
 

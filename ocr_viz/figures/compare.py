@@ -64,8 +64,8 @@ def loglog_figure(series: dict[str, tuple[np.ndarray, np.ndarray]], slopes: dict
         for power, dash in ((1, "dot"), (2, "dash")):
             fig.add_trace(go.Scatter(x=[x0, x1], y=[y0, y0 * (x1 / x0) ** power], mode="lines", name=f"slope {power}",
                                      line=dict(color="grey", dash=dash, width=1), hoverinfo="skip"))
-    fig.update_xaxes(type="log", title="pixels n = h x w (feature map)")
-    fig.update_yaxes(type="log", title=value_name)
+    fig.update_xaxes(type="log", title="pixels n (h x w)", dtick=1)  # powers of ten: 2 and 5 between collide
+    fig.update_yaxes(type="log", title=value_name, dtick=1)
     headed(fig, title, caption, above=10, l=10, r=10, b=10)
     fig.update_layout(height=height, legend=dict(font=dict(size=11)))  # beside the plot: inside, it hid the ticks
     fig.update_yaxes(automargin=True, title_standoff=6)

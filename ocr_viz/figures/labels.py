@@ -15,7 +15,7 @@ LEGEND = dict(orientation="v", x=1.01, xanchor="left", y=0.5, yanchor="middle", 
 # For narrow columns (three maps in a row): the legend under the map, two entries a line (three cut
 # "Pedestrian" off at 280 px), its room sized by the number of classes K (not those present), so a row
 # of maps lines up.
-LEGEND_BELOW = dict(orientation="h", x=0, xanchor="left", y=0, yref="container", yanchor="bottom",
+LEGEND_BELOW = dict(orientation="h", x=0, xref="container", xanchor="left", y=0, yref="container", yanchor="bottom",
                     font=dict(size=10), itemsizing="constant", itemwidth=30, entrywidthmode="pixels")
 GLYPH_PX = 6.5  # a wide estimate of a 10 px legend character
 LEGEND_LINE = 17  # px per line of legend entries
@@ -59,5 +59,6 @@ def label_figure(image: np.ndarray, labels: np.ndarray, classes: list[str], pale
         # starting a new line when the next does not fit; room for two a line
         fig.update_layout(legend=dict(LEGEND_BELOW, entrywidth=round(GLYPH_PX * max(map(len, classes)) + 12)),
                           margin=dict(MARGIN, t=fig.layout.margin.t, r=10, b=50 + LEGEND_LINE * lines))
-        fig.update_xaxes(constraintoward="center", title_text="")  # the legend sits where its title would
+        # the legend sits where the axis title and tick labels would (pixel positions matter little here)
+        fig.update_xaxes(constraintoward="center", title_text="", showticklabels=False)
     return fig

@@ -80,7 +80,7 @@ def frame(fig: go.Figure, title: str, caption: str, grid: tuple[int, int], heigh
     fig.update_layout(title=heading, height=height, margin=dict(MARGIN, t=max(MARGIN["t"], title_room(heading))),
                       hovermode="closest", dragmode="pan", clickmode="event+select")
     fig.update_xaxes(range=[-0.5, grid[1] - 0.5], showgrid=False, zeroline=False, constrain="domain",
-                     constraintoward="right", title=dict(text=axes[0], standoff=4), automargin=False)
+                     constraintoward="right", title=dict(text=axes[0], standoff=10), automargin=False)
     fig.update_yaxes(range=[grid[0] - 0.5, -0.5], showgrid=False, zeroline=False, scaleanchor="x", constrain="domain",
                      title=dict(text=axes[1], standoff=4), automargin=False)
     return fig

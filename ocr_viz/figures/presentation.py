@@ -22,16 +22,21 @@ def large_type(fig: go.Figure, size: int = 20) -> go.Figure:
     margin = bigger.layout.margin  # grown less than the type: narrow columns must keep room for the map
     bigger.update_layout(margin={side: round(getattr(margin, side) * grow ** 0.5) for side in ("l", "r", "t", "b")
                                  if getattr(margin, side) is not None})
-    if bigger.layout.legend.orientation == "h" and margin.b is not None:  # a legend under a map: two a line
-        entries = sum(1 for trace in bigger.data if getattr(trace, "showlegend", False))  # images have none
-        width = bigger.layout.legend.entrywidth
-        bigger.update_layout(legend_entrywidth=round(width * grow) if bigger.layout.legend.entrywidthmode == "pixels"
-                             and width else 0.5, margin_b=30 + round(1.5 * size) * -(-entries // 2))
+    legend = bigger.layout.legend
+    named = [trace.name or "" for trace in bigger.data if getattr(trace, "showlegend", False)]  # images have none
+    if legend.orientation == "h" and legend.entrywidthmode == "pixels" and legend.entrywidth and margin.b is not None:
+        # a legend under a map: wider entries, room for two a line
+        bigger.update_layout(legend_entrywidth=round(legend.entrywidth * grow),
+                             margin_b=30 + round(1.5 * size) * -(-len(named) // 2))
+    elif legend.orientation != "h" and (legend.x or 0) >= 1 and named and margin.r is not None:
+        # a legend beside a map, in its right margin: as wide as the longest larger name
+        bigger.update_layout(margin_r=max(bigger.layout.margin.r, round(0.62 * size * max(map(len, named)) + 50)))
     if bigger.layout.height:  # bar charts need room for each larger row label; maps for their larger margins
         taller = grow if any(trace.type == "bar" for trace in bigger.data) else grow ** 0.5
         bigger.update_layout(height=round(bigger.layout.height * taller))
-    bigger.update_xaxes(selector=dict(type="log"), dtick=1)  # powers of ten only: 2 and 5 between them collide
-    bigger.update_yaxes(selector=dict(type="log"), dtick=1)
+    for name in [key for key in bigger.layout.to_plotly_json() if key.startswith(("xaxis", "yaxis"))]:
+        if bigger.layout[name].type == "log":  # powers of ten only: the 2 and 5 between them collide
+            bigger.layout[name].dtick = 1
     top = bigger.layout.margin.t
     if bigger.layout.title.pad.b:  # room for the larger labels over the plot
         bigger.update_layout(title_pad_b=round(bigger.layout.title.pad.b * grow ** 0.5))
