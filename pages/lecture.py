@@ -31,9 +31,10 @@ if step.key == "relation":
     if not st.session_state.get(session.PIXEL_CHOSEN):
         k, (row, col), _ = lecture.focus(scene)
         st.session_state[session.CLASS], st.session_state[session.ROW], st.session_state[session.COL] = k, row, col
-        st.session_state[session.PIXEL_CHOSEN] = True
+        st.session_state[session.PIXEL_CHOSEN] = "typical"  # a click or a link replaces it with True
         session.write_url(current.image_key, current.model_key, current.classes[k], (row, col))
-    scene = replace(scene, pixel=session.chosen_pixel(), region=session.chosen_class())
+    scene = replace(scene, pixel=session.chosen_pixel(), region=session.chosen_class(),
+                    typical=st.session_state.get(session.PIXEL_CHOSEN) == "typical")
 elif step.key == "whatif":
     @st.cache_data(max_entries=8, show_spinner=False)
     def weights_digest(model_key: str, _model) -> str:

@@ -55,6 +55,8 @@ def test_without_a_linked_pixel_the_lecture_picks_a_typical_one_inside_the_map_a
     h, w = current.arrays.grid
     assert lecture.BORDER <= row < h - lecture.BORDER and lecture.BORDER <= col < w - lecture.BORDER
     assert any(f"(row {row}, col {col})" in t for t in figure_titles(at))
+    notice = next(i.value for i in at.info if "What to notice" in i.value)
+    assert f"(row {row}, col {col}), a typical" in notice
     # the link now carries that pixel: a new session opened from it shows the same view
     again = open_page(start(dict(at.query_params)), "lecture")
     assert any(f"(row {row}, col {col})" in t for t in figure_titles(again))

@@ -33,6 +33,7 @@ class Scene:
     truth: np.ndarray | None = None  # (H,W) ground truth, for dataset images
     pixel: tuple[int, int] | None = None  # a pixel and region chosen by a link or the user (else a typical one)
     region: int | None = None
+    typical: bool = False  # `pixel` is the typical one the lecture chose (typical_pixel), kept for links
     scores: dict[str, float] | None = None  # mIoU % per ablation variant (name), for the last step's figure
     scored_on: str = ""  # where the scores come from: "on this image", "over 233 test images"
 
@@ -131,7 +132,8 @@ def focus(scene: Scene) -> tuple[int, tuple[int, int], bool]:
     """(region k, pixel, typical?): the scene's chosen pixel and region, else the largest region and a
     typical pixel of it."""
     if scene.pixel is not None and scene.region is not None:
-        return scene.region, scene.pixel, False
+        typical = scene.typical and (scene.region, scene.pixel) == (scene.largest, typical_pixel(scene))
+        return scene.region, scene.pixel, typical
     return scene.largest, typical_pixel(scene), True
 
 
