@@ -157,6 +157,7 @@ class ComputeQueue:
         self._caches: dict[str, ByteCache] = {}
         self._lock = threading.Condition()
         self._waiting: list[Job] = []       # queued, in arrival order
+        self._background: list[Job] = []    # prefetched: taken only when no user's job waits
         self._running: list[Job] = []
         self._jobs: dict[tuple[str, Any], Job] = {}  # queued or running, by (kind, key)
         self._durations: dict[str, float] = {}  # recent seconds per kind (exponential average)
@@ -179,12 +180,29 @@ class ComputeQueue:
         """The queued or running job for (kind, key), or a new one at the end of the queue."""
         with self._lock:
             job = self._jobs.get((kind, key))
+            if job is not None and job in self._background:  # a user asks for it now: their priority
+                self._background.remove(job)
+                self._waiting.append(job)
             if job is None:
                 job = self._jobs[(kind, key)] = Job(key, kind, compute)
                 self._waiting.append(job)
                 self._start_workers()
                 self._lock.notify_all()
             return job
+
+    def prefetch(self, kind: str, key, compute: Callable[[], Any]) -> bool:
+        """Queue (kind, key) at the lowest priority, only while nothing else waits: a worker takes
+        it when no user's job is queued (a running job is not interrupted, so a user may wait up to
+        its remainder). Asked for by `run` before it starts, it joins the users' queue. Returns
+        whether it was queued."""
+        with self._lock:
+            if key in self._caches[kind] or (kind, key) in self._jobs or self._waiting or self._background:
+                return False
+            job = self._jobs[(kind, key)] = Job(key, kind, compute)
+            self._background.append(job)
+            self._start_workers()
+            self._lock.notify_all()
+            return True
 
     def run(self, kind: str, key, compute: Callable[[], Any], on_wait: Callable[[Wait], None] | None = None):
         """The cached result for (kind, key), else the result of its job (queued now if there is
@@ -220,9 +238,9 @@ class ComputeQueue:
         self._local.worker = True
         while True:
             with self._lock:
-                while not self._waiting:
+                while not self._waiting and not self._background:
                     self._lock.wait()
-                job = self._waiting.pop(0)
+                job = (self._waiting or self._background).pop(0)
                 self._running.append(job)
                 job.started_at = time.monotonic()
                 self.peak_running = max(self.peak_running, len(self._running))
@@ -270,6 +288,7 @@ class ComputeQueue:
         """Jobs running and queued now, and what each cache holds (for the load test and the logs)."""
         with self._lock:
             return {"slots": self.slots, "running": len(self._running), "queued": len(self._waiting),
+                    "prefetching": len(self._background),
                     "computed": dict(self.computed), "peak_running": self.peak_running,
                     "caches": {k: {"entries": len(c), "bytes": c.total, "max_bytes": c.max_bytes}
                                for k, c in self._caches.items()}}

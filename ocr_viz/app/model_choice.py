@@ -7,8 +7,10 @@ clicking a pixel never reruns the network.
 """
 from __future__ import annotations
 
+import os
 import warnings
 from functools import partial
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +63,9 @@ def _converted_model(path: str, stamp: float):
 # computed is joined, not recomputed. Each kind is kept in its own cache, bounded by bytes
 # (a 640 x 480 trace holds about 29 MB of arrays, a five-head comparison about 105 MB).
 QUEUE = compute.ComputeQueue()
+# OCR_VIZ_PREFETCH_COMPARISON=0 turns the idle-time comparison off (the tests do: it would run
+# four heads in the background of every AppTest)
+PREFETCH_COMPARISON = os.environ.get("OCR_VIZ_PREFETCH_COMPARISON", "1") != "0"
 CACHE_BOUNDS_MB = {"image": 64, "trace": 384, "comparison": 256, "experiment": 192, "derived": 192}
 for _kind, _mb in CACHE_BOUNDS_MB.items():
     QUEUE.cache(_kind, _mb * compute.MB)
@@ -98,10 +103,6 @@ def _image(key: str, _data: bytes):
 
 def _arrays(trace_key: str, _model, _image, head: str) -> TraceArrays:
     return queued("trace", trace_key, partial(arrays.run, _model, _image, head))
-
-
-def _comparison(key: str, _models: dict, _image: np.ndarray) -> compare.Comparison:
-    return queued("comparison", key, lambda: compare.run_all(_models, Image.fromarray(_image)))
 
 
 def _derived(trace_key: str, name: str, _compute):
@@ -207,6 +208,7 @@ def load_current() -> Current:
             truth = gallery.read_ground_truth(entry.label_path, arrays.image.shape[1::-1])
     current = Current(model_key, meta, str(next(model.parameters()).device), image_key, label, trace_key, arrays, truth,
                       model, "No ground truth for this image: " + truth_note + "." if truth_note else "")
+    prefetch_comparison(arrays.image)
     settle_choices(arrays, current.classes)
     write_url(image_key, model_key, current.classes[chosen_class()], chosen_pixel())
     st.session_state[DOWNLOADS] = 0
@@ -214,9 +216,21 @@ def load_current() -> Current:
     return current
 
 
-def comparison() -> compare.Comparison:
-    """Every shipped head (compare.HEADS) on the current image, computed once per (image, weights)."""
+def comparison_job(image: np.ndarray) -> tuple[str, Callable[[], compare.Comparison]]:
+    """The key and the computation of every shipped head (compare.HEADS) on `image`."""
     loaded = {name: shipped_model(name) for name in compare.HEADS}
-    image = current().arrays.image
     key = "|".join(k for k, _, _ in loaded.values()) + "|" + digest(image.tobytes())
-    return _comparison(key, {name: (model, meta) for name, (_, model, meta) in loaded.items()}, image)
+    models = {name: (model, meta) for name, (_, model, meta) in loaded.items()}
+    return key, lambda: compare.run_all(models, Image.fromarray(image))
+
+
+def comparison() -> compare.Comparison:
+    """Every shipped head on the current image, computed once per (image, weights)."""
+    return queued("comparison", *comparison_job(current().arrays.image))
+
+
+def prefetch_comparison(image: np.ndarray) -> None:
+    """Start the comparison of `image` while the server is idle, at the lowest priority, so that
+    the Compare page's first visit finds it ready (it runs four more heads: seconds of CPU)."""
+    if PREFETCH_COMPARISON:
+        QUEUE.prefetch("comparison", *comparison_job(image))
