@@ -25,6 +25,7 @@ COMPARE = [
 ]
 TEACH = [
     st.Page("pages/lecture.py", title="Lecture mode: step by step", icon=":material/school:"),
+    st.Page("pages/transformer.py", title="OCR as a Transformer", icon=":material/swap_calls:"),
     st.Page("pages/interventions.py", title="Interventions: what if", icon=":material/tune:"),
     st.Page("pages/export.py", title="Export: figures, trace, link", icon=":material/download:"),
 ]

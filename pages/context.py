@@ -7,6 +7,7 @@ from ocr_viz.app import model_choice, transport
 from ocr_viz.data.classes import IGNORE_INDEX
 from ocr_viz.figures import label_figure, map_figure, pca_caption, rgb_figure
 from pages._layout import scale_picker, stage_code, stage_page
+from pages._worked import context_block
 
 current = stage_page("context")
 arrays, classes, palette = current.arrays, current.classes, current.palette
@@ -52,5 +53,7 @@ if current.truth is not None:
     summary += (f" Against the ground truth: {change['fixed']:,} of them became right and {change['broken']:,} "
                 "became wrong.")
 st.markdown(summary)
+
+context_block(current)  # Eq. 3 and 6 with the chosen pixel's numbers
 
 stage_code("context")

@@ -24,7 +24,7 @@ if not current.arrays.is_ocr:
     st.warning(f"The lecture walks through the OCR head; the loaded model's head is `{current.meta['arch']['head']}`. "
                "Choose the shipped OCR model in the sidebar.")
     st.stop()
-scene = lecture.Scene(current.arrays, current.classes, current.palette, current.truth)
+scene = lecture.Scene(current.arrays, current.classes, current.palette, current.truth, model=current.model)
 if step.key == "relation":
     # The pixel and region a link (or a click) chose; else a typical pixel of the largest region, which
     # then becomes the chosen one, so the URL, and a link copied from it, show this same view.
@@ -35,6 +35,8 @@ if step.key == "relation":
         session.write_url(current.image_key, current.model_key, current.classes[k], (row, col))
     scene = replace(scene, pixel=session.chosen_pixel(), region=session.chosen_class(),
                     typical=st.session_state.get(session.PIXEL_CHOSEN) == "typical")
+elif step.key in ("worked", "transformer") and st.session_state.get(session.PIXEL_CHOSEN):
+    scene = replace(scene, pixel=session.chosen_pixel(), region=session.chosen_class())  # the relation step's pixel
 elif step.key == "whatif":
     @st.cache_data(max_entries=8, show_spinner=False)
     def weights_digest(model_key: str, _model) -> str:
@@ -72,6 +74,9 @@ with maths:
         st.latex(equation.latex + (rf"\qquad\text{{({equation.number})}}" if equation.number else ""))
         if equation.note:
             st.caption(equation.note)
+if step.filled is not None:  # the equations with this image's numbers substituted, full width
+    for line in model_choice.derived(f"lecture.filled.{step.key}.{hash(shown)}", lambda: step.filled(scene)):
+        st.latex(line)
 
 if step.figure is not None:
     colours = hash(tuple(current.palette))  # another choice of class colours draws the figure anew

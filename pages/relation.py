@@ -9,6 +9,7 @@ from ocr_viz.app import model_choice, session, transport
 from ocr_viz.figures import class_bars, label_figure, map_figure
 from ocr_viz.teaching import explain
 from pages._layout import scale_picker, stage_code, stage_page
+from pages._worked import relation_block
 
 current = stage_page("relation")
 arrays, classes, palette = current.arrays, current.classes, current.palette
@@ -51,6 +52,7 @@ def follow_the_pixel():
     st.caption(f"Pixel index i = row x {arrays.grid[1]} + column, on the {arrays.grid[0]} x {arrays.grid[1]} feature "
                f"map (one cell = {arrays.stride:g} x {arrays.stride:g} input pixels). The chosen pixel is circled in white.")
     st.markdown(explain.pixel_relation_note(arrays.w[:, row, col], int(predicted[row, col]), classes))
+    relation_block(current, row, col)  # Eq. 5 with this pixel's numbers
 
 
 follow_the_pixel()

@@ -127,9 +127,10 @@ PIPELINE_EDGES = (
 
 def resolve(dotted: str):
     """"heads.ocr.OCRHead.y" -> the object ocr_viz.model.heads.ocr.OCRHead.y: the names are relative
-    to the model package, then to the analysis package (module first, then attributes)."""
+    to the model package, then to the analysis package, then to this teaching package (module first,
+    then attributes)."""
     parts = dotted.split(".")
-    for package in ("ocr_viz.model.", "ocr_viz.analysis."):
+    for package in ("ocr_viz.model.", "ocr_viz.analysis.", "ocr_viz.teaching."):
         for split in range(len(parts), 0, -1):
             try:
                 target = importlib.import_module(package + ".".join(parts[:split]))
@@ -138,7 +139,7 @@ def resolve(dotted: str):
             for name in parts[split:]:
                 target = getattr(target, name)
             return target
-    raise ImportError(f"no module for {dotted!r} in ocr_viz.model or ocr_viz.analysis")
+    raise ImportError(f"no module for {dotted!r} in ocr_viz.model, ocr_viz.analysis or ocr_viz.teaching")
 
 
 def source(function) -> str:

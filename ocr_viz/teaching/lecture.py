@@ -20,7 +20,8 @@ from ocr_viz.model.arrays import TraceArrays
 from ocr_viz.data.classes import IGNORE_INDEX
 from ocr_viz.figures import (Scale, class_bars, label_figure, map_figure, pca_caption, rgb_figure, score_bars,
                              similarity_figure)
-from ocr_viz.teaching import explain
+from ocr_viz.figures.attention import term_bars
+from ocr_viz.teaching import explain, transformer, worked_pixel
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Scene:
     typical: bool = False  # `pixel` is the typical one the lecture chose (typical_pixel), kept for links
     scores: dict[str, float] | None = None  # mIoU % per ablation variant (name), for the last step's figure
     scored_on: str = ""  # where the scores come from: "on this image", "over 233 test images"
+    model: object = None  # the Segmentor, whose head's modules recompute what the trace does not record
 
     @property
     def K(self) -> int:
@@ -58,6 +60,7 @@ class Step:
     figure: Callable[[Scene], object] | None = None
     facts: Callable[[Scene], dict] = lambda scene: {}
     links: tuple[tuple[str, str], ...] = ()  # (page file, label): pages to go on to
+    filled: Callable[[Scene], list[str]] | None = None  # equations with this image's numbers (LaTeX)
 
     def prompt(self, scene: Scene) -> str:
         return self.notice.format(**self.facts(scene))
@@ -349,6 +352,113 @@ STEPS = (
         (), whatif_figure, whatif_facts,
         (("pages/ablations.py", "Ablations: GT-OCR, uniform relation, no context"),
          ("pages/interventions.py", "Interventions: temperature, suppress a region, set w by hand")),
+    ),
+)
+
+
+# ---- one pixel worked through (Eq. 5, 3, 6 with its numbers) ---------------------------------------
+
+def worked(scene: Scene) -> worked_pixel.WorkedPixel:
+    """The relation step's pixel (chosen by a link or a click, else a typical one), worked through with
+    the head's own modules."""
+    _, pixel, _ = focus(scene)
+    return worked_pixel.work(scene.model.head, scene.arrays, *pixel)
+
+
+def worked_facts(scene: Scene) -> dict:
+    w = worked(scene)
+    k, biggest = int(np.argmax(w.w)), int(np.argmax(w.sizes))
+    name = scene.classes.__getitem__
+    return {"row": w.row, "col": w.col, "i": w.index, "top": name(k), "w": float(w.w[k]), "total": w.total,
+            "sum": float(w.w.sum()), "biggest": name(biggest), "share": float(w.sizes[biggest] / w.sizes.sum()),
+            "x": float(np.linalg.norm(w.x)), "y": float(np.linalg.norm(w.y)), "before": name(w.soft_class),
+            "after": name(w.final_class)}
+
+
+def worked_figure(scene: Scene):
+    w = worked(scene)
+    shown, rest = worked_pixel.top_and_rest(w.sizes)
+    others = (f"the other {len(rest)} (their sum)", float(np.linalg.norm(w.parts[rest].sum(0)))) if len(rest) else None
+    return term_bars(w.sizes[shown], [scene.classes[k] for k in shown], [scene.palette[k] for k in shown],
+                     f"Eq. 3's terms for pixel i = {w.index}: ||w_ik delta(f_k)||", "largest first", rest=others,
+                     value_name="||w_ik delta(f_k)||", height=520)
+
+
+def worked_equations(scene: Scene) -> list[str]:
+    w = worked(scene)
+    return worked_pixel.relation_equations(w, scene.classes) + worked_pixel.context_equations(w, scene.classes)
+
+
+STEPS = STEPS + (
+    Step(
+        "worked", "One pixel worked through (Eq. 5, 3, 6)", None,
+        "The same computation for **one pixel**, with the numbers on the board: its relation logits "
+        "kappa_ik to every region, the softmax of Eq. 5 written out with its sum, the weights w_ik; then "
+        "y_i as the w-weighted sum of the region values delta(f_k), and how large each region's term is; "
+        "then z_i and the class the pixel gets.",
+        "Pixel i = {i} (row {row}, col {col}, the circled pixel of the relation step): the softmax's sum is "
+        "{total:.4g} and its largest weight, {w:.3f}, goes to **{top}**; the w_ik add up to {sum:.6f}. The "
+        "largest term of Eq. 3 is **{biggest}**'s ({share:.0%} of the summed term sizes). ||x_i|| = {x:.3g}, "
+        "||y_i|| = {y:.3g}. Its label: **{before}** from the soft regions, **{after}** after OCR.",
+        ("heads.ocr.kappa", "heads.ocr.w", "heads.ocr.context"), worked_figure, worked_facts,
+        (("pages/relation.py", "w_ik: click any pixel, Eq. 5 worked through below the bars"),
+         ("pages/context.py", "y_i, z_i: Eq. 3 and 6 worked through for the chosen pixel")),
+        filled=worked_equations,
+    ),
+)
+
+
+# ---- OCR as a Segmentation Transformer ------------------------------------------------------------
+
+_last_reading: tuple | None = None  # (model, arrays, reading): the step's facts and equations share one reading
+
+
+def reading(scene: Scene) -> transformer.Reading:
+    """The Transformer reading of the scene, computed once for its facts and its equations (one tuple,
+    read and replaced whole, so sessions running at once never pair one trace with another's reading)."""
+    global _last_reading
+    last = _last_reading
+    if last is None or last[0] is not scene.model or last[1] is not scene.arrays:
+        last = _last_reading = (scene.model, scene.arrays, transformer.read(scene.model, scene.arrays))
+    return last[2]
+
+
+def transformer_facts(scene: Scene) -> dict:
+    r = reading(scene)
+    return {"K": scene.K, "n": r.pixels, "s": r.temperature, "width": r.aux_width, "spread": float(np.median(r.spread)),
+            "scaled": float(np.median(r.spread_scaled)), "worst": r.worst, "from_x": r.from_x, "from_y": r.from_y}
+
+
+def transformer_figure(scene: Scene):
+    """Query k's attention over the pixels (the decoder) and a typical pixel's attention over the regions (the encoder)."""
+    k, (row, col), _ = focus(scene)
+    a = scene.arrays
+    decoder = map_figure(a.m_tilde[k], f"decoder: query {scene.classes[k]} attends over the pixels (m~_k)", Scale("log"),
+                         image=a.image, opacity=0.75, value_name="m~_k", height=520)
+    encoder = class_bars(a.w[:, row, col], scene.classes, scene.palette,
+                         f"encoder: pixel (row {row}, col {col}) attends over the regions (w_i)", "sums to 1",
+                         value_name="w_ik", reference=1 / scene.K, reference_name="1/K", height=520)
+    return decoder, encoder
+
+
+STEPS = STEPS + (
+    Step(
+        "transformer", "OCR as a Segmentation Transformer", None,
+        "The paper's later versions (arXiv:1909.11065, retitled *Segmentation Transformer*) read the same "
+        "computation as **two cross-attentions**, softmax(Q K^T / sqrt(d)) V. In the **decoder**, one query per "
+        "class attends over the pixels: the attention weights are the soft regions m~_k and the outputs the region "
+        "vectors f_k. In the **encoder**, every pixel attends over those K regions: the attention is the relation "
+        "w_ik and the output, after rho, the context y_i. The queries are not learned embeddings but the rows of "
+        "the soft-region classifier, and the decoder's attention is supervised by the ground truth.",
+        "Recomputed from this model's Q, K and V, the attention reproduces the trace to a relative error of "
+        "{worst:.0e}. The decoder's softmax has scale s = {s:g}, not 1/sqrt({width}): each region averages a median "
+        "of {spread:,.0f} of the {n:,} pixels; with the Transformer's 1/sqrt(d) it would be {scaled:,.0f}, nearly "
+        "all of them. g mixes the pixel's own part (mean length {from_x:.3g}) with its context ({from_y:.3g}) "
+        "where a Transformer block would add a residual and a feed-forward layer.",
+        ("transformer.category_queries", "transformer.attention"), transformer_figure,
+        transformer_facts, (("pages/transformer.py", "OCR as a Segmentation Transformer: every role, the checks, "
+                             "where the analogy breaks"),),
+        filled=lambda scene: transformer.filled(reading(scene)),
     ),
 )
 STEP_BY_KEY = {s.key: s for s in STEPS}
