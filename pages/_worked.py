@@ -21,8 +21,8 @@ def term_figure(current: session.Current, w: worked_pixel.WorkedPixel):
     if len(rest):
         others = (f"the other {len(rest)} (their sum)", float(np.linalg.norm(w.parts[rest].sum(0))))
     return term_bars(w.sizes[shown], [classes[k] for k in shown], [palette[k] for k in shown],
-                     f"Eq. 3's terms for pixel i = {w.index}: ||w_ik delta(f_k)||",
-                     "the size of each region's share of the sum inside rho", rest=others, value_name="||w_ik delta(f_k)||")
+                     f"Eq. 3's terms for pixel i = {w.index}",
+                     "||w_ik delta(f_k)||: the size of each region's share of the sum inside rho", rest=others, value_name="||w_ik delta(f_k)||")
 
 
 def relation_block(current: session.Current, row: int, col: int) -> None:

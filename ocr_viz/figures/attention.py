@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from .charts import OTHERS_COLOUR, rgb, titled
+from .charts import OTHERS_COLOUR, rgb
+from .titles import headed
 
 
 def term_bars(sizes: np.ndarray, labels: list[str], colours: list, title: str, caption: str = "", *,
@@ -25,8 +26,8 @@ def term_bars(sizes: np.ndarray, labels: list[str], colours: list, title: str, c
         textposition="outside", cliponaxis=False, showlegend=False,
         hovertemplate=f"%{{y}}<br>{value_name} = %{{x:.4g}}<extra></extra>"))
     top = max(values) if values else 1.0
-    fig.update_layout(title=titled(title, caption), height=height, margin=dict(l=10, r=20, t=70, b=40),
-                      xaxis=dict(title=value_name, range=[0, top * 1.25 if top > 0 else 1.0]),
+    fig.update_layout(height=height, xaxis=dict(title=value_name, range=[0, top * 1.25 if top > 0 else 1.0]),
                       yaxis=dict(autorange="reversed", automargin=True))
+    headed(fig, title, caption, l=10, r=20, b=40)  # wrapped to the figure's width, the top margin sized to it
     return fig
 

@@ -380,7 +380,7 @@ def worked_figure(scene: Scene):
     shown, rest = worked_pixel.top_and_rest(w.sizes)
     others = (f"the other {len(rest)} (their sum)", float(np.linalg.norm(w.parts[rest].sum(0)))) if len(rest) else None
     return term_bars(w.sizes[shown], [scene.classes[k] for k in shown], [scene.palette[k] for k in shown],
-                     f"Eq. 3's terms for pixel i = {w.index}: ||w_ik delta(f_k)||", "largest first", rest=others,
+                     f"Eq. 3's terms ||w_ik delta(f_k)||, pixel i = {w.index}", "largest first", rest=others,
                      value_name="||w_ik delta(f_k)||", height=520)
 
 
@@ -433,10 +433,10 @@ def transformer_figure(scene: Scene):
     """Query k's attention over the pixels (the decoder) and a typical pixel's attention over the regions (the encoder)."""
     k, (row, col), _ = focus(scene)
     a = scene.arrays
-    decoder = map_figure(a.m_tilde[k], f"decoder: query {scene.classes[k]} attends over the pixels (m~_k)", Scale("log"),
+    decoder = map_figure(a.m_tilde[k], f"decoder: query {scene.classes[k]}, its attention m~_k", Scale("log"),
                          image=a.image, opacity=0.75, value_name="m~_k", height=520)
     encoder = class_bars(a.w[:, row, col], scene.classes, scene.palette,
-                         f"encoder: pixel (row {row}, col {col}) attends over the regions (w_i)", "sums to 1",
+                         f"encoder: pixel (row {row}, col {col}), its attention w_i", "over the K regions; sums to 1",
                          value_name="w_ik", reference=1 / scene.K, reference_name="1/K", height=520)
     return decoder, encoder
 
