@@ -63,7 +63,7 @@ def test_without_a_linked_pixel_the_lecture_picks_a_typical_one_inside_the_map_a
 
 
 def test_the_last_step_shows_the_ablations_and_highlights_only_what_it_draws():
-    at = open_page(start({"step": str(len(lecture.STEPS))}), "lecture")
+    at = open_page(start({"step": str(list(lecture.STEP_BY_KEY).index("whatif") + 1)}), "lecture")  # the ablations step
     assert problems(at) == []
     titles = figure_titles(at)
     assert any(t.startswith("mean IoU per variant") for t in titles)  # the shipped model's test-set analysis
