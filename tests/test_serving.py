@@ -219,12 +219,40 @@ def test_nbytes_counts_array_buffers_once_and_walks_dataclasses():
 
     a = np.zeros((10, 100), np.float32)
     assert compute.nbytes(a) == 4000
-    assert compute.nbytes(a[0]) == 0  # a view: its buffer belongs to `a`
+    assert compute.nbytes([a, a[0]]) - compute.nbytes([a, a]) == 0  # a view of an array counted already is free
+    assert compute.nbytes(a[0]) - compute.nbytes(a) == 0  # a lone view keeps (and is charged) its whole base
     assert 4000 <= compute.nbytes([a, a, {"k": a}]) < 4000 + 1000  # the same array once
     assert compute.nbytes(torch.zeros(250)) == 1000
     arrays = TraceArrays("fcn", np.zeros((8, 8, 3), np.uint8), np.zeros((4, 2, 2), np.float32),
                          np.zeros((3, 2, 2), np.float32), np.zeros((8, 8), np.int64), np.zeros((2, 2), np.float32))
     assert 192 + 64 + 48 + 512 + 16 <= compute.nbytes(arrays) < 192 + 64 + 48 + 512 + 16 + 2000
+
+
+def test_a_cached_trace_is_charged_every_array_it_keeps_alive():
+    """Real TraceArrays (the tiny model's trace of a photo): the cache charges what its arrays hold,
+    summed here over the dataclass's fields (for a view, its base, which the view keeps alive), so a
+    bound in bytes keeps as many traces as fit and drops the oldest."""
+    import dataclasses
+
+    from conftest import sample_image, structured_model
+    from PIL import Image
+
+    from ocr_viz.model.arrays import run
+
+    arrays = run(structured_model("ocr"), Image.fromarray(sample_image((120, 160))), "ocr")
+    held = {}
+    for f in dataclasses.fields(arrays):
+        value = getattr(arrays, f.name)
+        if isinstance(value, np.ndarray):
+            base = value.base if isinstance(value.base, np.ndarray) else value
+            held[id(base)] = base.nbytes
+    by_hand = sum(held.values())
+    charged = compute.nbytes(arrays)
+    assert by_hand <= charged < by_hand + 16384  # the arrays, plus the objects around them
+    cache = compute.ByteCache("trace", max_bytes=int(2.5 * by_hand))
+    for key in ("first", "second", "third"):
+        cache.put(key, arrays)
+    assert "first" not in cache and "second" in cache and "third" in cache and cache.total == 2 * charged
 
 
 # ---- the app: photos sent once, as media URLs --------------------------------------------------

@@ -37,7 +37,8 @@ def nbytes(value: Any, _seen: set[int] | None = None) -> int:
         return 0
     seen.add(id(value))
     if isinstance(value, np.ndarray):
-        return value.nbytes if value.base is None or not isinstance(value.base, np.ndarray) else 0
+        # a view keeps its whole base alive: charge the base, once (a view of an array counted already is free)
+        return nbytes(value.base, seen) if isinstance(value.base, np.ndarray) else value.nbytes
     if type(value).__module__.startswith("torch") and hasattr(value, "untyped_storage"):
         return value.untyped_storage().nbytes()
     if hasattr(value, "getbands") and hasattr(value, "size"):  # a PIL image: its pixel buffer
