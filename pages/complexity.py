@@ -70,7 +70,7 @@ else:
             if series:
                 transport.chart(loglog_figure(series, cost_report.slopes(scaling, measure, last3),
                                               cost_report.MEASURES[measure], cost_report.MEASURES[measure],
-                                              "legend: fitted log-log slope"))
+                                              "legend: fitted log-log slope", colours=cost_report.COLOURS))
             else:
                 st.caption(f"{cost_report.MEASURES[measure]}: not measured in this run")
     table(cost_report.slope_rows(scaling))
@@ -99,4 +99,4 @@ if live is not None:
                                       cost_report.slopes(live, "flops", last3=True),
                                       "GFLOPs vs pixels, counted now", "GFLOPs",
                                       f"sides {', '.join(map(str, live['sizes']))}; "
-                                      "legend: slope over the largest three"))
+                                      "legend: slope over the largest three", colours=cost_report.COLOURS))

@@ -12,6 +12,7 @@ Pixels are (row, column) on the h x w feature map; i = row * w + column.
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,16 +22,18 @@ from PIL import Image
 
 from .interventions import image_iou
 from ocr_viz.model.arrays import TraceArrays, trace_arrays
-from ocr_viz.model.heads import base_oc, nonlocal_
+from ocr_viz.model.heads import table
 from ocr_viz.model.heads.aspp import ASPPHeadTrace, branch_contributions, sampling_offsets
 from ocr_viz.model.heads.attention import check_pixels
 from ocr_viz.model.images import preprocess, resize_for_model
 from ocr_viz.model.segmentor import Segmentor
 from ocr_viz.training import results
 
-HEADS = ("fcn", "aspp", "nonlocal", "baseoc", "ocr")
-TITLES = {"fcn": "FCN", "aspp": "ASPP", "nonlocal": "Non-local", "baseoc": "base-OC", "ocr": "OCR"}
-ATTENTION_ROW = {"nonlocal": nonlocal_.attention_row, "baseoc": base_oc.attention_row}
+HEADS = table.NAMES
+TITLES = table.TITLES
+# each head whose view is its attention row has attention_row(trace, index) in its module
+ATTENTION_ROW = {h.name: importlib.import_module(f"ocr_viz.model.heads.{h.module}").attention_row
+                 for h in table.HEADS if h.view == "attention row"}
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from PIL import Image
 
 from . import complexity as cx
 from ocr_viz.model.api import UntrainedWarning, default_device, fold_batchnorm, load_model
+from ocr_viz.model.heads import table
 from ocr_viz.model.heads.attention import CHUNK_FLOATS
 from ocr_viz.data.transforms import normalize
 from ocr_viz.model.images import open_image, preprocess, to_tensor
@@ -46,9 +47,9 @@ if TYPE_CHECKING:
 
 TRACE_IMAGE_SIZE = (480, 360)  # (width, height), a CamVid frame
 LONG_SIDES = (640, 480)  # the app's default model size, and the image's native size
-ATTENTION_HEADS = ("nonlocal", "baseoc")
-COMPLEXITY_HEADS = ("fcn", "aspp", "nonlocal", "baseoc", "ocr")  # OCR last: the reference of the ratios
-SCALING_HEADS = ("nonlocal", "baseoc", "ocr")
+ATTENTION_HEADS = table.ATTENTION
+COMPLEXITY_HEADS = table.NAMES  # OCR last: the reference of the ratios
+SCALING_HEADS = table.SCALED
 
 # ---------------------------------------------------------------------------------------
 # Formatting.

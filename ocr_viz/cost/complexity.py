@@ -38,6 +38,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ocr_viz.model import build
+from ocr_viz.model.heads import table
 from ocr_viz.model.backbones.efficientnet_lite import FEATURE_CHANNELS
 
 MB = 1e6  # the paper's "M" of memory; parameters and FLOPs use 1e6 and 1e9 too
@@ -67,32 +68,14 @@ PAPER_TABLE = {
     "OCR": PaperRow(10.5, 202, 340, 45),
 }
 
-# Our head -> (the paper's row it corresponds to, or None; how close the match is).
-PAPER_ROW_FOR_HEAD = {
-    "fcn": (None, "no context module; the paper's table has no baseline row"),
-    "aspp": ("ASPP", "DeepLabv3 ASPP, 256 channels; ours adds torchvision's 3x3 conv after the projection"),
-    "nonlocal": ("Self-Attention", "closest row (DANet's position attention is the other); ours is "
-                 "mmsegmentation's NLHead, with two more 3x3 convs around the block"),
-    "baseoc": ("Self-Attention", "OCNet base-OC is the paper's self-attention baseline"),
-    "ocr": ("OCR", "same module; the paper's count leaves out the auxiliary (soft-region) head"),
-}
-
-# Submodules left out of the "paper-style" totals, so that our heads count what the table counts.
-PAPER_EXCLUDED_MODULES = {
-    "ocr": ("aux_head",),  # the official code's auxiliary head is a separate DSN head on stage-3 features
-    "aspp": ("conv3x3",),  # DeepLabv3's ASPP ends at the 1x1 projection
-}
-
-# The heads at the paper's widths (the official code and mmsegmentation's defaults for a
-# 2048-channel ResNet-101 input). These reproduce the table: OCR 10.5M / 338G, ASPP
-# 15.5M / 492G, base-OC 10.4M / 612G (paper-style counts).
-PAPER_WIDTHS = {
-    "fcn": {"mid_channels": 512},
-    "aspp": {"mid_channels": 256, "rates": (12, 24, 36)},
-    "nonlocal": {"mid_channels": 512, "reduction": 2},
-    "baseoc": {"mid_channels": 512, "key_channels": 256},
-    "ocr": {"mid_channels": 512, "key_channels": 256},
-}
+# Our head -> (the paper's row it corresponds to, or None; how close the match is), the submodules
+# left out of the "paper-style" totals (so that our heads count what the table counts), and the heads
+# at the paper's widths (the official code and mmsegmentation's defaults for a 2048-channel
+# ResNet-101 input), all from the heads' table. These widths reproduce the table: OCR 10.5M / 338G,
+# ASPP 15.5M / 492G, base-OC 10.4M / 612G (paper-style counts).
+PAPER_ROW_FOR_HEAD = {h.name: (h.paper_row, h.paper_note) for h in table.HEADS}
+PAPER_EXCLUDED_MODULES = {h.name: h.paper_excluded for h in table.HEADS if h.paper_excluded}
+PAPER_WIDTHS = {h.name: h.paper_widths for h in table.HEADS}
 
 
 def paper_ratios_to_ocr() -> dict[str, dict[str, float]]:

@@ -12,14 +12,16 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import complexity as cx
+from ocr_viz.model.heads import table
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 COMPLEXITY_JSON = ASSETS / "complexity.json"
 SCALING_JSON = ASSETS / "scaling.json"
 COMPLEXITY_COMMAND = "python -m ocr_viz.bench complexity --json assets/complexity.json"
 SCALING_COMMAND = "python -m ocr_viz.bench scaling --json assets/scaling.json"
-HEADS = ("fcn", "aspp", "nonlocal", "baseoc", "ocr")  # OCR last: the reference of the ratios
-SCALING_HEADS = ("nonlocal", "baseoc", "ocr")
+HEADS = table.NAMES  # OCR last: the reference of the ratios
+SCALING_HEADS = table.SCALED
+COLOURS = table.COLOURS  # each head's line in the cost plots
 MEASURES = {"flops": "GFLOPs", "latency": "time (ms)", "peak_memory": "peak memory (MB)"}
 UNIT = {"flops": 1e9, "latency": 1e-3, "peak_memory": cx.MB}
 

@@ -11,7 +11,6 @@ from .maps import frame, photo_trace, pixel_marker
 
 # ASPP's branches in order: 1x1, one per rate, image pooling (RGB, as the class palettes)
 BRANCH_COLOURS = ((40, 40, 40), (255, 217, 47), (252, 141, 98), (231, 41, 138), (102, 194, 165), (141, 160, 203))
-HEAD_COLOURS = {"fcn": "#7f7f7f", "aspp": "#2ca02c", "nonlocal": "#d62728", "baseoc": "#ff7f0e", "ocr": "#1f77b4"}
 
 
 def sampling_figure(image: np.ndarray, grid: tuple[int, int], pixel: tuple[int, int],
@@ -47,15 +46,17 @@ def sampling_figure(image: np.ndarray, grid: tuple[int, int], pixel: tuple[int, 
 
 
 def loglog_figure(series: dict[str, tuple[np.ndarray, np.ndarray]], slopes: dict[str, float | None], title: str,
-                  value_name: str, caption: str = "", height: int = 380) -> go.Figure:
+                  value_name: str, caption: str = "", height: int = 380,
+                  colours: dict[str, str] | None = None) -> go.Figure:
     """One line per head of value against pixels on log-log axes, named with its fitted slope,
-    and dashed guides of slope 1 (linear) and 2 (quadratic) through the lowest first point."""
+    and dashed guides of slope 1 (linear) and 2 (quadratic) through the lowest first point;
+    `colours` by head name (plotly's default cycle for the others)."""
     fig = go.Figure()
     for name, (pixels, values) in series.items():
         slope = slopes.get(name)
         label = f"{name} (slope {slope:.2f})" if slope is not None else name
         fig.add_trace(go.Scatter(x=pixels, y=values, mode="lines+markers", name=label,
-                                 line=dict(color=HEAD_COLOURS.get(name)),
+                                 line=dict(color=(colours or {}).get(name)),
                                  hovertemplate=f"{name}<br>n = %{{x}}<br>{value_name} = %{{y:.4g}}<extra></extra>"))
     starts = [(p[0], v[0]) for p, v in series.values() if len(p)]
     if starts:

@@ -1,16 +1,18 @@
 """Explicit constructors: an architecture description (a small dict, stored in every
-checkpoint) -> a Segmentor. No registry: each head is one branch below."""
+checkpoint) -> a Segmentor. The heads are the rows of heads/table.py."""
 from __future__ import annotations
 
 import copy
+import importlib
 
 from torch import nn
 
 from .backbones.efficientnet_lite import EfficientNetLite0
 from .backbones.hrnet import HRNET_FEATURES, HRNet
+from .heads import table
 from .segmentor import Segmentor, SourceInput
 
-HEADS = ("ocr", "fcn", "aspp", "nonlocal", "baseoc")
+HEADS = table.NAMES
 
 # The shipped architecture: EfficientNet-Lite0 at output stride 16, its stride-8, stride-16
 # and final stages fused at stride 8 (472 channels), heads at half the paper's widths.
@@ -19,15 +21,10 @@ DEFAULT_ARCH = {
     "output_stride": 16,
     "feature_names": ["stride8", "stride16", "final"],
     "head": "ocr",
-    "head_kwargs": {"mid_channels": 256, "key_channels": 128, "dropout": 0.05},
+    "head_kwargs": dict(table.BY_NAME["ocr"].widths),
     "num_classes": 11,
 }
-COMPARISON_HEAD_KWARGS = {
-    "fcn": {"mid_channels": 256},
-    "aspp": {"mid_channels": 256, "rates": [12, 24, 36]},
-    "nonlocal": {"mid_channels": 256},
-    "baseoc": {"mid_channels": 256, "key_channels": 128},
-}
+COMPARISON_HEAD_KWARGS = {h.name: h.widths for h in table.HEADS if h.name != "ocr"}
 
 
 def arch_for(head: str, **overrides) -> dict:
@@ -41,22 +38,10 @@ def arch_for(head: str, **overrides) -> dict:
 
 
 def build_head(name: str, in_channels: int, num_classes: int, **kwargs) -> nn.Module:
-    if name == "ocr":
-        from ocr_viz.model.heads.ocr import OCRHead
-        return OCRHead(in_channels, num_classes, **kwargs)
-    if name == "fcn":
-        from ocr_viz.model.heads.fcn import FCNHead
-        return FCNHead(in_channels, num_classes, **kwargs)
-    if name == "aspp":
-        from ocr_viz.model.heads.aspp import ASPPHead
-        return ASPPHead(in_channels, num_classes, **{k: tuple(v) if k == "rates" else v for k, v in kwargs.items()})
-    if name == "nonlocal":
-        from ocr_viz.model.heads.nonlocal_ import NonLocalHead
-        return NonLocalHead(in_channels, num_classes, **kwargs)
-    if name == "baseoc":
-        from ocr_viz.model.heads.base_oc import BaseOCHead
-        return BaseOCHead(in_channels, num_classes, **kwargs)
-    raise ValueError(f"unknown head {name!r}; known heads: {', '.join(HEADS)}")
+    """Head `name` (a row of heads/table.py) for features of `in_channels` channels."""
+    head = table.row(name)
+    cls = getattr(importlib.import_module(f"ocr_viz.model.heads.{head.module}"), head.cls)
+    return cls(in_channels, num_classes, **kwargs)
 
 
 def hrnet_ocr_arch(layout: str, num_classes: int, align_corners: bool = True) -> dict:

@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ocr_viz.model.heads import table
 from ocr_viz.model.paths import WEIGHTS_DIR
 
 EVAL_DIR = WEIGHTS_DIR / "eval"
-HEAD_ORDER = ("fcn", "aspp", "nonlocal", "baseoc", "ocr_frozen", "ocr")
-HEAD_TITLES = {
-    "fcn": "FCN (no context)", "aspp": "ASPP", "nonlocal": "Non-local", "baseoc": "OCNet base-OC",
-    "ocr_frozen": "OCR (frozen backbone, same recipe as the others)", "ocr": "OCR (shipped, end to end)",
+# The heads in the table's order, OCR's variant trained with the comparison heads' recipe just before OCR.
+HEAD_ORDER = (*table.NAMES[:-1], "ocr_frozen", "ocr")
+HEAD_TITLES = {h.name: h.long_title for h in table.HEADS} | {
+    "ocr_frozen": "OCR (frozen backbone, same recipe as the others)",
     "ocr_paper_widths": "OCR at the paper's widths 512/256 (the shipped backbone trained 1,100 steps more)",
 }
 

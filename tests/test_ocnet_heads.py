@@ -1,0 +1,189 @@
+"""OCNet's Pyramid-OC and ASP-OC heads (ocr_viz.model.heads.pyramid_oc, asp_oc): their attention
+checked against a second, dense implementation, their parameter counts against a hand count from
+OCNet's layer definitions, and their trace against their forward."""
+import pytest
+import torch
+
+from ocr_viz.model.heads import asp_oc, pyramid_oc
+
+
+# ---- parameter counts, from OCNet.pytorch's layer shapes (not from the modules) ---------------
+
+def conv(c_in: int, c_out: int, k: int = 1, bias: bool = True) -> int:
+    return c_out * c_in * k * k + (c_out if bias else 0)
+
+
+def bn(c: int) -> int:
+    return 2 * c  # weight and bias; running statistics are buffers
+
+
+def pyramid_oc_count(c_in: int, classes: int, mid: int, key: int, levels: int = 4) -> int:
+    """resnet101_pyramid_oc.py's layer5 + Pyramid_OC_Module(mid, mid, sizes=[1, 2, 3, 6]) + cls."""
+    layer5 = conv(c_in, mid, 3) + bn(mid)  # Conv2d(2048, 512, 3, padding=1) + BatchNorm2d(512)
+    stage = (conv(mid, key) + bn(key)  # f_key (= f_query): Conv2d(512, 256, 1) + InPlaceABNSync(256)
+             + conv(mid, mid)  # f_value: Conv2d(512, value_channels=512, 1)
+             + conv(mid, mid))  # W: Conv2d(512, out_channels=512, 1)
+    up_dr = conv(mid, mid * levels) + bn(mid * levels)  # Conv2d(512, 512 * 4, 1) + InPlaceABNSync(2048)
+    fuse = conv(2 * mid * levels, mid) + bn(mid)  # conv_bn_dropout: Conv2d(2 * 512 * 4, 512, 1) + ABN(512)
+    return layer5 + levels * stage + up_dr + fuse + conv(mid, classes)
+
+
+def asp_oc_count(c_in: int, classes: int, mid: int, rates: int = 3) -> int:
+    """resnet101_asp_oc.py's context: Conv2d(2048, 512, 3) + ABN(512) + ASP_OC_Module(512, 256); then cls."""
+    c = mid // 2
+    front = conv(c_in, mid, 3) + bn(mid)
+    object_context = (conv(mid, c, 3) + bn(c)  # Conv2d(512, 256, 3, padding=1) + ABN(256)
+                      + conv(c, c // 2) + bn(c // 2)  # f_key: Conv2d(256, 128, 1) + ABN(128)
+                      + conv(c, c) + conv(c, c)  # f_value, W: Conv2d(256, 256, 1)
+                      + conv(c, c) + bn(c))  # BaseOC_Context_Module's conv_bn_dropout: Conv2d(256, 256, 1) + ABN
+    one_by_one = conv(mid, c, 1, bias=False) + bn(c)  # conv2
+    dilated = rates * (conv(mid, c, 3, bias=False) + bn(c))  # conv3, conv4, conv5
+    project = conv((rates + 2) * c, mid, 1, bias=False) + bn(mid)  # Conv2d(256 * 5, 512, 1, bias=False) + ABN(512)
+    return front + object_context + one_by_one + dilated + project + conv(mid, classes)
+
+
+def params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("c_in, classes, widths, expected", [
+    (472, 11, {"mid_channels": 256, "key_channels": 128}, 2_540_299),  # the app: OCNet's widths halved
+    (2048, 19, {"mid_channels": 512, "key_channels": 256}, 15_230_483),  # OCNet's own, Cityscapes
+])
+def test_pyramid_oc_parameters_match_ocnets_layers(c_in, classes, widths, expected):
+    assert pyramid_oc_count(c_in, classes, widths["mid_channels"], widths["key_channels"]) == expected
+    with torch.device("meta"):
+        head = pyramid_oc.PyramidOCHead(c_in, classes, **widths)
+    assert params(head) == expected
+
+
+@pytest.mark.parametrize("c_in, classes, mid, expected", [
+    (472, 11, 256, 2_527_435),
+    (2048, 19, 512, 15_188_371),
+])
+def test_asp_oc_parameters_match_ocnets_layers(c_in, classes, mid, expected):
+    assert asp_oc_count(c_in, classes, mid) == expected
+    with torch.device("meta"):
+        head = asp_oc.ASPOCHead(c_in, classes, mid_channels=mid)
+    assert params(head) == expected
+
+
+# ---- Pyramid-OC's partitions and attention --------------------------------------------------
+
+
+def test_partitions_split_as_ocnet_does():
+    assert pyramid_oc.partition_bounds(60, 6) == [(0, 10), (10, 20), (20, 30), (30, 40), (40, 50), (50, 60)]
+    # 80 // 6 = 13: five parts of 13, the last takes the remaining 15
+    assert pyramid_oc.partition_bounds(80, 6) == [(0, 13), (13, 26), (26, 39), (39, 52), (52, 65), (65, 80)]
+    assert pyramid_oc.partition_bounds(7, 3) == [(0, 2), (2, 4), (4, 7)]
+    assert pyramid_oc.partition_bounds(45, 1) == [(0, 45)]
+    with pytest.raises(ValueError, match="only 5 cells"):
+        pyramid_oc.partition_bounds(5, 6)
+
+
+def partition_labels(h: int, w: int, s: int) -> torch.Tensor:
+    """(n,) which partition each row-major pixel is in, from OCNet's rule written out: part = min(cell // (L // s), s - 1)."""
+    rows = torch.arange(h).div(h // s, rounding_mode="floor").clamp(max=s - 1)
+    cols = torch.arange(w).div(w // s, rounding_mode="floor").clamp(max=s - 1)
+    return (rows[:, None] * s + cols[None, :]).flatten()
+
+
+def dense_partition_attention(q: torch.Tensor, s: int) -> torch.Tensor:
+    """(n,n) for one image: softmax over all pixels of q_i . q_j / sqrt(d), with pixels of other partitions masked out."""
+    d, h, w = q.shape
+    flat = q.reshape(d, h * w).T
+    logits = flat @ flat.T / d ** 0.5
+    labels = partition_labels(h, w, s)
+    return logits.masked_fill(labels[:, None] != labels[None, :], float("-inf")).softmax(-1)
+
+
+@pytest.mark.parametrize("s", [1, 2, 3, 6])
+def test_partition_context_equals_dense_masked_attention(s):
+    torch.manual_seed(s)
+    h, w, d, c = 13, 17, 6, 5  # not square and not divisible by 2, 3 or 6: uneven last parts
+    q, v = torch.randn(1, d, h, w), torch.randn(1, c, h, w)
+    expected = (dense_partition_attention(q[0], s) @ v[0].reshape(c, h * w).T).T.reshape(1, c, h, w)
+    torch.testing.assert_close(pyramid_oc.partition_context(q, q, v, s), expected, atol=1e-6, rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def pyramid_trace():
+    torch.manual_seed(0)
+    head = pyramid_oc.PyramidOCHead(12, 5, mid_channels=8, key_channels=4).eval()
+    with torch.no_grad():
+        return head, head.trace(torch.randn(1, 12, 13, 17))
+
+
+def test_pyramid_attention_rows_are_zero_outside_the_partition_and_sum_to_one(pyramid_trace):
+    _, t = pyramid_trace
+    h, w = t.size
+    for level, s in enumerate(t.sizes):
+        q = t.queries[level][0].T.reshape(-1, h, w)
+        dense = dense_partition_attention(q, s)
+        labels = partition_labels(h, w, s)
+        for index in (0, 5 * w + 16, h * w - 1, 7 * w + 8):
+            row = pyramid_oc.attention_row(t, level, index)[0]
+            outside = labels != labels[index]
+            assert row.sum().item() == pytest.approx(1, abs=1e-6)
+            assert (row[outside] == 0).all() and (row[~outside] > 0).all()
+            assert outside.any() == (s > 1)
+            torch.testing.assert_close(row, dense[index], atol=1e-7, rtol=1e-5)
+
+
+def test_pyramid_trace_is_the_forward_and_its_levels_differ():
+    torch.manual_seed(1)
+    head = pyramid_oc.PyramidOCHead(12, 5, mid_channels=8, key_channels=4).eval()
+    with torch.no_grad():
+        for level in head.levels:  # W starts at zero: give every level the same nonzero W
+            level.W.weight.copy_(torch.linspace(-1, 1, 64).reshape(8, 8, 1, 1))
+        features = torch.randn(1, 12, 13, 17)
+        t = head.trace(features)
+        logits, aux = head(features)
+    assert aux is None
+    torch.testing.assert_close(logits, t.logits)
+    # the same W on other partitions: the whole image (level 1) and 6 x 6 parts give other contexts
+    assert (t.contexts[0] - t.contexts[3]).abs().max() > 1e-3
+
+
+def test_pyramid_oc_refuses_a_map_smaller_than_its_finest_level():
+    head = pyramid_oc.PyramidOCHead(12, 5, mid_channels=8, key_channels=4).eval()
+    with pytest.raises(ValueError, match="splits each side into 6 parts"):
+        head.trace(torch.randn(1, 12, 5, 20))
+
+
+# ---- ASP-OC ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def asp_trace():
+    torch.manual_seed(0)
+    head = asp_oc.ASPOCHead(12, 5, mid_channels=8, rates=(2, 4, 6)).eval()
+    with torch.no_grad():
+        torch.nn.init.normal_(head.object_context.W.weight)  # W starts at zero: give the branch a size
+        features = torch.randn(1, 12, 13, 17)
+        t = head.trace(features)
+        torch.testing.assert_close(head(features)[0], t.logits)  # the trace is the forward
+        return head, t
+
+
+def test_asp_oc_branch_terms_add_up_to_the_projection(asp_trace):
+    head, t = asp_trace
+    assert t.branches.shape == (1, 5, 4, 13, 17) and t.pooled_size == (6, 8)
+    with torch.no_grad():
+        concat = torch.cat(list(t.branches.unbind(1)), dim=1)  # OCNet's order: context, 1x1, rates
+        expected = head.project(concat)
+    torch.testing.assert_close(t.projected, expected, atol=1e-5, rtol=1e-4)
+    shares = asp_oc.branch_contributions(t)
+    assert shares.shape == (1, 5, 13, 17) and (shares >= 0).all()
+    assert shares[0, 0].std() > 0  # the object-context branch varies over the image
+
+
+def test_asp_oc_pooled_attention_row_is_a_distribution_over_the_pooled_map(asp_trace):
+    _, t = asp_trace
+    ph, pw = t.pooled_size
+    for index, cell in ((0, (0, 0)), (12 * 17 + 16, (5, 7)), (7 * 17 + 9, (3, 4))):
+        row = asp_oc.pooled_attention_row(t, index)[0]
+        assert row.shape == (ph * pw,) and row.sum().item() == pytest.approx(1, abs=1e-6)
+        q = t.query[0]
+        i = cell[0] * pw + cell[1]  # (row (ph-1)/(h-1), col (pw-1)/(w-1)) rounded, written out
+        torch.testing.assert_close(row, (q[i] @ q.T / q.shape[1] ** 0.5).softmax(-1), atol=1e-7, rtol=1e-5)
