@@ -7,6 +7,7 @@ from ocr_viz.app import model_choice, session, transport
 from ocr_viz.figures import class_bars, label_figure, map_figure
 from ocr_viz.figures.compare import BRANCH_COLOURS, sampling_figure
 from ocr_viz.data.classes import truth_mismatch
+from ocr_viz.figures.ocnet import partition_figure
 from ocr_viz.teaching import explain
 from ocr_viz.training import results
 from pages._layout import scale_picker, table
@@ -22,7 +23,7 @@ if truth_mismatch(current.classes):
 comparison = model_choice.comparison()
 classes, palette, runs = current.classes, current.palette, comparison.runs
 
-st.title("Compare the heads: FCN, ASPP, Non-local, base-OC, OCR")
+st.title("Compare the heads: " + ", ".join(compare.TITLES.values()))
 st.caption(f"{current.image_label}; " + (
     f"all {len(runs)} heads read the same backbone features, computed once" if comparison.backbone_runs == 1 else
     f"**the heads' backbones differ** ({comparison.backbone_runs} distinct backbones, e.g. trained and untrained), "
@@ -31,7 +32,9 @@ st.markdown(
     "Five ways to give a pixel context, on the same features: **FCN** none (a 3x3 window); **ASPP** dilated 3x3 "
     "convolutions that sample pixels 12, 24 and 36 cells away, plus the image average; **Non-local** and "
     "**base-OC** attention of every pixel on every pixel ($n^2$ weights); **OCR** attention of every pixel on "
-    "$K$ object regions ($nK$ weights), each region a weighted average of pixels. How object-wise OCR's "
+    "$K$ object regions ($nK$ weights), each region a weighted average of pixels. OCNet's **Pyramid-OC** "
+    "restricts base-OC's attention to partitions of a 1x1 to 6x6 pyramid, **ASP-OC** puts it in ASPP's place of "
+    "image pooling. How object-wise OCR's "
     "relation really is, is measured for the chosen pixel below and over the test set on the page *What the "
     "relation really does*.")
 untrained = [r.title for r in runs.values() if not r.trained]
@@ -152,6 +155,46 @@ def for_one_pixel():
                                        "||W_r a_r||, its term in the 1x1 projection", value_name="norm", height=360))
         st.caption("ASPP's atrous taps lie rate cells apart on the feature map (x 8 input pixels); those outside the "
                    "map read zeros (padding). The image-pooling branch reads every pixel equally (the global average).")
+    ocnet_for_one_pixel((row, col), at, scale, map_opacity)
+
+
+def ocnet_for_one_pixel(pixel: tuple[int, int], at: str, scale, map_opacity: float) -> None:
+    """OCNet's Pyramid-OC (attention inside the pixel's partition, per level) and ASP-OC (branch shares)."""
+    pyramid, asp = runs.get("pyramid_oc"), runs.get("asp_oc")
+    if pyramid is not None and pyramid.arrays is not None:
+        st.markdown("**Pyramid-OC** (OCNet): base-OC's attention, but only over the pixels of the pixel's own "
+                    "partition, at each level of a 1x1, 2x2, 3x3 and 6x6 split of the feature map (PSPNet's bins); "
+                    "the four contexts are concatenated. Dotted: the level's partitions; white frame: this pixel's. "
+                    "Each map sums to 1 and is zero outside the frame.")
+        levels = compare.pyramid_attention(pyramid, pixel)
+        for column, level in zip(st.columns(len(levels)), levels):
+            with column:
+                transport.chart(partition_figure(level.values, f"Pyramid-OC {level.s}x{level.s}, {at}",
+                                                 (level.rows, level.cols), pixel, scale, image=comparison.image,
+                                                 opacity=map_opacity, height=320),
+                                clickable_key=f"compare.click.pyramid_oc.{level.s}")
+                st.caption(f"its partition: {level.cells:,} pixels; spread {compare.effective_pixels(level.values):,.0f}; "
+                           f"largest weight {level.values.max():.3g}")
+    if asp is not None and asp.arrays is not None:
+        left, middle, right = st.columns(3)
+        names = compare.asp_oc_branch_names(asp.rates)
+        with left:
+            transport.chart(sampling_figure(comparison.image, grid, pixel,
+                                            [(t.branch, t.cells, t.inside) for t in compare.aspp_taps(asp.rates, pixel, grid)],
+                                            f"ASP-OC, {at}: the cells its convolutions read", height=360))
+        with middle:
+            values, cell = compare.asp_oc_attention(asp, pixel)
+            transport.chart(map_figure(values, f"ASP-OC, {at}: its object context's attention", scale,
+                                       image=comparison.image, opacity=map_opacity, value_name="a_ij", pixel=cell,
+                                       height=360))
+        with right:
+            colours = [BRANCH_COLOURS[-1], *BRANCH_COLOURS[:len(names) - 1]]  # object context, then as ASPP's
+            transport.chart(class_bars(compare.aspp_contributions(asp, pixel), names, colours,
+                                       f"ASP-OC, {at}: each branch's share",
+                                       "||W_r a_r||, its term in the 1x1 projection", value_name="norm", height=360))
+        st.caption(f"ASP-OC (OCNet) is ASPP with the image-pooling branch replaced by an object-context branch: "
+                   f"base-OC's attention on the map max-pooled 2x2 ({values.shape[0]} x {values.shape[1]} cells; the "
+                   f"map shows the attention of cell {cell}, the nearest to the pixel), upsampled back.")
 
 
 for_one_pixel()

@@ -12,7 +12,8 @@ from ocr_viz.model import build
 TINY = complexity.Setting(
     "tiny", 8, 3,
     {"fcn": {"mid_channels": 8}, "aspp": {"mid_channels": 8}, "nonlocal": {"mid_channels": 8},
-     "baseoc": {"mid_channels": 8, "key_channels": 4}, "ocr": {"mid_channels": 8, "key_channels": 4}},
+     "baseoc": {"mid_channels": 8, "key_channels": 4}, "ocr": {"mid_channels": 8, "key_channels": 4},
+     "pyramid_oc": {"mid_channels": 8, "key_channels": 4}, "asp_oc": {"mid_channels": 8}},
     (48, 48), (48, 48),
 )
 

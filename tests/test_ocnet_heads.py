@@ -1,9 +1,14 @@
 """OCNet's Pyramid-OC and ASP-OC heads (ocr_viz.model.heads.pyramid_oc, asp_oc): their attention
 checked against a second, dense implementation, their parameter counts against a hand count from
 OCNet's layer definitions, and their trace against their forward."""
+import base64
+import json
+
+import numpy as np
 import pytest
 import torch
 
+from ocr_viz.model import build as models
 from ocr_viz.model.heads import asp_oc, pyramid_oc
 
 
@@ -66,6 +71,14 @@ def test_asp_oc_parameters_match_ocnets_layers(c_in, classes, mid, expected):
     with torch.device("meta"):
         head = asp_oc.ASPOCHead(c_in, classes, mid_channels=mid)
     assert params(head) == expected
+
+
+def test_the_shipped_widths_are_ocnets_halved():
+    arch = {name: models.arch_for(name)["head_kwargs"] for name in ("pyramid_oc", "asp_oc", "baseoc")}
+    assert arch["pyramid_oc"]["mid_channels"] == arch["baseoc"]["mid_channels"] == 512 // 2
+    assert arch["pyramid_oc"]["key_channels"] == arch["baseoc"]["key_channels"] == 256 // 2
+    assert tuple(arch["pyramid_oc"]["sizes"]) == (1, 2, 3, 6)
+    assert arch["asp_oc"]["mid_channels"] == 512 // 2 and tuple(arch["asp_oc"]["rates"]) == (12, 24, 36)
 
 
 # ---- Pyramid-OC's partitions and attention --------------------------------------------------
@@ -187,3 +200,118 @@ def test_asp_oc_pooled_attention_row_is_a_distribution_over_the_pooled_map(asp_t
         q = t.query[0]
         i = cell[0] * pw + cell[1]  # (row (ph-1)/(h-1), col (pw-1)/(w-1)) rounded, written out
         torch.testing.assert_close(row, (q[i] @ q.T / q.shape[1] ** 0.5).softmax(-1), atol=1e-7, rtol=1e-5)
+
+
+# ---- the comparison: library and pages --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ocnet_comparison():
+    """Pyramid-OC and ASP-OC at tiny widths (trained-looking BatchNorm) on one street photo (60 x 80 features)."""
+    from conftest import SAMPLES, structured_model, tiny_arch
+    from PIL import Image
+
+    from ocr_viz.analysis import compare
+
+    image = Image.open(SAMPLES / "leuvenA.jpg").convert("RGB").resize((160, 120))
+    models = {name: (structured_model(name), {"arch": tiny_arch(name), "trained": False})
+              for name in ("pyramid_oc", "asp_oc")}
+    return compare.run_all(models, image)
+
+
+def test_compare_shows_pyramid_oc_inside_the_partition_at_every_level(ocnet_comparison):
+    from ocr_viz.analysis import compare
+
+    run = ocnet_comparison.runs["pyramid_oc"]
+    h, w = run.arrays.grid
+    assert (h, w) == (60, 80) and run.head_trace.x is None  # only the queries are kept
+    pixel = (29, 43)
+    levels = compare.pyramid_attention(run, pixel)
+    assert [lv.s for lv in levels] == [1, 2, 3, 6]
+    for lv in levels:
+        rows = range(*next(b for b in lv.rows if b[0] <= 29 < b[1]))
+        cols = range(*next(b for b in lv.cols if b[0] <= 43 < b[1]))
+        inside = np.zeros((h, w), bool)
+        inside[rows.start:rows.stop, cols.start:cols.stop] = True
+        assert lv.values.sum() == pytest.approx(1, abs=1e-5) and (lv.values[~inside] == 0).all()
+        assert lv.own == ((rows.start, rows.stop), (cols.start, cols.stop)) and lv.cells == len(rows) * len(cols)
+    # 60 rows in 6 parts of 10; 80 columns in parts of 13 (the last 15): column 43 is in [39, 52)
+    assert levels[-1].cells == 10 * 13 and levels[1].cells == 30 * 40 and levels[0].cells == h * w
+    other = compare.pyramid_attention(run, (29, 44))[0].values  # a neighbour's row is another row
+    assert np.abs(other - levels[0].values).max() > 1e-4
+
+
+def test_compare_shows_asp_ocs_branch_shares_and_pooled_attention(ocnet_comparison):
+    from ocr_viz.analysis import compare
+
+    run = ocnet_comparison.runs["asp_oc"]
+    names = compare.asp_oc_branch_names(run.rates)
+    assert names == ["object context", "1x1", "3x3, rate 12", "3x3, rate 24", "3x3, rate 36"]
+    shares = compare.aspp_contributions(run, (4, 5))
+    assert shares.shape == (5,) and (shares >= 0).all() and shares.max() > 0
+    attention, cell = compare.asp_oc_attention(run, (4, 5))
+    assert attention.shape == run.head_trace.pooled_size == (30, 40)
+    assert attention.sum() == pytest.approx(1, abs=1e-5)
+    assert cell == (int(4 * 29 / 59 + 0.5), int(5 * 39 / 79 + 0.5)) == (2, 2)  # align_corners: r (h'-1)/(h-1), rounded
+
+
+@pytest.fixture(scope="module")
+def compare_page():
+    from app_helpers import open_page, start
+
+    return open_page(start(), "compare")
+
+
+def heatmap(at, title_start: str) -> tuple[np.ndarray, dict]:
+    """The first heatmap's values of the figure whose title starts with `title_start`, and its layout."""
+    from ocr_viz.figures.titles import plain
+
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        if plain(spec["layout"].get("title", {}).get("text", "")).startswith(title_start):
+            z = next(t["z"] for t in spec["data"] if t["type"] == "heatmap")
+            if isinstance(z, dict):  # plotly's typed array: base64 bytes, dtype, shape
+                shape = tuple(int(n) for n in str(z["shape"]).split(","))
+                z = np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(shape)
+            return np.array(z, float), spec["layout"]
+    raise AssertionError(f"no figure titled {title_start!r}")
+
+
+def test_compare_page_draws_pyramid_levels_and_asp_oc_branches(compare_page):
+    from app_helpers import chosen_pixel, figure_titles, problems
+
+    at = compare_page
+    assert problems(at) == []
+    row, col = chosen_pixel(at)
+    titles = [t.split("<br>")[0] for t in figure_titles(at)]
+    assert {"Pyramid-OC", "ASP-OC"} <= set(titles)  # their predictions
+    for s in (1, 2, 3, 6):
+        assert f"Pyramid-OC {s}x{s}, pixel ({row}, {col})" in titles
+    assert f"ASP-OC, pixel ({row}, {col}): each branch's share" in titles
+    # the finest level's map, as sent to the browser: nothing outside the pixel's partition
+    values, layout = heatmap(at, f"Pyramid-OC 6x6, pixel ({row}, {col})")
+    frame = next(s for s in layout["shapes"] if s["type"] == "rect")
+    r0, r1, c0, c1 = (round(frame[k] + 0.5) for k in ("y0", "y1", "x0", "x1"))
+    assert r0 <= row < r1 and c0 <= col < c1 and (r1 - r0) * (c1 - c0) < values.size / 30
+    outside = np.ones(values.shape, bool)
+    outside[r0:r1, c0:c1] = False
+    finite = np.isfinite(values)
+    assert finite[~outside].any() and not finite[outside].any()  # log scale: zero weights are not drawn
+
+
+def test_complexity_page_counts_the_new_heads():
+    """The live recount (meta tensors) lists every head of the table, the new ones with the parameters counted above."""
+    from app_helpers import open_page, problems, start
+
+    at = open_page(start(), "complexity")
+    assert problems(at) == []
+    at.button(key="complexity.recount").click().run()
+    assert problems(at) == []
+    tables = [t.value for t in at.table if t.value.index.name == "head"]
+    app, paper = tables[-2], tables[-1]  # the recount: the app's setting, then the paper's
+    for frame in (app, paper):
+        assert {"pyramid_oc", "asp_oc"} <= set(frame.index)
+    assert app.loc["pyramid_oc", "params (M)"] == pytest.approx(2_540_299 / 1e6, abs=0.006)
+    assert app.loc["asp_oc", "params (M)"] == pytest.approx(2_527_435 / 1e6, abs=0.006)
+    assert paper.loc["pyramid_oc", "params (M)"] == pytest.approx(15_230_483 / 1e6, abs=0.006)
+    assert paper.loc["asp_oc", "params (M)"] == pytest.approx(15_188_371 / 1e6, abs=0.006)

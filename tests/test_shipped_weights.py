@@ -10,7 +10,7 @@ from ocr_viz.model.paths import shipped_path
 from ocr_viz.training.evaluate import evaluate, image_tensor, regression_subset
 from ocr_viz.training.results import load_results
 
-SHIPPED = ("ocr", "fcn", "aspp", "nonlocal", "baseoc")
+SHIPPED = ("ocr", "fcn", "aspp", "nonlocal", "baseoc", "pyramid_oc", "asp_oc")
 
 
 @pytest.mark.parametrize("name", SHIPPED)

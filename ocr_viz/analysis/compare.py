@@ -1,5 +1,6 @@
-"""The five heads on one image: every shipped model (FCN, ASPP, Non-local, base-OC, OCR) traced
-on the same input, and what each head looks at for one pixel, as numpy arrays for the compare page.
+"""The heads on one image: every shipped model (the rows of model/heads/table.py: FCN, ASPP,
+Non-local, base-OC, OCNet's Pyramid-OC and ASP-OC, OCR) traced on the same input, and what each head
+looks at for one pixel, as numpy arrays for the compare page.
 
 The shipped comparison heads share the OCR model's backbone (their checkpoints hold only the head
 and name OCR's backbone; untrained models all carry the same ImageNet weights). The backbone runs
@@ -22,8 +23,10 @@ from PIL import Image
 
 from .interventions import image_iou
 from ocr_viz.model.arrays import TraceArrays, trace_arrays
-from ocr_viz.model.heads import table
+from ocr_viz.model.heads import asp_oc, pyramid_oc, table
 from ocr_viz.model.heads.aspp import ASPPHeadTrace, branch_contributions, sampling_offsets
+from ocr_viz.model.heads.asp_oc import ASPOCHeadTrace
+from ocr_viz.model.heads.pyramid_oc import PyramidOCHeadTrace
 from ocr_viz.model.heads.attention import check_pixels
 from ocr_viz.model.images import preprocess, resize_for_model
 from ocr_viz.model.segmentor import Segmentor
@@ -39,8 +42,8 @@ ATTENTION_ROW = {h.name: importlib.import_module(f"ocr_viz.model.heads.{h.module
 @dataclass(frozen=True)
 class HeadRun:
     """One head on the image: its arrays, or why it refused. head_trace (torch) is kept only for
-    the attention heads, whose rows are recomputed per clicked pixel; contributions (r,h,w) and
-    rates only for ASPP."""
+    the attention heads, whose rows are recomputed per clicked pixel (for Pyramid-OC and ASP-OC only
+    their queries, see `attention_state`); contributions (r,h,w) and rates only for ASPP and ASP-OC."""
 
     name: str
     meta: dict
@@ -100,15 +103,28 @@ def backbone_groups(models: dict[str, Segmentor]) -> list[list[str]]:
 
 
 def refusal(name: str, model: Segmentor, stages) -> str:
-    """Why an attention head would refuse these features (more than MAX_PIXELS pixels), or ""."""
-    if name not in ATTENTION_ROW:
+    """Why an attention head would refuse these features (more than MAX_PIXELS pixels; for Pyramid-OC
+    also fewer cells a side than its finest level's partitions), or ""."""
+    if name not in table.ATTENTION:
         return ""
     h, w = getattr(stages, model.feature_names[0]).shape[-2:]  # fuse() brings every stage to this size
     try:
         check_pixels(h * w)
+        for s in getattr(model.head, "sizes", ()):
+            pyramid_oc.partition_bounds(min(h, w), s)
     except ValueError as e:
         return str(e)
     return ""
+
+
+def attention_state(head: Any) -> Any:
+    """What a clicked pixel's attention needs of a head's trace, without its feature maps (a
+    Pyramid-OC trace is ~55 MB at 60 x 80, its queries ~10 MB), or None for heads without a view."""
+    if isinstance(head, PyramidOCHeadTrace):
+        return PyramidOCHeadTrace(None, head.sizes, head.queries, None, None, None, head.size)
+    if isinstance(head, ASPOCHeadTrace):
+        return ASPOCHeadTrace(None, head.size, head.pooled_size, head.query, None, head.rates, None, None, None)
+    return head
 
 
 def run_head(name: str, model: Segmentor, meta: dict, stages, images: torch.Tensor, seen: np.ndarray) -> HeadRun:
@@ -120,7 +136,11 @@ def run_head(name: str, model: Segmentor, meta: dict, stages, images: torch.Tens
     head, arrays = trace.head, trace_arrays(trace, seen, meta["arch"]["head"])
     if isinstance(head, ASPPHeadTrace):
         return HeadRun(name, meta, arrays, contributions=readonly(branch_contributions(head)[0]), rates=head.rates)
-    return HeadRun(name, meta, arrays, head_trace=head if name in ATTENTION_ROW else None)
+    if isinstance(head, ASPOCHeadTrace):
+        return HeadRun(name, meta, arrays, head_trace=attention_state(head),
+                       contributions=readonly(asp_oc.branch_contributions(head)[0]), rates=head.rates)
+    keep = name in ATTENTION_ROW or isinstance(head, PyramidOCHeadTrace)
+    return HeadRun(name, meta, arrays, head_trace=attention_state(head) if keep else None)
 
 
 def readonly(tensor: torch.Tensor) -> np.ndarray:
@@ -209,8 +229,55 @@ def aspp_taps(rates: tuple[int, ...], pixel: tuple[int, int], grid: tuple[int, i
 
 
 def aspp_contributions(run: HeadRun, pixel: tuple[int, int]) -> np.ndarray:
-    """(r,) ||W_r a_r|| at the pixel: how much each branch adds to the projection there."""
+    """(r,) ||W_r a_r|| at the pixel: how much each branch adds to the projection there (ASPP, ASP-OC)."""
     return run.contributions[:, pixel[0], pixel[1]]
+
+
+# ---- OCNet's Pyramid-OC and ASP-OC -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LevelAttention:
+    """Pyramid-OC at one level for one pixel: s partitions a side, the pixel's (h,w) attention (zero
+    outside its partition, sums to 1), the level's row and column parts and the pixel's own part of
+    each, all as [start, end)."""
+
+    s: int
+    values: np.ndarray
+    rows: list[tuple[int, int]]
+    cols: list[tuple[int, int]]
+    own: tuple[tuple[int, int], tuple[int, int]]
+
+    @property
+    def cells(self) -> int:
+        """How many pixels the pixel's partition holds."""
+        (r0, r1), (c0, c1) = self.own
+        return (r1 - r0) * (c1 - c0)
+
+
+def pyramid_attention(run: HeadRun, pixel: tuple[int, int]) -> list[LevelAttention]:
+    """Pixel i's attention at every Pyramid-OC level (1x1, 2x2, 3x3, 6x6 partitions), coarse to fine."""
+    (h, w), t = run.arrays.grid, run.head_trace
+    i = flat_index(pixel, (h, w))
+    levels = []
+    for level, s in enumerate(t.sizes):
+        rows, cols = pyramid_oc.partition_bounds(h, s), pyramid_oc.partition_bounds(w, s)
+        own = (pyramid_oc.partition_of(pixel[0], rows), pyramid_oc.partition_of(pixel[1], cols))
+        levels.append(LevelAttention(s, readonly(pyramid_oc.attention_row(t, level, i)[0].reshape(h, w)), rows, cols, own))
+    return levels
+
+
+def asp_oc_branch_names(rates: tuple[int, ...]) -> list[str]:
+    """ASP-OC's branches in the order of its concatenation (OCNet's): object context, 1x1, one per rate."""
+    return [*asp_oc.BRANCHES, *(f"3x3, rate {r}" for r in rates)]
+
+
+def asp_oc_attention(run: HeadRun, pixel: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """ASP-OC's object-context attention of the pooled cell nearest the pixel, an (h',w') map summing
+    to 1 over the 2x2 max-pooled map, and that cell's (row, col) there."""
+    t = run.head_trace
+    (h, w), (ph, pw) = t.size, t.pooled_size
+    row = asp_oc.pooled_attention_row(t, flat_index(pixel, (h, w)))[0]
+    return readonly(row.reshape(ph, pw)), (asp_oc.nearest(pixel[0], h, ph), asp_oc.nearest(pixel[1], w, pw))
 
 
 # ---- where the heads disagree, and how well they do ------------------------------------------

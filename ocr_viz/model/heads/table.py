@@ -50,6 +50,20 @@ HEADS: tuple[Head, ...] = (
          {"mid_channels": 256, "key_channels": 128}, {"mid_channels": 512, "key_channels": 256},
          "Self-Attention", "OCNet base-OC is the paper's self-attention baseline",
          view="attention row", attends_all_pixels=True, scaled=True),
+    # OCNet's two pyramid variants, as OCNet.pytorch builds them, at OCNet's widths halved as base-OC's were.
+    Head("pyramid_oc", "Pyramid-OC", "OCNet Pyramid-OC", "#9467bd", "pyramid_oc", "PyramidOCHead",
+         {"mid_channels": 256, "key_channels": 128, "sizes": [1, 2, 3, 6]},
+         {"mid_channels": 512, "key_channels": 256, "sizes": (1, 2, 3, 6)},
+         None, "no row: the OCR paper's efficiency table has no Pyramid-OC, and OCNet reports no costs "
+         "(OCNet.pytorch's resnet101_pyramid_oc.py widths: 512 mid, 256 key, 512 value)",
+         view="attention inside the pixel's partition at each pyramid level",
+         attends_all_pixels=True, scaled=True),  # level 1 is base-OC over the whole map
+    Head("asp_oc", "ASP-OC", "OCNet ASP-OC", "#8c564b", "asp_oc", "ASPOCHead",
+         {"mid_channels": 256, "rates": [12, 24, 36]}, {"mid_channels": 512, "rates": (12, 24, 36)},
+         None, "no row: the OCR paper's efficiency table has no ASP-OC, and OCNet reports no costs "
+         "(OCNet.pytorch's resnet101_asp_oc.py widths: 512 in front, 256 per branch, 512 out)",
+         view="each branch's share of the projection, and the object context's attention",
+         scaled=True),  # attends over the 2x2 max-pooled map: n/4 x n/4
     Head("ocr", "OCR", "OCR (shipped, end to end)", "#1f77b4", "ocr", "OCRHead",
          {"mid_channels": 256, "key_channels": 128, "dropout": 0.05}, {"mid_channels": 512, "key_channels": 256},
          "OCR", "same module; the paper's count leaves out the auxiliary (soft-region) head",
