@@ -10,17 +10,14 @@ Its first request also checks the first load: Streamlit's raw list of the pages/
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from pathlib import Path
 
 import pytest
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, browser, missing_browser  # noqa: F401 (browser: a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
 CHECK = (Path(__file__).parent / "clipped_text.js").read_text()
 VIEWPORTS = ((1440, 900), (1280, 720))
 WAIT_MS = 240_000  # the compare page runs five heads; a background job may share the CPU
@@ -39,39 +36,15 @@ KNOWN = {
     'lecture': ('text cut off', 'texts overlap'),
     'objects': ('text cut off', 'texts overlap'),
     'pixels': ('text cut off', 'texts overlap'),
-    'relation': ('axis text under a colour bar or legend', 'texts overlap'),
+    'relation': ('axis text under a colour bar or legend', 'text cut off', 'texts overlap'),  # cut: the worked pixel's KaTeX and bar labels
     'relation_truth': ('text outside the figure', 'texts overlap'),
     'segmentation': ('axis text under a colour bar or legend', 'text cut off', 'texts overlap'),
+    'transformer': ('text cut off', 'texts overlap'),  # KaTeX accents and transposes; w_i's title over its 1/K label
 }
 
 
 def known(problem: dict) -> bool:
     return problem["kind"] in KNOWN.get(problem["page"], ())
-
-
-def missing_browser() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the playwright package is not installed (pip install playwright; never `playwright install`)"
-    if not Path(CHROMIUM).exists():
-        return f"no chromium at {CHROMIUM} (apt-get install chromium)"
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser():
-    reason = missing_browser()
-    if reason:
-        if os.environ.get("OCR_VIZ_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"OCR_VIZ_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -60,6 +60,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_healthy(url: str, process: subprocess.Popen, failure: str, seconds: float = 90) -> None:
+    """Until `url`'s health check answers ok; RuntimeError(failure) if `process` ends or time runs out."""
+    deadline = time.time() + seconds
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return
+        except OSError:
+            pass
+        if process.poll() is not None or time.time() > deadline:
+            raise RuntimeError(failure)
+        time.sleep(0.3)
+
+
 @contextmanager
 def app_server(log_path: Path, env: dict | None = None):
     """The app as the README serves it (`python -m ocr_viz.serve`: streamlit with tcmalloc) on a free
@@ -73,16 +87,7 @@ def app_server(log_path: Path, env: dict | None = None):
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if process.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"streamlit did not start; see {log_path}")
-            time.sleep(0.3)
+        wait_until_healthy(url, process, f"streamlit did not start; see {log_path}")
         yield url, process.pid
     finally:
         process.terminate()

@@ -9,13 +9,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
-import urllib.request
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .benchmarks import ARTIFACTS, app_server
+from .benchmarks import ARTIFACTS, app_server, wait_until_healthy
 
 TEMPLATE = Path(__file__).with_name("nginx.conf")
 
@@ -29,19 +27,6 @@ def nginx_config(ports: list[int], listen: str, rundir: Path) -> str:
     known = "\n".join(f"        {n} {n};" for n in names)
     return (TEMPLATE.read_text().replace("@UPSTREAMS@", upstreams).replace("@SHARES@", shares)
             .replace("@KNOWN@", known).replace("@LISTEN@", listen).replace("@RUNDIR@", str(rundir)))
-
-
-def wait_healthy(url: str, process: subprocess.Popen, log: Path, seconds: float = 30) -> None:
-    deadline = time.time() + seconds
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                return
-        except OSError:
-            pass
-        if process.poll() is not None or time.time() > deadline:
-            raise RuntimeError(f"nginx did not answer at {url}; see {log}")
-        time.sleep(0.2)
 
 
 @contextmanager
@@ -62,5 +47,5 @@ def replicas(count: int, listen: str = "127.0.0.1:8501", env: dict | None = None
         stack.callback(process.terminate)
         host, _, port = listen.rpartition(":")
         url = f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{port}"
-        wait_healthy(url, process, rundir / "error.log")
+        wait_until_healthy(url, process, f"nginx did not answer at {url}; see {rundir / 'error.log'}", 30)
         yield url, servers

@@ -30,10 +30,10 @@ PYRAMID = (1, 2, 3, 6)  # partitions per side at each level, PSPNet's bins as OC
 
 
 def partition_bounds(length: int, s: int) -> list[tuple[int, int]]:
-    """OCNet's split of one axis into s parts [start, end): length // s each, the last to the end."""
-    if length < s:
-        raise ValueError(f"Pyramid-OC splits each side into {s} parts, but the feature map has only {length} "
-                         f"cells along one side: use an image at least {8 * s} pixels on its shorter side")
+    """OCNet's split of one axis into s parts [start, end): length // s each, the last to the end.
+    A side shorter than s cells is split into one-cell parts (OCNet's code fails there: a wide
+    panorama resized for the app can leave fewer than 6 cells on its short side)."""
+    s = min(s, length)
     step = length // s
     return [(i * step, length if i == s - 1 else (i + 1) * step) for i in range(s)]
 
