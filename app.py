@@ -41,7 +41,7 @@ from ocr_viz.app import gallery, model_choice, session  # noqa: E402  (after the
 from ocr_viz.app.sidebar import large_type_toggle, webgl_toggle  # noqa: E402
 from ocr_viz.figures import palettes  # noqa: E402
 
-session.restore_from_url()
+session.restore_from_url(model_choice.model_choices)
 
 with st.sidebar:
     st.subheader("Image")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import streamlit as st
@@ -74,7 +75,7 @@ def digest(data: bytes) -> str:
 
 # ---- state and the URL ----------------------------------------------------------------------
 
-def restore_from_url() -> None:
+def restore_from_url(model_choices: Callable[[], dict[str, str]]) -> None:
     """Once per session: the state named by the query parameters, or the defaults."""
     if st.session_state.get(RESTORED):
         return
@@ -85,7 +86,7 @@ def restore_from_url() -> None:
             st.toast(f"The link's image {key!r} is not available here; showing the default sample.")
         key = DEFAULT_IMAGE
     st.session_state[IMAGE], st.session_state[SOURCE] = key, key.partition(":")[0]
-    st.session_state[MODEL] = model_from_link(params.get("model"))
+    st.session_state[MODEL] = model_from_link(params.get("model"), model_choices)
     st.session_state[CLASS_NAME] = params.get("class", DEFAULT_CLASS)
     row, _, col = params.get("pixel", "").partition(",")
     if row.isdigit() and col.isdigit():
@@ -116,11 +117,9 @@ def choice_link_name(choice: str) -> str | None:
     return choice if choice.startswith(CONVERTED) else None
 
 
-def model_from_link(name: str | None) -> str:
-    """The sidebar's model choice a link names (link_model's inverse over the server's choices);
-    the default, with a notice, for a name this server does not have."""
-    from .model_choice import model_choices  # that module imports this one
-
+def model_from_link(name: str | None, model_choices: Callable[[], dict[str, str]]) -> str:
+    """The sidebar's model choice a link names (link_model's inverse over the server's
+    `model_choices()`); the default, with a notice, for a name this server does not have."""
     st.session_state.pop(LINK_NOTICE, None)
     if name is None or name == SHIPPED_NAME:
         return SHIPPED
