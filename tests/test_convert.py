@@ -72,7 +72,9 @@ def test_bench_trace_of_a_converted_release(converted, tmp_path):
                        "--device", "cpu", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     assert [r["input_size"] for r in report["rows"]] == [[64, 128]] and report["rows"][0]["feature_size"] == [16, 32]
-    assert report["folded"] is None and round(report["parameters"] / 1e6, 2) == 6.38
+    # the model the bench loaded has as many parameters as the release file holds (buffers aside),
+    # counted from the official file itself: 6,379,278, the fixture README's 6.38M
+    assert report["folded"] is None and report["parameters"] == release_parameters(W18S) == 6_379_278
     assert report["rows"][0]["seconds"] > 0 and report["run"]["torch"] == torch.__version__
 
 
@@ -81,6 +83,17 @@ def test_load_model_converts_a_release_path_in_memory(official_io):
     model, meta = ocr_viz.load_model(W18S, device="cpu")
     logits = model.trace(torch.from_numpy(official_io["image"])).logits.numpy()
     assert np.abs(logits - official_io["logits"]).max() <= 1e-4 * np.abs(official_io["logits"]).max()
+
+
+def is_parameter(key: str) -> bool:
+    """A state-dict key that nn.Module.parameters() yields: BatchNorm's running statistics and batch
+    count are buffers."""
+    return key.rsplit(".", 1)[-1] not in ("running_mean", "running_var", "num_batches_tracked")
+
+
+def release_parameters(path: Path) -> int:
+    """Parameters in an official checkpoint, counted from its own tensors, not through the converter."""
+    return sum(v.numel() for k, v in torch.load(path, weights_only=True).items() if is_parameter(k))
 
 
 def w48_release(path: Path) -> dict[str, torch.Tensor]:
@@ -102,7 +115,12 @@ def test_w48_release_key_list_maps_completely(tmp_path):
     state = w48_release(tmp_path / "hrnet_ocr_cs_8162_torch11.pth")
     c = convert.convert(tmp_path / "hrnet_ocr_cs_8162_torch11.pth")
     assert c.meta["arch"]["hrnet_layout"] == "w48" and c.meta["arch"]["num_classes"] == 19
-    assert round(c.num_params / 1e6, 2) == 70.37
+    # every parameter of the release is carried over: the key list's shapes, multiplied out and summed
+    # over its parameter keys, give 70,372,678 (the fixture README's 70.37M)
+    listed = sum(int(np.prod([int(d) for d in re.findall(r"\d+", line.split("\t")[1])]))
+                 for line in (FIXTURES / "hrnet_ocr_w48_cityscapes_keys.txt").read_text().splitlines()
+                 if line.strip() and not line.startswith("#") and is_parameter(line.split("\t")[0]))
+    assert c.num_params == listed == 70_372_678
     assert c.meta["reported"]["miou"] == 81.6 and c.meta["dataset"] == "cityscapes"
     # the tensors land where the official code uses them, not merely somewhere of that shape
     pairs = {"head.phi.0.0.weight": "ocr_distri_head.object_context_block.f_pixel.0.weight",

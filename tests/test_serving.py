@@ -3,14 +3,18 @@ CI-sized runs of the browser and load benchmarks (ocr_viz/serving/benchmarks.py)
 errors and bounded memory, never timings."""
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ocr_viz.app import compute
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def new_queue(slots: int, max_bytes: int = 10 * compute.MB) -> compute.ComputeQueue:
@@ -253,6 +257,79 @@ def test_a_cached_trace_is_charged_every_array_it_keeps_alive():
     for key in ("first", "second", "third"):
         cache.put(key, arrays)
     assert "first" not in cache and "second" in cache and "third" in cache and cache.total == 2 * charged
+
+
+@pytest.fixture
+def the_apps_caches_emptied(monkeypatch):
+    """The served app's own caches (model_choice.QUEUE, bounded by CACHE_BOUNDS_MB), empty for one
+    test and given back afterwards with what the app had cached (later AppTests still find it)."""
+    from collections import OrderedDict
+
+    from ocr_viz.app import model_choice
+
+    queue = model_choice.QUEUE
+    idle = threading.Event()
+    for _ in range(600):  # a job an earlier AppTest left running would fill them meanwhile
+        status = queue.status()
+        if status["running"] == status["queued"] == status["prefetching"] == 0:
+            idle.set()
+            break
+        idle.wait(0.1)
+    assert idle.is_set(), f"the app's queue never went idle: {queue.status()}"
+    for cache in queue.caches().values():
+        monkeypatch.setattr(cache, "_entries", OrderedDict())
+        monkeypatch.setattr(cache, "total", 0)
+    return queue
+
+
+def test_the_apps_caches_evict_by_the_bytes_the_readme_gives(the_apps_caches_emptied):
+    """Filled past their bounds through the app's own paths (decoded images, queued jobs) with values
+    of known size, each cache keeps as many as its bound in bytes allows and drops the oldest."""
+    from PIL import Image
+
+    import ocr_viz
+    from ocr_viz.app import model_choice
+    from ocr_viz.model.arrays import run
+
+    queue = the_apps_caches_emptied
+    mib = 2**20
+    # the README's bounds ("images 64 MB, traces 384 MB, comparisons 256 MB, head reruns 192 MB,
+    # summaries 192 MB, about 1.1 GB at most"): 1088 MiB
+    readme = {"image": 64, "trace": 384, "comparison": 256, "experiment": 192, "derived": 192}
+    assert {kind: c.max_bytes for kind, c in queue.caches().items()} == {k: v * mib for k, v in readme.items()}
+
+    # decoded photos, as _image keeps them: an 800x600 RGB photo holds 800 * 600 * 3 = 1,440,000 bytes;
+    # 64 MiB = 67,108,864 bytes holds 46 of them (47 would be 67,680,000)
+    png = io.BytesIO()
+    Image.new("RGB", (800, 600), (200, 40, 90)).save(png, "PNG")
+    for i in range(50):
+        model_choice._image(f"photo{i}", png.getvalue())
+    images = queue.caches()["image"]
+    assert [f"photo{i}" in images for i in range(50)] == [False] * 4 + [True] * 46
+    assert images.total == 46 * 1_440_000
+
+    # a real 640x480 trace of the shipped model, by its shapes (H,W = 480,640; h,w = 60,80; backbone
+    # C_in = 472, x/y/z c = 256, K = 11): the photo 921,600 bytes, two int64 label maps 2 x 2,457,600,
+    # features 472 x 4800 x 4 = 9,062,400, x, y, z 3 x 4,915,200, five K-maps (logits, M, m~, kappa, w)
+    # 5 x 211,200, confidence 19,200, f 11,264: 30,731,264 bytes (the README's "29 MB"); 384 MiB =
+    # 402,653,184 bytes holds 13 (13.1) of them
+    model, _ = ocr_viz.load_model("ocr", device="cpu")
+    arrays = run(model, ocr_viz.open_image(ROOT / "assets" / "samples" / "camvid" / "0001TP_008550.png"), "ocr")
+    assert arrays.image.shape == (480, 640, 3) and arrays.x.shape == (256, 60, 80) and arrays.features.shape[0] == 472
+    for i in range(15):
+        queue.run("trace", f"trace{i}", lambda: arrays)
+    traces = queue.caches()["trace"]
+    assert [f"trace{i}" in traces for i in range(15)] == [False] * 2 + [True] * 13
+    assert 13 * 30_731_264 <= traces.total <= 13 * (30_731_264 + 16384)  # the objects around the arrays
+
+    # the other kinds through the queue, with arrays of 5,000,000 bytes: bound // 5e6 kept, the oldest dropped
+    block = np.zeros(5_000_000, np.uint8)
+    for kind, kept in {"comparison": 53, "experiment": 40, "derived": 40}.items():  # 268,435,456 and 201,326,592 bytes
+        for i in range(kept + 3):
+            queue.run(kind, (kind, i), lambda: block)
+        cache = queue.caches()[kind]
+        assert [(kind, i) in cache for i in range(kept + 3)] == [False] * 3 + [True] * kept, kind
+        assert cache.total == kept * 5_000_000
 
 
 # ---- the app: photos sent once, as media URLs --------------------------------------------------
