@@ -10,7 +10,7 @@ from pages._layout import table
 
 
 def worked(current: session.Current, row: int, col: int) -> worked_pixel.WorkedPixel:
-    return model_choice.derived(f"worked_pixel.{row}.{col}",
+    return model_choice.derived_now(f"worked_pixel.{row}.{col}",
                                 lambda: worked_pixel.work(current.model.head, current.arrays, row, col))
 
 

@@ -229,6 +229,17 @@ class ComputeQueue:
             raise job.error
         return job.value
 
+    def inline(self, kind: str, key, compute: Callable[[], Any]):
+        """The cached result for (kind, key), else `compute()` run in the caller's thread and cached.
+        For work of milliseconds (one pixel's numbers): queued, it would wait seconds behind traces."""
+        cache = self._caches[kind]
+        hit = cache.get(key, _MISSING)
+        if hit is not _MISSING:
+            return hit
+        value = compute()
+        cache.put(key, value)
+        return value
+
     def _start_workers(self) -> None:
         while len(self._workers) < self.slots:
             worker = threading.Thread(target=self._work, name=f"ocr-viz-compute-{len(self._workers)}", daemon=True)

@@ -75,14 +75,14 @@ def wait_until_healthy(url: str, process: subprocess.Popen, failure: str, second
 
 
 @contextmanager
-def app_server(log_path: Path, env: dict | None = None):
-    """The app as the README serves it (`python -m ocr_viz.serve`: streamlit with tcmalloc) on a free
-    local port; yields (url, pid); stopped on exit."""
+def app_server(log_path: Path, env: dict | None = None, allocator: str | None = None):
+    """The app as the README serves it (`python -m ocr_viz.serve`: streamlit with tcmalloc, or
+    `allocator`) on a free local port; yields (url, pid); stopped on exit."""
     port = free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "ocr_viz.serve", "--server.headless", "true", "--server.port", str(port),
+        [sys.executable, "-m", "ocr_viz.serve", *(["--allocator", allocator] if allocator else []), "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
@@ -440,7 +440,7 @@ async def upload_round(page, wire: Wire, url: str, index: int, tally: Tally, rel
 
 
 async def protocol_student(url: str, number: int, deadline: float, clicks: int, uploads: UploadCounter | None,
-                           tally: Tally) -> None:
+                           tally: Tally, think: float = 0.0) -> None:
     """`student` without a browser (see wire_client): the same rounds, timed to the server's
     script-finished message; each click is checked to redraw the chosen pixel's chart."""
     from . import wire_client
@@ -483,15 +483,17 @@ async def protocol_student(url: str, number: int, deadline: float, clicks: int, 
                 with suppress(Exception):
                     await session.socket.close()
         round_ += 1
+        if think and time.monotonic() + think < deadline:  # a student reading the page before the next round
+            await asyncio.sleep(think)
 
 
 async def load_run(url: str, users: int, minutes: float, clicks: int, uploads: int | None,
-                   client: str = "protocol") -> Tally:
+                   client: str = "protocol", think: float = 0.0) -> Tally:
     tally = Tally()
     counter = UploadCounter(uploads) if uploads else None
     deadline = time.monotonic() + minutes * 60
     if client == "protocol":
-        outcomes = await asyncio.gather(*(protocol_student(url, n, deadline, clicks, counter, tally)
+        outcomes = await asyncio.gather(*(protocol_student(url, n, deadline, clicks, counter, tally, think)
                                           for n in range(users)), return_exceptions=True)
     else:
         from playwright.async_api import async_playwright
@@ -508,13 +510,17 @@ async def load_run(url: str, users: int, minutes: float, clicks: int, uploads: i
 
 def run_load(args: argparse.Namespace) -> dict:
     load_before = os.getloadavg()
-    with app_server(ARTIFACTS / "bench_load_server.log") as (url, pid):
+    if args.think and args.client != "protocol":
+        raise SystemExit("--think is implemented for the protocol client only")
+    with app_server(ARTIFACTS / "bench_load_server.log", allocator=args.allocator) as (url, pid):
         with RssSampler(pid, every=args.sample_seconds) as sampler:
-            tally = asyncio.run(load_run(url, args.users, args.minutes, args.clicks, args.uploads, args.client))
+            tally = asyncio.run(load_run(url, args.users, args.minutes, args.clicks, args.uploads, args.client,
+                                         args.think))
     rss = [s["rss_mb"] for s in sampler.samples if s["rss_mb"] > 0]
     half = rss[len(rss) // 2:] or rss
     return {
-        "users": args.users, "minutes": args.minutes, "client": args.client, "clicks_per_round": args.clicks, "uploads": args.uploads,
+        "users": args.users, "minutes": args.minutes, "client": args.client, "think_seconds": args.think,
+        "allocator": args.allocator or "tcmalloc (python -m ocr_viz.serve's default)", "clicks_per_round": args.clicks, "uploads": args.uploads,
         "rounds": tally.rounds, "uploads_done": tally.uploads,
         "page_seconds": {"count": len(tally.pages), "p50": percentile(tally.pages, 50), "p95": percentile(tally.pages, 95),
                          "max": max(tally.pages, default=None)},
@@ -532,7 +538,8 @@ def print_load(r: dict) -> None:
     fmt = lambda x: "n/a" if x is None else f"{x:.2f} s"  # noqa: E731
     p, c, m = r["page_seconds"], r["click_seconds"], r["rss_mb"]
     print(f"{r['users']} students ({r.get('client', 'browser')} client) for {r['minutes']} min ({r['rounds']} rounds"
-          + (f", {r['uploads_done']} uploads of {r['uploads']} distinct images" if r["uploads"] else "") + ")")
+          + (f", {r['uploads_done']} uploads of {r['uploads']} distinct images" if r["uploads"] else "") + ")"
+          + f"; allocator {r.get('allocator')}, think {r.get('think_seconds', 0)} s between rounds")
     print(f"  time to a finished page: p50 {fmt(p['p50'])}, p95 {fmt(p['p95'])}, max {fmt(p['max'])} ({p['count']} pages)")
     print(f"  click -> {'updated bars' if r.get('client') == 'browser' else 'bars sent   '}:   p50 {fmt(c['p50'])}, p95 {fmt(c['p95'])}, max {fmt(c['max'])} ({c['count']} clicks)")
     print(f"  errors: {len(r['errors'])}" + "".join(f"\n    {e}" for e in r["errors"][:10]))
@@ -561,6 +568,9 @@ def parser() -> argparse.ArgumentParser:
     ld.add_argument("--client", choices=("protocol", "browser"), default="protocol",
                     help="protocol: Streamlit's websocket protocol, no browser (server time + transfer); browser: a "
                          "Chromium context per student, drawing included, on this machine's cores too")
+    ld.add_argument("--think", type=float, default=0.0, help="seconds a student pauses between rounds (a fixed rate)")
+    ld.add_argument("--allocator", choices=("tcmalloc", "jemalloc", "glibc"),
+                    help="the server's allocator (default: python -m ocr_viz.serve's)")
     ld.add_argument("--json", metavar="PATH")
     allocator_bench.add_parser(sub)
     return p

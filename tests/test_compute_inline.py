@@ -1,0 +1,31 @@
+"""Milliseconds of work (one pixel's numbers, on every click) do not wait behind the queue's
+traces: ComputeQueue.inline computes in the caller's thread and caches like a queued job."""
+import threading
+
+from ocr_viz.app.compute import ComputeQueue
+
+
+def test_inline_work_is_done_while_the_only_slot_is_busy_and_is_cached():
+    queue = ComputeQueue(slots=1)
+    queue.cache("trace", 1 << 20)
+    queue.cache("derived", 1 << 20)
+    release, started = threading.Event(), threading.Event()
+
+    def slow_trace():
+        started.set()
+        release.wait(30)
+        return "trace"
+
+    holder = threading.Thread(target=queue.run, args=("trace", "image", slow_trace))
+    holder.start()
+    try:
+        assert started.wait(30)
+        calls = []
+        value = queue.inline("derived", ("image", "pixel 3 4"), lambda: calls.append(1) or "numbers")
+        assert value == "numbers" and calls == [1]
+        assert not release.is_set()  # answered while the slot was still held by the trace
+        assert queue.inline("derived", ("image", "pixel 3 4"), lambda: calls.append(1) or "again") == "numbers"
+        assert calls == [1]  # the second ask is the cache's
+    finally:
+        release.set()
+        holder.join(30)
