@@ -110,17 +110,19 @@ def rss_bytes(pid: int) -> int:
 
 
 class RssSampler:
-    """The server's RSS and the machine's load average every `every` seconds, on a thread."""
+    """The server's RSS (summed over its processes: `pid` may be a list of replicas) and the
+    machine's load average every `every` seconds, on a thread."""
 
-    def __init__(self, pid: int, every: float = 5.0):
-        self.pid, self.every, self.samples = pid, every, []
+    def __init__(self, pid: int | list[int], every: float = 5.0):
+        self.pids = pid if isinstance(pid, list) else [pid]
+        self.every, self.samples = every, []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._start = time.monotonic()
 
     def _run(self) -> None:
         while True:
-            self.samples.append({"t": round(time.monotonic() - self._start, 1), "rss_mb": round(rss_bytes(self.pid) / 2**20, 1),
+            self.samples.append({"t": round(time.monotonic() - self._start, 1), "rss_mb": round(sum(map(rss_bytes, self.pids)) / 2**20, 1),
                                  "load1": os.getloadavg()[0]})
             if self._stop.wait(self.every):
                 return
@@ -508,18 +510,35 @@ async def load_run(url: str, users: int, minutes: float, clicks: int, uploads: i
     return tally
 
 
+@contextmanager
+def served_app(args: argparse.Namespace):
+    """One app server, or `args.replicas` of them behind nginx as `python -m ocr_viz.serve --replicas`
+    starts them; yields (url, the app processes' pids)."""
+    if not args.replicas:
+        with app_server(ARTIFACTS / "bench_load_server.log", allocator=args.allocator) as (url, pid):
+            yield url, [pid]
+        return
+    from .replicas import replicas
+
+    if args.allocator:
+        raise SystemExit("--allocator applies to one server; replicas run python -m ocr_viz.serve's default")
+    with replicas(args.replicas, f"127.0.0.1:{free_port()}") as (url, servers):
+        yield url, [pid for _, pid in servers]
+
+
 def run_load(args: argparse.Namespace) -> dict:
     load_before = os.getloadavg()
     if args.think and args.client != "protocol":
         raise SystemExit("--think is implemented for the protocol client only")
-    with app_server(ARTIFACTS / "bench_load_server.log", allocator=args.allocator) as (url, pid):
-        with RssSampler(pid, every=args.sample_seconds) as sampler:
+    with served_app(args) as (url, pids):
+        with RssSampler(pids, every=args.sample_seconds) as sampler:
             tally = asyncio.run(load_run(url, args.users, args.minutes, args.clicks, args.uploads, args.client,
                                          args.think))
     rss = [s["rss_mb"] for s in sampler.samples if s["rss_mb"] > 0]
     half = rss[len(rss) // 2:] or rss
     return {
         "users": args.users, "minutes": args.minutes, "client": args.client, "think_seconds": args.think,
+        "replicas": args.replicas,
         "allocator": args.allocator or "tcmalloc (python -m ocr_viz.serve's default)", "clicks_per_round": args.clicks, "uploads": args.uploads,
         "rounds": tally.rounds, "uploads_done": tally.uploads,
         "page_seconds": {"count": len(tally.pages), "p50": percentile(tally.pages, 50), "p95": percentile(tally.pages, 95),
@@ -539,7 +558,8 @@ def print_load(r: dict) -> None:
     p, c, m = r["page_seconds"], r["click_seconds"], r["rss_mb"]
     print(f"{r['users']} students ({r.get('client', 'browser')} client) for {r['minutes']} min ({r['rounds']} rounds"
           + (f", {r['uploads_done']} uploads of {r['uploads']} distinct images" if r["uploads"] else "") + ")"
-          + f"; allocator {r.get('allocator')}, think {r.get('think_seconds', 0)} s between rounds")
+          + f"; allocator {r.get('allocator')}, think {r.get('think_seconds', 0)} s between rounds"
+          + (f"; {r['replicas']} replicas behind nginx (RSS summed)" if r.get("replicas") else ""))
     print(f"  time to a finished page: p50 {fmt(p['p50'])}, p95 {fmt(p['p95'])}, max {fmt(p['max'])} ({p['count']} pages)")
     print(f"  click -> {'updated bars' if r.get('client') == 'browser' else 'bars sent   '}:   p50 {fmt(c['p50'])}, p95 {fmt(c['p95'])}, max {fmt(c['max'])} ({c['count']} clicks)")
     print(f"  errors: {len(r['errors'])}" + "".join(f"\n    {e}" for e in r["errors"][:10]))
@@ -571,6 +591,8 @@ def parser() -> argparse.ArgumentParser:
     ld.add_argument("--think", type=float, default=0.0, help="seconds a student pauses between rounds (a fixed rate)")
     ld.add_argument("--allocator", choices=("tcmalloc", "jemalloc", "glibc"),
                     help="the server's allocator (default: python -m ocr_viz.serve's)")
+    ld.add_argument("--replicas", type=int, default=0,
+                    help="N app processes behind nginx (python -m ocr_viz.serve --replicas N); 0: one server, no nginx")
     ld.add_argument("--json", metavar="PATH")
     allocator_bench.add_parser(sub)
     return p
