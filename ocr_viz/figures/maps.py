@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import weakref
 
 import numpy as np
 import plotly.graph_objects as go
@@ -28,10 +29,31 @@ CLICK_LAYER = "pixels"  # the name of the clickable layer's trace
 
 def data_uri(image: np.ndarray) -> str:
     """(H,W,3) uint8 -> JPEG data URI: far smaller in the page than a list of pixel values
-    (a 640 x 480 photo is ~50 kB, against ~450 kB as PNG)."""
+    (a 640 x 480 photo is ~50 kB, against ~450 kB as PNG). The same photo object is encoded once:
+    a page draws it under several maps, and every click redraws one (5 ms each)."""
+    key = id(image)
+    kept = _ENCODED.get(key)
+    if kept is not None and kept[0]() is image and _frozen(image):
+        return kept[1]
     buffer = io.BytesIO()
     imsave(buffer, image, format="jpeg", pil_kwargs={"quality": 90})
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+    uri = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+    if _frozen(image):  # only a read-only photo cannot change under its cached encoding
+        if len(_ENCODED) >= 32:
+            _ENCODED.pop(next(iter(_ENCODED)))
+        _ENCODED[key] = (weakref.ref(image), uri)
+    return uri
+
+
+_ENCODED: dict[int, tuple[weakref.ref, str]] = {}  # id(photo) -> (the photo, while it lives; its data URI)
+
+
+def _frozen(image: np.ndarray) -> bool:
+    """Read-only, and not a view of memory that can be written through another array (a photo
+    read from PIL is a view of immutable bytes)."""
+    base = image.base
+    return not image.flags.writeable and (base is None or isinstance(base, bytes)
+                                          or (isinstance(base, np.ndarray) and _frozen(base)))
 
 
 def photo_trace(image: np.ndarray, grid: tuple[int, int]) -> go.Image:

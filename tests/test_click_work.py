@@ -1,5 +1,6 @@
-"""Milliseconds of work (one pixel's numbers, on every click) do not wait behind the queue's
-traces: ComputeQueue.inline computes in the caller's thread and caches like a queued job."""
+"""What a click costs the server (py-spy at 30 students, see README *Serving*): milliseconds of work
+(one pixel's numbers) do not wait behind the queue's traces (ComputeQueue.inline computes in the
+caller's thread and caches like a queued job), and the photo under a map is encoded once."""
 import threading
 
 from ocr_viz.app.compute import ComputeQueue
@@ -29,3 +30,19 @@ def test_inline_work_is_done_while_the_only_slot_is_busy_and_is_cached():
     finally:
         release.set()
         holder.join(30)
+
+
+def test_a_read_only_photo_is_encoded_once_and_a_writable_one_every_time():
+    import numpy as np
+
+    from ocr_viz.figures import maps
+
+    photo = np.zeros((8, 12, 3), np.uint8)
+    first = maps.data_uri(photo)
+    photo[:, :6] = 255  # writable: changed in place, so its encoding must follow
+    assert maps.data_uri(photo) != first
+    photo.flags.writeable = False
+    frozen = maps.data_uri(photo)
+    assert id(photo) in maps._ENCODED and maps.data_uri(photo) is frozen  # the cached string itself
+    view = np.asarray(photo)  # a read-only view of read-only memory is safe to cache too
+    assert maps.data_uri(view) == frozen
