@@ -21,7 +21,7 @@ reading = model_choice.derived("transformer.reading", lambda: transformer.read(c
 
 st.markdown(
     "The later versions of the paper, retitled *Segmentation Transformer: Object-Contextual Representations for "
-    "Semantic Segmentation* (arXiv:1909.11065, later versions such as v6 of 2021; the HRNet-OCR README says \"the approach is "
+    "Semantic Segmentation* (arXiv:1909.11065, revised in 2021 under this title; the HRNet-OCR README says \"the approach is "
     "rephrased as Segmentation Transformer\"), read OCR as a Transformer encoder-decoder made of two "
     "cross-attentions. In the **decoder**, K category queries attend over the pixels: the attention weights are "
     "the soft object regions, the outputs the object region representations f_k. In the **encoder**, every pixel "

@@ -3,9 +3,9 @@ cross-attention, Attention(Q, K, V) = softmax(scale Q K^T) V, recomputed from th
 with the trace. No second model: every tensor is the trace's, or the loaded head's own module applied
 to the trace's.
 
-The later versions of the paper (arXiv:1909.11065, e.g. v6 of 2021, retitled "Segmentation Transformer:
-Object-Contextual Representations for Semantic Segmentation"; the HRNet-OCR README: "the approach is
-rephrased as Segmentation Transformer") read the pipeline as
+The later versions of the paper (arXiv:1909.11065, revised in 2021 under the title "Segmentation
+Transformer: Object-Contextual Representations for Semantic Segmentation"; the HRNet-OCR README: "the
+approach is rephrased as Segmentation Transformer") read the pipeline as
 - a decoder cross-attention: K category queries attend over the pixels; the attention weights are the
   soft object regions (Eq. 4's spatial softmax m~_k), the values the pixel representations x_i, the
   outputs the object region representations f_k;
