@@ -98,6 +98,15 @@ def app_server(log_path: Path, env: dict | None = None, allocator: str | None = 
         log.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, from /proc (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return 0.0
+
+
 def rss_bytes(pid: int) -> int:
     """Resident memory of a process, from /proc (0 once it is gone)."""
     try:
@@ -531,9 +540,11 @@ def run_load(args: argparse.Namespace) -> dict:
     if args.think and args.client != "protocol":
         raise SystemExit("--think is implemented for the protocol client only")
     with served_app(args) as (url, pids):
+        server_cpu, client_cpu = sum(map(cpu_seconds, pids)), time.process_time()
         with RssSampler(pids, every=args.sample_seconds) as sampler:
             tally = asyncio.run(load_run(url, args.users, args.minutes, args.clicks, args.uploads, args.client,
                                          args.think))
+        server_cpu, client_cpu = sum(map(cpu_seconds, pids)) - server_cpu, time.process_time() - client_cpu
     rss = [s["rss_mb"] for s in sampler.samples if s["rss_mb"] > 0]
     half = rss[len(rss) // 2:] or rss
     return {
@@ -550,6 +561,8 @@ def run_load(args: argparse.Namespace) -> dict:
         "rss_mb": {"max": max(rss, default=None), "end": rss[-1] if rss else None,
                    "second_half_min": min(half, default=None), "second_half_max": max(half, default=None)},
         "rss_samples": sampler.samples, "load_average_before": load_before, "load_average_after": os.getloadavg(),
+        "cpu_seconds": {"server": round(server_cpu, 1), "load_client": round(client_cpu, 1),
+                        "available": round(args.minutes * 60 * (os.cpu_count() or 1), 1)},
     }
 
 
@@ -565,6 +578,10 @@ def print_load(r: dict) -> None:
     print(f"  errors: {len(r['errors'])}" + "".join(f"\n    {e}" for e in r["errors"][:10]))
     print(f"  server RSS: max {m['max']} MB, end {m['end']} MB, second half {m['second_half_min']}-{m['second_half_max']} MB")
     print("  RSS over time (s: MB): " + ", ".join(f"{s['t']:.0f}: {s['rss_mb']:.0f}" for s in r["rss_samples"][::max(1, len(r['rss_samples']) // 20)]))
+    if "cpu_seconds" in r:
+        c = r["cpu_seconds"]
+        print(f"  CPU seconds: server {c['server']}, this load client {c['load_client']} "
+              f"(of {c['available']} on {os.cpu_count()} cores)")
     print(f"  load average before {tuple(round(x, 2) for x in r['load_average_before'])}, "
           f"after {tuple(round(x, 2) for x in r['load_average_after'])}")
 
