@@ -111,7 +111,11 @@ def test_cli_writes_well_formed_json(camvid_root, tiny_model, tmp_path, capsys):
     assert list(result["per_class_iou"]) == list(CAMVID_CLASSES)
     counted = sum(int((read_pair(*p)[1] < IGNORE_INDEX).sum()) for p in regression_subset(camvid_root)[:2])
     assert np.array(result["confusion"]).shape == (11, 11) and np.sum(result["confusion"]) == counted
-    assert 0 <= result["pixel_accuracy"] <= 1 and 0 <= result["miou"] <= 1 and result["seconds_per_image"] > 0
+    confusion = np.array(result["confusion"])  # rows: true class; scores from the counts, by hand
+    union = confusion.sum(0) + confusion.sum(1) - np.diag(confusion)
+    assert result["miou"] == pytest.approx(np.mean(np.diag(confusion)[union > 0] / union[union > 0]), abs=1e-12)
+    assert result["pixel_accuracy"] == pytest.approx(np.trace(confusion) / counted, abs=1e-12)
+    assert result["seconds_per_image"] > 0
     assert set(result["aux"]) == {"miou", "pixel_accuracy", "per_class_iou", "confusion"}
     assert {"torch", "machine"} <= set(result)
     assert "mIoU" in capsys.readouterr().out

@@ -1,6 +1,6 @@
 """OCNet's Pyramid-OC and ASP-OC heads (ocr_viz.model.heads.pyramid_oc, asp_oc): their attention
 checked against a second, dense implementation, their parameter counts against a hand count from
-OCNet's layer definitions, and their trace against their forward."""
+OCNet's layer definitions, and their traces' contexts and branch terms recomputed."""
 import base64
 import json
 
@@ -142,17 +142,19 @@ def test_pyramid_attention_rows_are_zero_outside_the_partition_and_sum_to_one(py
             torch.testing.assert_close(row, dense[index], atol=1e-7, rtol=1e-5)
 
 
-def test_pyramid_trace_is_the_forward_and_its_levels_differ():
+def test_pyramid_trace_contexts_are_dense_masked_attention_and_its_levels_differ():
     torch.manual_seed(1)
     head = pyramid_oc.PyramidOCHead(12, 5, mid_channels=8, key_channels=4).eval()
     with torch.no_grad():
         for level in head.levels:  # W starts at zero: give every level the same nonzero W
             level.W.weight.copy_(torch.linspace(-1, 1, 64).reshape(8, 8, 1, 1))
-        features = torch.randn(1, 12, 13, 17)
-        t = head.trace(features)
-        logits, aux = head(features)
-    assert aux is None
-    torch.testing.assert_close(logits, t.logits)
+        t = head.trace(torch.randn(1, 12, 13, 17))
+        h, w = t.size
+        for level, s in zip(head.levels, head.sizes):  # each level's context: W(attention @ f_value(x)), densely
+            q = level.f_key(t.x)[0]
+            v = level.f_value(t.x)[0].reshape(8, h * w)
+            expected = level.W((dense_partition_attention(q, s) @ v.T).T.reshape(1, 8, h, w))
+            torch.testing.assert_close(t.contexts[head.sizes.index(s)], expected, atol=1e-5, rtol=1e-4)
     # the same W on other partitions: the whole image (level 1) and 6 x 6 parts give other contexts
     assert (t.contexts[0] - t.contexts[3]).abs().max() > 1e-3
 
@@ -173,9 +175,7 @@ def asp_trace():
     with torch.no_grad():
         torch.nn.init.normal_(head.object_context.W.weight)  # W starts at zero: give the branch a size
         features = torch.randn(1, 12, 13, 17)
-        t = head.trace(features)
-        torch.testing.assert_close(head(features)[0], t.logits)  # the trace is the forward
-        return head, t
+        return head, head.trace(features)
 
 
 def test_asp_oc_branch_terms_add_up_to_the_projection(asp_trace):
@@ -246,8 +246,28 @@ def test_compare_shows_asp_ocs_branch_shares_and_pooled_attention(ocnet_comparis
     run = ocnet_comparison.runs["asp_oc"]
     names = compare.asp_oc_branch_names(run.rates)
     assert names == ["object context", "1x1", "3x3, rate 12", "3x3, rate 24", "3x3, rate 36"]
+    # ||W_r a_r|| at pixel (4, 5), written out from a fresh trace's branch outputs and the bias-free
+    # projection's weight blocks (row 4, column 5: a transposed or shifted read gets another cell's)
+    from conftest import SAMPLES, structured_model
+    from PIL import Image
+
+    from ocr_viz.model.images import preprocess
+
+    model = structured_model("asp_oc")
+    image = Image.open(SAMPLES / "leuvenA.jpg").convert("RGB").resize((160, 120))
+    with torch.no_grad():
+        branches = model.trace(preprocess(image)).head.branches[0].numpy()  # (r, c, h, w)
+    weight = model.head.project[0].weight[:, :, 0, 0].detach().numpy()  # (o, r*c)
+    c = branches.shape[1]
+
+    def by_hand(row, col):
+        return np.array([np.linalg.norm(weight[:, b * c:(b + 1) * c] @ branches[b, :, row, col]) for b in range(5)])
+
+    expected = by_hand(4, 5)
     shares = compare.aspp_contributions(run, (4, 5))
-    assert shares.shape == (5,) and (shares >= 0).all() and shares.max() > 0
+    np.testing.assert_allclose(shares, expected, rtol=1e-4, atol=1e-6 * expected.max())
+    for other in ((5, 4), (4, 6), (3, 5)):
+        assert np.abs(by_hand(*other) - expected).max() > 1e-3 * expected.max(), other
     attention, cell = compare.asp_oc_attention(run, (4, 5))
     assert attention.shape == run.head_trace.pooled_size == (30, 40)
     assert attention.sum() == pytest.approx(1, abs=1e-5)
