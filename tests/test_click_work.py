@@ -46,3 +46,17 @@ def test_a_read_only_photo_is_encoded_once_and_a_writable_one_every_time():
     assert id(photo) in maps._ENCODED and maps.data_uri(photo) is frozen  # the cached string itself
     view = np.asarray(photo)  # a read-only view of read-only memory is safe to cache too
     assert maps.data_uri(view) == frozen
+
+
+def test_a_memory_budget_scales_every_cache_in_proportion():
+    import pytest
+
+    from ocr_viz.app.compute import scaled_bounds
+
+    defaults = {"image": 64, "trace": 384, "derived": 192}  # 640 MB in all
+    assert scaled_bounds(defaults, None) == defaults and scaled_bounds(defaults, "") == defaults
+    assert scaled_bounds(defaults, "320") == {"image": 32, "trace": 192, "derived": 96}  # half of each
+    assert scaled_bounds(defaults, "3") == {"image": 1, "trace": 1, "derived": 1}
+    for bad in ("lots", "-5", "2", "1.5"):
+        with pytest.raises(ValueError, match="whole number of MB"):
+            scaled_bounds(defaults, bad)

@@ -60,6 +60,18 @@ def nbytes(value: Any, _seen: set[int] | None = None) -> int:
 
 # ---- a cache bounded by bytes ---------------------------------------------------------------
 
+def scaled_bounds(bounds_mb: dict[str, int], total_mb: str | None) -> dict[str, int]:
+    """Each cache's bound in MB, scaled so that they add up to `total_mb` (a server's memory budget,
+    e.g. from an environment variable) in the same proportions; `bounds_mb` unchanged when it is
+    None or empty. Each cache keeps at least 1 MB."""
+    if not total_mb:
+        return dict(bounds_mb)
+    if not total_mb.strip().isdigit() or int(total_mb) < len(bounds_mb):
+        raise ValueError(f"the caches' total must be a whole number of MB, at least {len(bounds_mb)}: {total_mb!r}")
+    scale = int(total_mb) / sum(bounds_mb.values())
+    return {kind: max(1, int(mb * scale)) for kind, mb in bounds_mb.items()}
+
+
 class ByteCache:
     """Least recently used entries dropped once the total exceeds `max_bytes` (or `max_entries`).
     A value larger than the whole budget is returned to its caller but not kept."""

@@ -66,7 +66,9 @@ QUEUE = compute.ComputeQueue()
 # OCR_VIZ_PREFETCH_COMPARISON=0 turns the idle-time comparison off (the tests do: it would run
 # four heads in the background of every AppTest)
 PREFETCH_COMPARISON = os.environ.get("OCR_VIZ_PREFETCH_COMPARISON", "1") != "0"
-CACHE_BOUNDS_MB = {"image": 64, "trace": 384, "comparison": 256, "experiment": 192, "derived": 192}
+# OCR_VIZ_CACHE_MB sets the caches' total (default 1,088 MB), split in these proportions
+CACHE_BOUNDS_MB = compute.scaled_bounds({"image": 64, "trace": 384, "comparison": 256, "experiment": 192, "derived": 192},
+                                        os.environ.get("OCR_VIZ_CACHE_MB"))
 for _kind, _mb in CACHE_BOUNDS_MB.items():
     QUEUE.cache(_kind, _mb * compute.MB)
 WAIT_TEXT = {"trace": "Running the model on the image", "comparison": "Running the five heads on the image",
