@@ -150,11 +150,11 @@ def test_pyramid_trace_contexts_are_dense_masked_attention_and_its_levels_differ
             level.W.weight.copy_(torch.linspace(-1, 1, 64).reshape(8, 8, 1, 1))
         t = head.trace(torch.randn(1, 12, 13, 17))
         h, w = t.size
-        for level, s in zip(head.levels, head.sizes):  # each level's context: W(attention @ f_value(x)), densely
+        for i, (level, s) in enumerate(zip(head.levels, head.sizes)):  # W(attention @ f_value(x)), densely
             q = level.f_key(t.x)[0]
             v = level.f_value(t.x)[0].reshape(8, h * w)
             expected = level.W((dense_partition_attention(q, s) @ v.T).T.reshape(1, 8, h, w))
-            torch.testing.assert_close(t.contexts[head.sizes.index(s)], expected, atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(t.contexts[i], expected, atol=1e-5, rtol=1e-4)
     # the same W on other partitions: the whole image (level 1) and 6 x 6 parts give other contexts
     assert (t.contexts[0] - t.contexts[3]).abs().max() > 1e-3
 
