@@ -38,7 +38,7 @@ st.set_option("client.showSidebarNavigation", True)
 page = st.navigation(PAGES, expanded=True)  # every page visible, no "View more"
 
 from ocr_viz.app import gallery, model_choice, session  # noqa: E402  (after the navigation: imports take seconds)
-from ocr_viz.app.sidebar import large_type_toggle, webgl_toggle  # noqa: E402
+from ocr_viz.app.sidebar import large_type_toggle, model_provenance, webgl_toggle  # noqa: E402
 from ocr_viz.figures import palettes  # noqa: E402
 
 session.restore_from_url(model_choice.model_choices)
@@ -89,14 +89,7 @@ with st.sidebar:
 current = model_choice.load_current()
 
 with st.sidebar:
-    trained = current.meta.get("trained", False)
-    st.caption(f"model: **{current.meta.get('name', '?')}** ({current.meta['arch']['head']} head), "
-               f"device: **{current.device}**")
-    if trained:
-        st.success("trained weights", icon=":material/check_circle:")
-    else:
-        st.warning("**Untrained weights**: ImageNet backbone, randomly initialised head. The stages are computed "
-                   "correctly, but they do not show what a trained OCR model learns.", icon=":material/warning:")
+    model_provenance(current)  # shipped and trained here, a known release, or "cannot tell whether trained"
     st.selectbox("figure download format", ["png", "svg"], key=session.FIGURE_FORMAT,
                  help="the camera icon on each figure saves it in this format")
 

@@ -47,6 +47,7 @@ from pathlib import Path
 import torch
 
 from ocr_viz.analysis import relation
+from ocr_viz.data.class_maps import ground_truth_map, no_map_reason
 from ocr_viz.data.classes import truth_mismatch
 from ocr_viz.model.api import load_model
 from ocr_viz.training import distributed
@@ -85,10 +86,15 @@ def run_relation(args: argparse.Namespace, command: str) -> dict | None:
     ranks = distributed.start(args.device, args.backend)
     model, meta = load_model(args.model, ranks.device)
     relation.check_ocr(meta)
-    why = truth_mismatch(meta["classes"]) if layout.startswith("CamVid") else None
-    if why:  # an images/ + masks/ folder is taken to be labelled with the model's own classes
-        raise SystemExit(f"error: {args.data} has CamVid's labels: {why}. Give an images/ + masks/ folder "
-                         "labelled with the model's classes.")
+    # an images/ + masks/ folder is taken to be labelled with the model's own classes; CamVid's labels
+    # go through the one path to ground truth (class_maps): as they are, through a table, or refused
+    class_map = ground_truth_map(meta["classes"]) if layout.startswith("CamVid") else None
+    if layout.startswith("CamVid") and class_map is None:
+        raise SystemExit(f"error: {args.data} has CamVid's labels: {no_map_reason(meta['classes'])}. Give an "
+                         "images/ + masks/ folder labelled with the model's classes.")
+    if class_map is not None and not class_map.exact and ranks.main:
+        print(class_map.note() + " The relation's own-class counts use the classes that are one model class each: "
+              + ", ".join(class_map.one_to_one()) + "; GT regions and GT-OCR are left out.", file=sys.stderr)
     fcn = None
     if not args.no_fcn:
         fcn, fcn_meta = load_model(args.fcn, device=ranks.device)
@@ -98,7 +104,7 @@ def run_relation(args: argparse.Namespace, command: str) -> dict | None:
             fcn = None
     indices = distributed.shard(list(range(len(pairs))), ranks)
     counts = relation.count_set(model, meta, [pairs[i] for i in indices], fcn, progress=ranks.main and not args.no_progress,
-                                long_side=args.long_side, indices=indices)
+                                long_side=args.long_side, indices=indices, class_map=class_map)
     parts = distributed.gather(counts, ranks)
     distributed.finish(ranks)
     if not ranks.main:
@@ -111,7 +117,8 @@ def run_relation(args: argparse.Namespace, command: str) -> dict | None:
                   "trained": bool(meta.get("trained")), "weights_digest": relation.model_digest(model)},
         "data": {"root": str(args.data), "layout": layout, "every": args.every, "limit": args.limit},
     }
-    result |= relation.set_results(counts, list(meta["classes"]), args.long_side, relation.no_context_text(model, fcn))
+    result |= relation.set_results(counts, list(meta["classes"]), args.long_side, relation.no_context_text(model, fcn),
+                                   class_map)
     result["processes"] = ranks.world
     result["torch"] = torch.__version__
     result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, {ranks.device}"

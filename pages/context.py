@@ -4,7 +4,6 @@ import streamlit as st
 
 from ocr_viz.analysis import stats
 from ocr_viz.app import model_choice, transport
-from ocr_viz.data.classes import IGNORE_INDEX
 from ocr_viz.figures import label_figure, map_figure, pca_caption, rgb_figure
 from pages._layout import scale_picker, stage_code, stage_page
 from pages._worked import context_block
@@ -33,7 +32,7 @@ with norm:
 
 st.subheader("What OCR changed")
 opacity = st.slider("opacity over the image", 0.0, 1.0, 0.6, key="context.opacity")
-change = stats.changes(arrays.aux_pred, arrays.pred, current.truth, IGNORE_INDEX)
+change = stats.changes(arrays.aux_pred, arrays.pred)
 left, middle, right = st.columns(3)
 with left:
     transport.chart(label_figure(arrays.image, arrays.aux_pred, classes, palette,
@@ -49,9 +48,12 @@ with right:
                                  height=380, legend_below=True))
 share = change["changed"] / change["total"]
 summary = f"OCR changed the label of {change['changed']:,} of {change['total']:,} pixels ({share:.1%})."
-if current.truth is not None:
-    summary += (f" Against the ground truth: {change['fixed']:,} of them became right and {change['broken']:,} "
-                "became wrong.")
+if current.ground is not None:
+    truth = current.ground.changes(arrays.aux_pred, arrays.pred)
+    summary += (f" Against the ground truth: {truth['fixed']:,} of them became right and {truth['broken']:,} "
+                "became wrong" + ("." if current.ground.map.exact else
+                                  f" (in {current.ground.map.labels_title}'s classes: a change between two classes "
+                                  f"merged into one is no change there; {truth['changed']:,} changed in those classes)."))
 st.markdown(summary)
 
 context_block(current)  # Eq. 3 and 6 with the chosen pixel's numbers

@@ -33,7 +33,7 @@ with pictures:
              f"{arrays.image.shape[0]} pixels (longer side 640)")
     transport.chart(label_figure(arrays.image, arrays.pred, current.classes, current.palette, "its segmentation",
                                  caption="details on the Segmentation page" + (
-                                     "; ground truth there too" if current.truth is not None else ""), height=420,
+                                     "; ground truth there too" if current.ground is not None else ""), height=420,
                                  legend_below=True),
                     downloads=False)
 

@@ -24,7 +24,8 @@ if not current.arrays.is_ocr:
     st.warning(f"The lecture walks through the OCR head; the loaded model's head is `{current.meta['arch']['head']}`. "
                "Choose the shipped OCR model in the sidebar.")
     st.stop()
-scene = lecture.Scene(current.arrays, current.classes, current.palette, current.truth, model=current.model)
+scene = lecture.Scene(current.arrays, current.classes, current.palette, current.truth, model=current.model,
+                      ground=current.ground)
 if step.key == "relation":
     # The pixel and region a link (or a click) chose; else a typical pixel of the largest region, which
     # then becomes the chosen one, so the URL, and a link copied from it, show this same view.

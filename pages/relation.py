@@ -56,11 +56,14 @@ def follow_the_pixel():
 
 
 follow_the_pixel()
-here = model_choice.derived("relation_truth.image", lambda: relation.image_summary(arrays, classes, current.truth))
+here = model_choice.derived("relation_truth.image", lambda: relation.image_summary(arrays, classes, current.model_labels))
 with st.container(border=True):
     st.markdown("**What the relation does on this image, measured** (the paper's picture: each pixel relates "
                 "mostly to the region of its own object)\n\n"
                 + "\n".join(f"- {line}" for line in explain.relation_findings(here, classes)))
+    if current.ground is not None and not current.ground.map.exact:
+        st.caption(f"Own class: counted on the {current.ground.map.labels_title} classes that are one model class each "
+                   f"({', '.join(current.ground.map.one_to_one())}); a merged class has no single own region.")
     st.page_link("pages/relation_truth.py", label="The same over the whole test set: What the relation really does",
                  icon=":material/fact_check:")
 

@@ -46,7 +46,7 @@ if upload is not None:
     except ValueError as e:
         st.error(f"The analysis file was not used: {e}")
 
-here = model_choice.derived("relation_truth.image", lambda: relation.image_summary(arrays, classes, current.truth))
+here = model_choice.derived("relation_truth.image", lambda: relation.image_summary(arrays, classes, current.model_labels))
 test = results["relation"] if results else None
 
 claim, measured = st.columns(2)
@@ -97,7 +97,10 @@ table([
 ])
 st.caption(f"Chance for an argmax: 1/K = {1 / K:.1%}. Relative view: w_ik divided by its mean over the image's "
            "pixels, which removes a preference for one region shared by every pixel. Empty: needs the ground truth "
-           "(choose a CamVid test image in the sidebar) or the test-set analysis.")
+           "(choose a CamVid test image in the sidebar) or the test-set analysis."
+           + (f" This image's labels are {current.ground.map.labels_title}'s: its true-class rows count only the "
+              f"classes that are one model class each ({', '.join(current.ground.map.one_to_one())}); merged classes "
+              "have no single own region." if current.ground is not None and not current.ground.map.exact else ""))
 
 st.subheader("The figures")
 left, right = st.columns(2)
@@ -115,7 +118,7 @@ with right:
                                       f"which region each cell relates to most ({where})",
                                       "share of all cells whose argmax_k w_ik is each class"))
 
-source = test if test is not None else (here if current.truth is not None else None)
+source = test if test is not None else (here if current.ground is not None else None)
 if source is not None:
     where = f"test set, {results['images']} images" if test is not None else "this image"
     left, right = st.columns(2)

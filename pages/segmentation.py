@@ -4,7 +4,6 @@ import streamlit as st
 
 from ocr_viz.analysis import stats
 from ocr_viz.app import transport
-from ocr_viz.data.classes import IGNORE_INDEX
 from ocr_viz.figures import class_bars, label_figure, map_figure
 from pages._layout import stage_code, stage_page
 
@@ -25,13 +24,24 @@ left, right = st.columns(2)
 with left:
     transport.chart(map_figure(arrays.confidence, "confidence: the top class probability (feature-map resolution)",
                                value_name="probability"))
-if current.truth is not None:
+ground = current.ground
+if ground is not None:
+    exact = ground.map.exact
+    names, colours = ground.classes + ["(unlabelled)" if exact else "(unlabelled or not scored)"], current.ground_palette + [(0, 0, 0)]
     with right:
-        transport.chart(label_figure(arrays.image, current.truth, classes + ["(unlabelled)"],
-                                     palette + [(0, 0, 0)], "ground truth (CamVid)", opacity=opacity))
-    score = stats.accuracy(arrays.pred, current.truth, len(classes), IGNORE_INDEX)
+        transport.chart(label_figure(arrays.image, ground.drawn_labels, names, colours,
+                                     f"ground truth ({ground.map.labels_title})", opacity=opacity))
+    if not exact:  # the model's classes are not the labels': show its prediction read in the labels' classes
+        with left:
+            transport.chart(label_figure(arrays.image, ground.map.predictions(arrays.pred), names[:-1] + ["(no counterpart)"],
+                                         colours, f"the prediction read in {ground.map.labels_title}'s classes",
+                                         opacity=opacity))
+    score = ground.score(arrays.pred)
     st.markdown(f"On this image: pixel accuracy **{score['pixel_accuracy']:.1%}**, mean IoU over the classes present "
-                f"**{score['mean_iou']:.1%}** (unlabelled pixels ignored).")
+                f"**{score['mean_iou']:.1%}** (unlabelled pixels ignored"
+                + (")." if exact else f"; scored on {ground.map.labels_title}'s classes that map, merged as said below)."))
+    if not exact:
+        st.info(ground.map.note(), icon=":material/info:")
 elif current.truth_note:
     st.info(current.truth_note, icon=":material/info:")
 

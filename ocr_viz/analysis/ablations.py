@@ -49,11 +49,15 @@ OCR = ("OCR (this model)", "the model's own prediction")
 ORDER = ("no_context", "soft_regions", "uniform", "ocr", "gt_regions", "gt_ocr")
 
 
-def head_variants(head: OCRHead, base: OCRHeadTrace, truth: np.ndarray, trained: bool) -> list[Variant]:
-    """The OCR-head experiments on the base trace, predictions at the ground truth's size."""
+GROUND_TRUTH_VARIANTS = ("gt_regions", "gt_ocr")  # they need labels in the model's own classes
+
+
+def head_variants(head: OCRHead, base: OCRHeadTrace, truth: np.ndarray, trained: bool,
+                  keys=tuple(HEAD_VARIANTS)) -> list[Variant]:
+    """The OCR-head experiments `keys` on the base trace, predictions at the ground truth's size."""
     labels = torch.as_tensor(np.asarray(truth)).to(base.x.device)
     return [Variant(key, name, meaning, interventions.prediction(run(head, base, labels), truth.shape)[0].cpu().numpy(),
-                    trained) for key, (name, meaning, run) in HEAD_VARIANTS.items()]
+                    trained) for key, (name, meaning, run) in HEAD_VARIANTS.items() if key in keys]
 
 
 def recorded_variants(arrays: TraceArrays, trained: bool) -> list[Variant]:

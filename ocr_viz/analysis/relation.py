@@ -35,7 +35,8 @@ from tqdm import tqdm
 from ocr_viz.model.arrays import trace_arrays
 from ocr_viz.data.datasets import camvid_pairs, folder_pairs
 from ocr_viz.model.images import DEFAULT_LONG_SIDE, open_image, preprocess, resize_for_model
-from ocr_viz.training.metrics import ConfusionMatrix, summary as confusion_summary
+from ocr_viz.data.class_maps import ClassMap
+from ocr_viz.training.metrics import ConfusionMatrix, scored_summary, summary as confusion_summary
 from . import ablations, interventions
 from .stats import entropy
 
@@ -245,15 +246,18 @@ def image_summary(arrays, classes: list[str], truth: np.ndarray | None = None) -
 # --- the ablations over a set: one confusion matrix per variant, scored at the labels' size ---
 
 @torch.no_grad()
-def ablation_predictions(model, trace, label: np.ndarray, fcn=None, shared_backbone: bool = False) -> dict[str, np.ndarray]:
+def ablation_predictions(model, trace, label: np.ndarray, fcn=None, shared_backbone: bool = False,
+                         ground_truth: bool = True) -> dict[str, np.ndarray]:
     """{variant key: (H,W) labels at the label's size} for one traced image: the model's OCR,
-    its soft regions, the head experiments of ablations.HEAD_VARIANTS, and no context (the
+    its soft regions, the head experiments of ablations.HEAD_VARIANTS (those that take the ground
+    truth only when `ground_truth`: the label is in the model's classes), and no context (the
     FCN model `fcn` on the same features when shared_backbone, else on the input), if given."""
     size = tuple(label.shape)
     head = interventions.ocr_trace(trace)
     preds = {"ocr": interventions.prediction(head, size)[0].cpu().numpy(),
              "soft_regions": ablations.upsample(head.M, size).argmax(1)[0].cpu().numpy()}
-    preds |= {v.key: v.pred for v in ablations.head_variants(model.head, head, label, True)}
+    keys = [k for k in ablations.HEAD_VARIANTS if ground_truth or k not in ablations.GROUND_TRUTH_VARIANTS]
+    preds |= {v.key: v.pred for v in ablations.head_variants(model.head, head, label, True, keys)}
     if fcn is not None:
         preds["no_context"] = ablations.no_context_logits(fcn, trace.features, trace.images, shared_backbone, size)
     return preds
@@ -280,7 +284,7 @@ class AblationCounts:
                  **{key: spec[:2] for key, spec in ablations.HEAD_VARIANTS.items()}}
         rows = []
         for key in sorted(self.matrices, key=lambda k: ablations.ORDER.index(k) if k in ablations.ORDER else 99):
-            result = confusion_summary(self.matrices[key].counts, classes)
+            result = scored_summary(self.matrices[key].counts, classes)
             rows.append({"key": key, "name": names[key][0], "meaning": names[key][1], "miou": result["miou"],
                          "pixel_accuracy": result["pixel_accuracy"], "per_class_iou": result["per_class_iou"]})
         return rows
@@ -345,15 +349,20 @@ def check_ocr(meta: dict) -> None:
 
 @torch.no_grad()
 def count_set(model, meta: dict, pairs: list[tuple[Path, Path]], fcn=None, progress: bool = False,
-              long_side: int = DEFAULT_LONG_SIDE, indices: list[int] | None = None) -> SetCounts:
+              long_side: int = DEFAULT_LONG_SIDE, indices: list[int] | None = None,
+              class_map: ClassMap | None = None) -> SetCounts:
     """The sums behind analyze_set over (image, label) pairs; `indices`: their places in the whole
-    set (default 0, 1, ...), so that several processes' shares merge into the whole set's."""
+    set (default 0, 1, ...), so that several processes' shares merge into the whole set's. Labels of
+    another dataset come with their class_map (class_maps.ground_truth_map): the relation then counts
+    the classes that are one model class each, the ablations are scored in the map's classes (its
+    last column: predictions without counterpart) and the ground-truth variants are left out."""
     check_ocr(meta)
     classes = list(meta["classes"])
+    mapped = class_map is not None and not class_map.exact
     model.eval()
     device = next(model.parameters()).device
     shared = fcn is not None and ablations.same_backbone(model, fcn)
-    counts = SetCounts(RelationCounts(len(classes)), AblationCounts(len(classes)))
+    counts = SetCounts(RelationCounts(len(classes)), AblationCounts(len(class_map.scored) + 1 if mapped else len(classes)))
     started = time.perf_counter()
     indices = range(len(pairs)) if indices is None else indices
     for index, (image_path, label_path) in zip(indices, tqdm(pairs, disable=not progress, dynamic_ncols=True)):
@@ -363,15 +372,20 @@ def count_set(model, meta: dict, pairs: list[tuple[Path, Path]], fcn=None, progr
         arrays = trace_arrays(trace, np.asarray(resize_for_model(image, long_side)), "ocr")
         counts.last = (index, list(arrays.grid))
         counts.relation.add(arrays.w, arrays.m_tilde, arrays.M, cell_predictions(arrays.logits),
-                            cell_labels(label, len(classes), arrays.grid))
-        counts.ablations.add(ablation_predictions(model, trace, label, fcn, shared), label)
+                            cell_labels(class_map.model_labels(label) if mapped else label, len(classes), arrays.grid))
+        preds = ablation_predictions(model, trace, label, fcn, shared, ground_truth=not mapped)
+        if mapped:
+            preds, label = {k: class_map.predictions(v) for k, v in preds.items()}, class_map.labels(label)
+        counts.ablations.add(preds, label)
     counts.seconds = time.perf_counter() - started
     return counts
 
 
-def set_results(counts: SetCounts, classes: list[str], long_side: int, no_context: str | None) -> dict:
+def set_results(counts: SetCounts, classes: list[str], long_side: int, no_context: str | None,
+                class_map: ClassMap | None = None) -> dict:
     """The JSON entries of `analyze relation` from the summed counts; no_context: what the
-    no-context row is, or None."""
+    no-context row is, or None; class_map: how labels of another dataset were read (count_set)."""
+    mapped = class_map is not None and not class_map.exact
     images = counts.relation.images
     return {
         "classes": classes, "images": images, "input_long_side": long_side,
@@ -379,7 +393,12 @@ def set_results(counts: SetCounts, classes: list[str], long_side: int, no_contex
         "seconds_per_image": counts.seconds / max(images, 1),
         "relation": counts.relation.summary(classes),
         "ablations": {"scored_at": "the label's resolution (logits upsampled bilinearly), unlabelled pixels ignored",
-                      "no_context": no_context, "rows": counts.ablations.summary(classes)},
+                      "no_context": no_context,
+                      "rows": counts.ablations.summary(list(class_map.scored) if mapped else classes)},
+        **({"class_map": {"labels": class_map.labels_title, "model": class_map.model_title, "note": class_map.note(),
+                          "relation_classes": class_map.one_to_one(),
+                          "left_out": "GT regions and GT-OCR: they need labels in the model's own classes"}}
+           if mapped else {}),
     }
 
 

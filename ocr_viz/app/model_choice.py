@@ -23,9 +23,10 @@ from ocr_viz.analysis import compare
 from . import compute, gallery
 from .session import (
     CONVERTED, CURRENT, DOWNLOADS, IMAGE, LINK_NOTICE, MODEL, SHIPPED, SHIPPED_NAME, SHIPPED_VARIANTS, UPLOAD, UPLOADED_IMAGE,
-    UPLOADED_MODEL, DEFAULT_IMAGE, Current, chosen_class, chosen_pixel, current, digest, settle_choices, write_url,
+    UPLOADED_MODEL, DEFAULT_IMAGE, SHA_DIGITS, Current, chosen_class, chosen_pixel, current, digest, file_sha, settle_choices,
+    upload_key, write_url,
 )
-from ocr_viz.data.classes import truth_mismatch
+from ocr_viz.data.class_maps import ground_truth
 from ocr_viz.model import arrays
 from ocr_viz.model.arrays import TraceArrays
 from ocr_viz.model.paths import OFFICIAL_SUFFIXES, converted_models, models_dir, shipped_path
@@ -159,7 +160,7 @@ def load_model() -> tuple[str, object, dict]:
         try:
             stamp = path.stat().st_mtime
             model, meta = _converted_model(str(path), stamp)
-            return f"{choice}:{stamp}", model, meta
+            return f"{CONVERTED}{path.name}@{file_sha(path)[:SHA_DIGITS]}:{stamp}", model, meta
         except (OSError, ocr_viz.CheckpointError) as e:
             st.error(f"The checkpoint {path.name!r} could not be loaded: {e}. Using the shipped model instead.")
     upload = st.session_state.get(UPLOADED_MODEL)
@@ -167,7 +168,7 @@ def load_model() -> tuple[str, object, dict]:
         data = upload.getvalue()
         try:
             model, meta = _uploaded_model(digest(data), data, upload.name)
-            return f"{UPLOAD}:{digest(data)}", model, meta
+            return upload_key(data, upload.name), model, meta
         except (ocr_viz.CheckpointError, ocr_viz.ConvertError) as e:
             st.error(f"The checkpoint {upload.name!r} was refused: {e}. Using the shipped model instead.")
     return shipped_model(SHIPPED_NAME)
@@ -209,13 +210,13 @@ def load_current() -> Current:
     image_key, label, data, image, entry = load_image()
     trace_key = f"{model_key}|{digest(data)}"
     arrays = _arrays(trace_key, model, image, meta["arch"]["head"])
-    truth, truth_note = None, ""
-    if entry is not None and entry.label_path is not None:
-        truth_note = truth_mismatch(meta["classes"]) or ""  # the gallery's labels are CamVid's
-        if not truth_note:
-            truth = gallery.read_ground_truth(entry.label_path, arrays.image.shape[1::-1])
+    labels = None
+    if entry is not None and entry.label_path is not None:  # the gallery's labels are CamVid's
+        labels = gallery.read_ground_truth(entry.label_path, arrays.image.shape[1::-1])
+    ground, why = ground_truth(labels, meta["classes"])
+    truth = ground.labels if ground is not None and ground.map.exact else None
     current = Current(model_key, meta, str(next(model.parameters()).device), image_key, label, trace_key, arrays, truth,
-                      model, "No ground truth for this image: " + truth_note + "." if truth_note else "")
+                      model, "No ground truth for this image: " + why + "." if why else "", ground)
     prefetch_comparison(arrays.image)
     settle_choices(arrays, current.classes)
     write_url(image_key, model_key, current.classes[chosen_class()], chosen_pixel())

@@ -12,12 +12,15 @@ from __future__ import annotations
 import functools
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import streamlit as st
 
 from . import gallery
+from ocr_viz.model.paths import models_dir
+from ocr_viz.data.class_maps import GroundTruth
 from ocr_viz.figures.palettes import CONTRAST, display_palette
 from ocr_viz.model.arrays import TraceArrays
 
@@ -55,9 +58,12 @@ class Current:
     image_label: str
     trace_key: str       # (model, image) identity: the cache key of `arrays`
     arrays: TraceArrays
-    truth: np.ndarray | None  # (H,W) ground truth at the model's input size, for dataset images
+    truth: np.ndarray | None  # (H,W) ground truth as the model's class indices: only when both name the same classes
     model: object = field(default=None, repr=False, compare=False)  # the Segmentor, for head-only experiments
-    truth_note: str = ""  # why an image with ground truth shows none for this model (classes.truth_mismatch)
+    truth_note: str = ""  # why an image with ground truth shows none for this model (class_maps.no_map_reason)
+    # the image's labels read for this model (class_maps.ground_truth): the model's own classes, or a
+    # table's mapped classes (then `truth` is None: label k is not the model's class k)
+    ground: GroundTruth | None = field(default=None, repr=False, compare=False)
 
     @property
     def classes(self) -> list[str]:
@@ -67,6 +73,18 @@ class Current:
     def palette(self) -> list[tuple[int, int, int]]:
         """The class colours to draw with: high contrast unless the sidebar chose the dataset's."""
         return display_palette(self.meta["palette"], st.session_state.get(PALETTE, CONTRAST))
+
+    @property
+    def model_labels(self) -> np.ndarray | None:
+        """The ground truth as the model's class indices (-1 where a class is not one model class), or None."""
+        return None if self.ground is None else self.ground.model_labels
+
+    @property
+    def ground_palette(self) -> list[tuple[int, int, int]]:
+        """The colours of ground.classes: the model's when they are its classes, else the labels' dataset's."""
+        if self.ground is None or self.ground.map.exact:
+            return self.palette
+        return display_palette([list(c) for c in self.ground.map.palette], st.session_state.get(PALETTE, CONTRAST))
 
 
 def digest(data: bytes) -> str:
@@ -97,14 +115,41 @@ def restore_from_url(model_choices: Callable[[], dict[str, str]]) -> None:
     st.session_state[RESTORED] = True
 
 
+SHA_DIGITS = 12  # of a file's SHA-256 in a link and the sidebar: enough to tell two files apart
+
+
+@functools.lru_cache(maxsize=32)
+def _file_sha(path: str, size: int, mtime: float) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_sha(path) -> str:
+    """The SHA-256 (hex) of a file, hashed once per size and modification time."""
+    stat = Path(path).stat()
+    return _file_sha(str(path), stat.st_size, stat.st_mtime)
+
+
+def upload_key(data: bytes, name: str) -> str:
+    """The model key of an uploaded checkpoint: its digest and its file name (upload:DIGEST:NAME)."""
+    return f"{UPLOAD}:{digest(data)}:{name}"
+
+
 def link_model(model_key: str) -> str | None:
     """The link's name of a loaded model (Current.model_key): a shipped model's name ("ocr",
-    "ocr_paper_widths"), "models:FILE" for a converted checkpoint, None for an upload (it cannot travel)."""
+    "ocr_paper_widths"), "models:FILE@SHA" for a converted checkpoint (its file's short SHA-256),
+    "upload:FILE@SHA" for an upload (which cannot travel: the link's opener is told so)."""
     kind, _, rest = model_key.partition(":")
     if kind == SHIPPED:
         return rest.partition(":")[0]  # shipped:NAME:stamp
     if model_key.startswith(CONVERTED):
-        return model_key.rpartition(":")[0]  # models:FILE:stamp
+        return model_key.rpartition(":")[0]  # models:FILE@SHA:stamp
+    if kind == UPLOAD:
+        data_digest, _, name = rest.partition(":")  # upload:DIGEST:NAME
+        return f"{UPLOAD}:{name}@{data_digest[:SHA_DIGITS]}"
     return None
 
 
@@ -119,18 +164,46 @@ def choice_link_name(choice: str) -> str | None:
 
 def model_from_link(name: str | None, model_choices: Callable[[], dict[str, str]]) -> str:
     """The sidebar's model choice a link names (link_model's inverse over the server's
-    `model_choices()`); the default, with a notice, for a name this server does not have."""
+    `model_choices()`). A converted checkpoint is restored only when this server's models folder has a
+    file of that name and SHA-256; otherwise, and for an uploaded one, the default, with a notice
+    that says what could not be restored: never silently another model."""
     st.session_state.pop(LINK_NOTICE, None)
     if name is None or name == SHIPPED_NAME:
         return SHIPPED
+    if name.startswith(UPLOAD + ":"):
+        file, _, sha = name[len(UPLOAD) + 1:].rpartition("@")
+        return _not_restored(f"The link was made with an uploaded checkpoint, {file!r} (SHA-256 {sha}...), which a "
+                             "link cannot carry; showing the default shipped model instead. Upload the file again "
+                             "(sidebar: Model, upload a checkpoint) to see that view.")
+    if name.startswith(CONVERTED):
+        file, at, sha = name[len(CONVERTED):].rpartition("@")
+        file = file if at else sha
+        sha = sha if at else ""
+        choice = CONVERTED + file
+        if choice not in model_choices():
+            return _not_restored(f"The link's model {file!r} (SHA-256 {sha or 'not given'}...) is not in this "
+                                 "server's models folder; showing the default shipped model instead.")
+        here = file_sha(models_dir() / Path(file).name)[:SHA_DIGITS]
+        if not sha:
+            st.toast(f"The link names {file!r} without its SHA-256, so the app cannot check that this server's file "
+                     f"(SHA-256 {here}...) is the one it was made with.", icon=":material/warning:")
+        elif here != sha.lower():
+            return _not_restored(f"This server's {file!r} is another file than the link's (SHA-256 {here}..., the "
+                                 f"link's {sha}...); showing the default shipped model instead of a different model "
+                                 "under the same name.")
+        return choice
     choice = next((c for c in model_choices() if choice_link_name(c) == name), None)
     if choice is None:
-        notice = (f"The link's model {name!r} is not available on this server; showing the default shipped "
-                  f"model instead.")
-        st.session_state[LINK_NOTICE] = notice
-        st.toast(notice, icon=":material/warning:")
-        return SHIPPED
+        return _not_restored(f"The link's model {name!r} is not available on this server; showing the default "
+                             "shipped model instead.")
     return choice
+
+
+def _not_restored(notice: str) -> str:
+    """The default model, with `notice` shown in the sidebar until the user chooses a model."""
+    st.session_state[LINK_NOTICE] = notice
+    st.toast(notice, icon=":material/warning:")
+    return SHIPPED
 
 
 def write_url(image_key: str, model_key: str, class_name: str, pixel: tuple[int, int]) -> None:

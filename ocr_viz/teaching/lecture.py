@@ -17,7 +17,7 @@ import numpy as np
 
 from ocr_viz.analysis import relation as relation_stats, stats
 from ocr_viz.model.arrays import TraceArrays
-from ocr_viz.data.classes import IGNORE_INDEX
+from ocr_viz.data.class_maps import GroundTruth, identity
 from ocr_viz.figures import (Scale, class_bars, label_figure, map_figure, pca_caption, rgb_figure, score_bars,
                              similarity_figure)
 from ocr_viz.figures.attention import term_bars
@@ -38,6 +38,14 @@ class Scene:
     scores: dict[str, float] | None = None  # mIoU % per ablation variant (name), for the last step's figure
     scored_on: str = ""  # where the scores come from: "on this image", "over 233 test images"
     model: object = None  # the Segmentor, whose head's modules recompute what the trace does not record
+    ground: GroundTruth | None = None  # the labels read for this model (class_maps.ground_truth); else from `truth`
+
+    @property
+    def labels(self) -> GroundTruth | None:
+        """The one path to ground truth: `ground`, or `truth` taken as the model's own classes."""
+        if self.ground is not None or self.truth is None:
+            return self.ground
+        return GroundTruth(self.truth, identity(self.classes, "the labels"))
 
     @property
     def K(self) -> int:
@@ -142,7 +150,8 @@ def focus(scene: Scene) -> tuple[int, tuple[int, int], bool]:
 
 def relation_summary(scene: Scene) -> dict:
     """analysis.relation's statistics of this image (with its ground truth when there is one)."""
-    return relation_stats.image_summary(scene.arrays, scene.classes, scene.truth)
+    labels = scene.labels
+    return relation_stats.image_summary(scene.arrays, scene.classes, None if labels is None else labels.model_labels)
 
 
 def relation_facts(scene: Scene) -> dict:
@@ -155,8 +164,10 @@ def relation_facts(scene: Scene) -> dict:
     d = decimals(mean, uniform)
     bias_cls, bias_share = explain.strongest_region(s, scene.classes)
     top1 = s["absolute"]["top1_truth"]
+    mapped = scene.labels is not None and not scene.labels.map.exact
     truth_note = (f" Against the ground truth, the strongest region is the true class for {top1:.0%} of the "
-                  f"labelled cells: {explain.alignment_verdict(top1)}." if top1 is not None else
+                  f"labelled cells" + (f" of the classes that are one model class each ({', '.join(scene.labels.map.one_to_one())})"
+                                       if mapped else "") + f": {explain.alignment_verdict(top1)}." if top1 is not None else
                   " (Choose a CamVid image to compare with the ground truth.)")
     return {"mean": f"{mean:.{d}f}", "uniform": f"{uniform:.{d}f}",
             "reading": explain.entropy_reading(mean, uniform), "row": row, "col": col, "cls": scene.classes[k],
@@ -178,9 +189,10 @@ def context_facts(scene: Scene) -> dict:
 
 
 def output_facts(scene: Scene) -> dict:
-    change = stats.changes(scene.arrays.aux_pred, scene.arrays.pred, scene.truth, IGNORE_INDEX)
-    truth_note = (f" Against the ground truth, {change['fixed']:,} of them became right and {change['broken']:,} "
-                  "became wrong." if scene.truth is not None else
+    change = stats.changes(scene.arrays.aux_pred, scene.arrays.pred)
+    truth = None if scene.labels is None else scene.labels.changes(scene.arrays.aux_pred, scene.arrays.pred)
+    truth_note = (f" Against the ground truth, {truth['fixed']:,} of them became right and {truth['broken']:,} "
+                  "became wrong." if truth is not None else
                   " (Choose a CamVid image to see how many of them became right.)")
     return {"changed": change["changed"], "total": change["total"], "share": change["changed"] / change["total"],
             "truth_note": truth_note}

@@ -32,13 +32,14 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ocr_viz.data.classes import CAMVID_CLASSES, truth_mismatch
+from ocr_viz.data.class_maps import ClassMap, ground_truth_map, no_map_reason
+from ocr_viz.data.classes import CAMVID_CLASSES
 from ocr_viz.data.datasets import camvid_pairs, folder_pairs, read_pair
 from ocr_viz.data.transforms import normalize
 from ocr_viz.model.api import load_model
 from ocr_viz.model.segmentor import upsample
 from . import distributed
-from .metrics import ConfusionMatrix, summary
+from .metrics import ConfusionMatrix, scored_summary, summary
 
 REGRESSION_SUBSET_SIZE = 20
 
@@ -93,9 +94,17 @@ class Counts:
 
 
 def count(model, pairs: list[tuple[Path, Path]], num_classes: int, scale: float = 1.0, flip: bool = False,
-          progress: bool = False) -> Counts:
+          progress: bool = False, class_map: ClassMap | None = None) -> Counts:
     """The confusion matrices of `model` (put in eval mode) over (image, label) paths; seconds
-    counts the model's work (forward passes, upsampling, softmax), not file decoding."""
+    counts the model's work (forward passes, upsampling, softmax), not file decoding. With a
+    class_map that is not exact (labels of another dataset, class_maps.ground_truth_map), labels and
+    predictions are read in its scored classes, num_classes = len(scored) + 1: the last column holds
+    predictions of classes without counterpart."""
+    if class_map is not None and not class_map.exact:
+        mapped = lambda pred, label: (torch.as_tensor(class_map.predictions(np.asarray(pred))),  # noqa: E731
+                                      torch.as_tensor(class_map.labels(np.asarray(label))))
+    else:
+        mapped = lambda pred, label: (pred, label)  # noqa: E731
     model.eval()
     device = next(model.parameters()).device
     final, aux = ConfusionMatrix(num_classes), ConfusionMatrix(num_classes)
@@ -107,17 +116,17 @@ def count(model, pairs: list[tuple[Path, Path]], num_classes: int, scale: float 
         probs, aux_probs = class_probabilities(model, images, scale, flip)
         pred = probs.argmax(1)[0].cpu()
         seconds += time.perf_counter() - started
-        final.update(pred, label)
+        final.update(*mapped(pred, label))
         if aux_probs is not None:
             has_aux = True
-            aux.update(aux_probs.argmax(1)[0].cpu(), label)
+            aux.update(*mapped(aux_probs.argmax(1)[0].cpu(), label))
     return Counts(final.counts, aux.counts if has_aux else None, len(pairs), seconds)
 
 
 def results(counts: Counts, scale: float, flip: bool, class_names) -> dict:
     """mIoU, pixel accuracy and per-class IoU (and the soft regions') from the summed counts."""
-    result = {"images": counts.images, "scale": scale, "flip": flip, **summary(counts.final, class_names)}
-    result["aux"] = summary(counts.aux, class_names) if counts.aux is not None else None
+    result = {"images": counts.images, "scale": scale, "flip": flip, **scored_summary(counts.final, class_names)}
+    result["aux"] = scored_summary(counts.aux, class_names) if counts.aux is not None else None
     result["seconds_per_image"] = counts.seconds / max(1, counts.images)
     return result
 
@@ -188,17 +197,25 @@ def main(argv=None) -> dict | None:
     ranks = distributed.start(args.device, args.backend)
     model, meta = load_model(args.checkpoint, ranks.device)
     classes = meta.get("classes", CAMVID_CLASSES)
-    why = None if args.subset is None and is_folder(args.data) else truth_mismatch(classes)
-    if why:  # an images/ + masks/ folder is taken to be labelled with the model's own classes
-        raise SystemExit(f"error: the labels in {args.data} are CamVid's: {why}.")
-    mine = count(model, distributed.shard(pairs, ranks), len(classes), args.scale, args.flip,
-                 progress=ranks.main and not args.no_progress)
+    # an images/ + masks/ folder is taken to be labelled with the model's own classes; CamVid's labels
+    # go through the one path to ground truth (class_maps): as they are, through a table, or refused
+    class_map = None if args.subset is None and is_folder(args.data) else ground_truth_map(classes)
+    if class_map is None and not (args.subset is None and is_folder(args.data)):
+        raise SystemExit(f"error: the labels in {args.data} are CamVid's: {no_map_reason(classes)}.")
+    mapped = class_map is not None and not class_map.exact
+    if mapped and ranks.main:
+        print(class_map.note(), flush=True)
+    mine = count(model, distributed.shard(pairs, ranks), len(class_map.scored) + 1 if mapped else len(classes),
+                 args.scale, args.flip, progress=ranks.main and not args.no_progress, class_map=class_map)
     total = functools.reduce(operator.add, distributed.gather(mine, ranks))
     distributed.finish(ranks)
     if not ranks.main:
         return None
     result = {"checkpoint": str(args.checkpoint), "split": args.split, "trained": meta.get("trained")}
-    result |= results(total, args.scale, args.flip, classes)
+    result |= results(total, args.scale, args.flip, list(class_map.scored) if mapped else classes)
+    if mapped:
+        result["class_map"] = {"labels": class_map.labels_title, "model": class_map.model_title,
+                               "scored": dict(class_map.groups()), "note": class_map.note()}
     result["processes"] = ranks.world
     result["torch"] = torch.__version__
     result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, {ranks.device}"

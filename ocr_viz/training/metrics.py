@@ -57,3 +57,15 @@ def summary(confusion: torch.Tensor, class_names: list[str] | tuple[str, ...]) -
         "per_class_iou": {name: None if np.isnan(v) else v for name, v in zip(class_names, ious)},
         "confusion": confusion.tolist(),
     }
+
+
+def scored_summary(confusion: torch.Tensor, class_names: list[str] | tuple[str, ...]) -> dict:
+    """summary() over the named classes. A matrix with one more row and column than names (labels of
+    another dataset read through a class map: the last column holds predictions of model classes
+    without counterpart, never a label) counts that column as a miss in the named classes' IoU, and
+    gives it no IoU of its own in the mean."""
+    result = summary(confusion, class_names)
+    if confusion.shape[0] == len(class_names) + 1:
+        ious = [v for v in result["per_class_iou"].values() if v is not None]
+        result["miou"] = float(np.mean(ious)) if ious else float("nan")
+    return result
