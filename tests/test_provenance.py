@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from app_helpers import problems, start
+from urllib.parse import parse_qs, urlsplit
+
+from app_helpers import open_page, problems, start
 
 from ocr_viz.app import session
 from ocr_viz.app.sidebar import provenance
@@ -99,6 +101,9 @@ def test_a_link_restores_the_converted_file_by_name_and_sha_or_says_why_not(mode
     link = dict(at.query_params)
     assert link["model"] == f"models:{NAME}@{short_sha(models_folder / NAME)}"
     model_key = at.session_state[session.CURRENT].model_key
+    open_page(at, "export")  # Export's link carries the model too
+    shared = [c.value for c in at.code if "model=" in c.value]
+    assert shared and parse_qs(urlsplit(shared[0]).query)["model"] == [link["model"]]
 
     again = start(link)  # another session on a server with the same file: restored
     assert problems(again) == [] and again.session_state[session.CURRENT].model_key == model_key

@@ -386,7 +386,7 @@ def release_notes(meta: dict) -> list[str]:
                  f"read off `{arch['aux_feature']}` by a {head['aux_kernel']}x{head['aux_kernel']} conv, x off `layer4`")
     reported = meta.get("reported") or {}
     notes = [
-        f"**Released model**: {src['layout']} checkpoint `{src['file']}` ({src['repository']}), SHA-256 "
+        f"**Converted checkpoint**: a {src['layout']} checkpoint `{src['file']}` ({src['repository']}), SHA-256 "
         f"`{(src.get('sha256') or '?')[:16]}...`, converted by `python -m ocr_viz.convert`; every tensor mapped.",
         f"**Backbone**: {where}.",
         f"**Head** as the release builds it: mid {head['mid_channels']}, key {head['key_channels']} channels; "
