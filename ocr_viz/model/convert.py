@@ -4,11 +4,18 @@ Three source layouts, read from their code:
   hrnet-ocr  HRNet/HRNet-Semantic-Segmentation, branch HRNet-OCR, lib/models/seg_hrnet_ocr.py
              (keys `model.conv1...`, `model.conv3x3_ocr`, `model.ocr_distri_head`, `model.aux_head`)
   openseg    openseg-group/openseg.pytorch, lib/models/nets/ocrnet.py (SpatialOCRNet, ResNet-101)
-             and lib/models/nets/hrnet.py (HRNet_W48_OCR), built with torch BatchNorm; the
-             ResNet is assumed without `multi_grid` (it changes dilations, not tensors, so a
-             file cannot tell)
+             and lib/models/nets/hrnet.py (HRNet_W48_OCR), with torch BatchNorm or InPlace-ABN
+             (its configs' bn_type inplace_abn, and always in its HRNet backbone); the ResNet's
+             `multi_grid` is taken as its configs' [1, 1, 1] (it changes dilations, not tensors,
+             so a file cannot tell)
   mmseg      open-mmlab/mmsegmentation, CascadeEncoderDecoder with decode_head.0 = FCNHead (the
              soft regions) and decode_head.1 = OCRHead (configs/ocrnet/: HR18s, HR18, HR48, R101-d8)
+
+InPlace-ABN (mapillary/inplace_abn, which openseg and HRNet-OCR's torch 0.4 code train with) saves a
+BatchNorm without num_batches_tracked and scales by |weight| + eps; with activation "none" /
+"identity" the code applies its own ReLU after it, and openseg's BNReLU with it is one module, batch
+norm then leaky ReLU 0.01. Both become plain BatchNorm (weight |weight| + eps) and, for the BNReLU,
+a leaky ReLU in the head (`relu_slope`).
 
 The file is read with torch.load(weights_only=True) only, so a pickle that would run code is
 refused before anything runs. Every source tensor must land in the model and every model
@@ -31,6 +38,7 @@ from ocr_viz.data import classes as class_tables
 from ocr_viz.data.transforms import MEAN, STD
 from . import build
 from .backbones.hrnet import HRNET_FEATURES, LAYOUTS, HRNetLayout, StageLayout
+from .heads.conv_blocks import ABN_SLOPE
 
 SOURCE_LAYOUTS = ("hrnet-ocr", "openseg", "mmseg")
 
@@ -168,11 +176,11 @@ def detect_layout(state: dict[str, torch.Tensor]) -> str:
     if "decode_head.1.object_context_block.query_project.0.conv.weight" in keys:
         return "mmseg"
     if "spatial_ocr_head.conv_bn_dropout.0.weight" in keys or "ocr_distri_head.conv_bn_dropout.0.weight" in keys:
-        if "conv_3x3.1.weight" in keys or "conv3x3.1.weight" in keys:
-            raise ConvertError("this openseg checkpoint was trained with InPlace-ABN (BatchNorm fused with a leaky "
-                               "ReLU); only checkpoints built with torch BatchNorm (bn_type torchbn / torchsyncbn) "
-                               "are supported, since the activation differs")
         return "openseg"
+    if any(k.startswith("asp_ocr_head.") for k in keys):
+        raise ConvertError("this is openseg's ASP-OCR (spatial_asp_ocrnet / hrnet_w48_asp_ocr: asp_ocr_head.*), whose head "
+                           "(SpatialOCR_ASP_Module, OCR as one branch of ASPP) is not built here; only its OCRNet and "
+                           "HRNet-W48-OCR convert")
     first = list(state)[:8]  # in the file's order: what the user would see printing it
     raise ConvertError(f"unrecognised layout: not HRNet-OCR, openseg or mmsegmentation OCRNet "
                        f"({len(keys)} tensors; first keys: {', '.join(first)})")
@@ -213,10 +221,80 @@ OPENSEG_INPUT = {
 }
 
 
+def is_hrnet(state: dict[str, torch.Tensor], layout: str) -> bool:
+    return layout == "hrnet-ocr" or "backbone.stage4.0.branches.0.0.conv1.weight" in state
+
+
+# ---------------------------------------------------------------- InPlace-ABN
+
+BN_EPS = 1e-5  # torch BatchNorm's and InPlace-ABN's default, which every source keeps
+
+
+def openseg_bn_relus(hrnet: bool) -> list[str]:
+    """Where openseg builds ModuleHelper.BNReLU (nets/hrnet.py, nets/ocrnet.py, spatial_ocr_block.py):
+    Sequential(BatchNorm2d, ReLU) with torchbn, one InPlaceABNSync (leaky ReLU 0.01) with inplace_abn."""
+    src = "ocr_distri_head." if hrnet else "spatial_ocr_head."
+    b = src + OCB
+    return ["conv3x3.1" if hrnet else "conv_3x3.1", "aux_head.1" if hrnet else "dsn_head.1",
+            b + "f_pixel.1", b + "f_pixel.3", b + "f_object.1", b + "f_object.3", b + "f_down.1", b + "f_up.1",
+            src + "conv_bn_dropout.1"]
+
+
+def openseg_head_activation(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], float]:
+    """(state with each InPlace-ABN BNReLU renamed as torchbn's BatchNorm at `.0`, the head's ReLU slope:
+    0 for torchbn, 0.01 for InPlace-ABN). A mixture, or a one-module BNReLU with torch's
+    num_batches_tracked, is no model openseg's code builds: ConvertError naming the keys."""
+    positions = openseg_bn_relus(is_hrnet(state, "openseg"))
+    torch_style = [p for p in positions if p + ".0.weight" in state]
+    abn = [p for p in positions if p + ".weight" in state]
+    if torch_style and abn:
+        raise ConvertError("unsupported InPlace-ABN layout: openseg builds every BNReLU of the head with one bn_type, "
+                           f"but these are InPlace-ABN modules: {', '.join(p + '.weight' for p in abn)}; and these "
+                           f"torch BatchNorm + ReLU: {', '.join(p + '.0.weight' for p in torch_style)}")
+    if not abn:
+        return state, 0.0
+    tracked = [p + ".num_batches_tracked" for p in abn if p + ".num_batches_tracked" in state]
+    if tracked:
+        raise ConvertError("unsupported InPlace-ABN layout: these one-module BNReLUs carry torch BatchNorm's "
+                           f"num_batches_tracked, which InPlace-ABN never saves: {', '.join(tracked)}")
+    renamed = {}
+    for key, value in state.items():
+        owner = next((p for p in abn if key.startswith(p + ".")), None)
+        renamed[key if owner is None else owner + ".0." + key[len(owner) + 1:]] = value
+    return renamed, ABN_SLOPE
+
+
+def inplace_abn_as_batch_norm(state: dict[str, torch.Tensor], layout: str) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """(state in torch BatchNorm's terms, the norms that were InPlace-ABN). A norm saved without
+    num_batches_tracked is InPlace-ABN where the source's code builds one (openseg; HRNet-OCR under
+    torch 0.4, lib/models/bn_helper.py): its scale |weight| + eps becomes the weight. mmsegmentation
+    never builds one: there the buffer is just absent (an older torch) and becomes 0, unused in eval."""
+    norms = [k[: -len("running_var")] for k in state if k.endswith("running_var")]
+    bare = [p for p in norms if p + "num_batches_tracked" not in state]
+    if not bare:
+        return state, []
+    part = (lambda p: "backbone" if p.startswith("backbone.") else "head") if layout != "hrnet-ocr" else (lambda p: "model")
+    for group in sorted({part(p) for p in norms}):
+        mine = [p for p in norms if part(p) == group]
+        without = [p for p in mine if p in bare]
+        if without and len(without) < len(mine):
+            tracked = [p for p in mine if p not in bare]
+            raise ConvertError(f"unsupported InPlace-ABN layout: in the {group}, {len(without)} BatchNorms have no "
+                               f"num_batches_tracked (InPlace-ABN) and {len(tracked)} have it (torch BatchNorm), which "
+                               f"{layout}'s code never mixes; without: {', '.join(p + 'weight' for p in without[:4])}"
+                               f"{' ...' if len(without) > 4 else ''}; with: {', '.join(p + 'num_batches_tracked' for p in tracked[:4])}"
+                               f"{' ...' if len(tracked) > 4 else ''}")
+    out = dict(state)
+    for p in bare:
+        if layout != "mmseg" and p + "weight" in out:
+            out[p + "weight"] = out[p + "weight"].abs() + BN_EPS
+        out[p + "num_batches_tracked"] = torch.zeros((), dtype=torch.int64)
+    return out, ([] if layout == "mmseg" else bare)
+
+
 def detect_arch(state: dict[str, torch.Tensor], layout: str) -> dict:
     """The ocr_viz architecture of a source state dict (renamed to our keys)."""
-    hrnet = layout == "hrnet-ocr" or (layout == "openseg" and "backbone.stage4.0.branches.0.0.conv1.weight" in state) \
-        or (layout == "mmseg" and "backbone.stage4.0.branches.0.0.conv1.weight" in state)
+    hrnet = is_hrnet(state, layout)
     renamed, _ = rename(state, rules_for(layout, "hrnet" if hrnet else "resnet101"))
 
     def shape(key: str) -> tuple[int, ...]:
@@ -341,7 +419,11 @@ def convert_state(state: dict[str, torch.Tensor], layout: str = "auto", dataset:
         layout = detect_layout(state)
     elif layout not in SOURCE_LAYOUTS:
         raise ConvertError(f"unknown layout {layout!r}; known: auto, {', '.join(SOURCE_LAYOUTS)}")
+    state, relu_slope = openseg_head_activation(state) if layout == "openseg" else (state, 0.0)
+    state, abn = inplace_abn_as_batch_norm(state, layout)
     arch = detect_arch(state, layout)
+    if relu_slope:
+        arch["head_kwargs"]["relu_slope"] = relu_slope
     renamed, unmatched = rename(state, rules_for(layout, arch["backbone"]))
     with torch.device("meta"):  # shapes only, no memory
         expected = build.build(arch).state_dict()
@@ -359,7 +441,10 @@ def convert_state(state: dict[str, torch.Tensor], layout: str = "auto", dataset:
     dataset = choose_dataset(arch["num_classes"], dataset, file_name)
     tensors = {k: renamed[k].detach().float().contiguous() if renamed[k].is_floating_point() else renamed[k].contiguous()
                for k in expected}
-    return Conversion(tensors, metadata(arch, layout, dataset, file_name, digest), unused=[])
+    meta = metadata(arch, layout, dataset, file_name, digest)
+    meta["source"]["norm"] = {"inplace_abn": len(abn), "batch_norm": sum(k.endswith("running_var") for k in tensors) - len(abn),
+                              "head_relu": f"leaky ReLU {relu_slope:g} (InPlace-ABN BNReLU)" if relu_slope else "ReLU"}
+    return Conversion(tensors, meta, unused=[])
 
 
 def convert(source: str | Path | bytes, layout: str = "auto", dataset: str | None = None,

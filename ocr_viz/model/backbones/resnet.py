@@ -4,8 +4,10 @@ Both sources replace ResNet's 7x7 stem with three 3x3 convs (the "deep stem") an
 strides of layer3 and layer4 into dilations 2 and 4, the first block of each keeping half the
 dilation (openseg's `_nostride_dilate`, mmsegmentation's ResNetV1c with contract_dilation).
 They differ in the stem widths: openseg 64, 64, 128 (so layer1 starts from 128 channels),
-mmsegmentation 32, 32, 64. The stem is one nn.Sequential (conv, BN, ReLU) x 3, named as
-mmsegmentation names it (stem.0, stem.1, stem.3, ...).
+mmsegmentation 32, 32, 64, and in the max-pool after the stem: openseg's (resnet_models.py,
+"# change.") rounds up (ceil_mode=True), so an even stem output of s cells pools to s/2 + 1, not
+s/2, and every later map sits on another grid; mmsegmentation's ResNetV1c rounds down. The stem
+is one nn.Sequential (conv, BN, ReLU) x 3, named as mmsegmentation names it (stem.0, stem.1, stem.3, ...).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from torch import nn
 from .blocks import Bottleneck, bn
 
 STEMS = {"openseg": (64, 64, 128), "mmseg": (32, 32, 64)}
+CEIL_MODE = {"openseg": True, "mmseg": False}  # the stem max-pool's rounding, per source
 RESNET101_BLOCKS = (3, 4, 23, 3)
 # (planes, stride, dilation) of layer1..layer4 at output stride 8
 LAYERS = ((64, 1, 1), (128, 2, 1), (256, 1, 2), (512, 1, 4))
@@ -54,7 +57,7 @@ class DilatedResNet(nn.Module):
         if not contract_dilation:
             raise ValueError("only contract_dilation=True (first block of a dilated layer at half the dilation) is built")
         self.stem = deep_stem(STEMS[stem])
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.maxpool = nn.MaxPool2d(3, 2, 1, ceil_mode=CEIL_MODE[stem])
         c_in = STEMS[stem][-1]
         for i, ((planes, stride, dilation), n) in enumerate(zip(LAYERS, blocks), start=1):
             setattr(self, f"layer{i}", res_layer(c_in, planes, n, stride, dilation))

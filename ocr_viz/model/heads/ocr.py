@@ -7,13 +7,14 @@ key_channels^-0.5, the spatial softmax has a temperature, and g ends in dropout.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
 from einops import einsum, rearrange
 from torch import nn
 
-from .conv_blocks import conv_bn_relu
+from .conv_blocks import conv_bn_relu as conv_bn_act
 
 
 def m_tilde(M: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -70,7 +71,8 @@ class OCRHead(nn.Module):
     HRNet-OCR and openseg), `aux_bias` (the aux head's first conv alone), `attention_bias` (the 1x1 convs of
     phi, psi, delta, rho and g have biases, as in openseg), `context_first`
     (g reads [y; x], the order all three official codes concatenate in; the paper writes
-    [x; y]), and the aux head's input width, hidden width and kernel (`aux_in_channels`,
+    [x; y]), `relu_slope` (every conv-BN-ReLU's ReLU leaky with this slope: openseg's InPlace-ABN
+    releases, whose BNReLU is BatchNorm + leaky ReLU 0.01), and the aux head's input width, hidden width and kernel (`aux_in_channels`,
     `aux_channels`, `aux_kernel`: the ResNet-101 models read M off an earlier backbone stage
     with a 3x3 conv to 512 or 256 channels). The defaults are the shipped model's head.
     """
@@ -90,11 +92,13 @@ class OCRHead(nn.Module):
         aux_channels: int | None = None,
         aux_kernel: int = 1,
         attention_bias: bool = False,
+        relu_slope: float = 0.0,
     ):
         super().__init__()
         self.temperature = temperature
         self.context_first = context_first
         aux_in = aux_in_channels or in_channels
+        conv_bn_relu = functools.partial(conv_bn_act, relu_slope=relu_slope)
         self.aux_head = nn.Sequential(  # soft object regions, supervised by the auxiliary loss
             conv_bn_relu(aux_in, aux_channels or aux_in, aux_kernel, bias=conv_bias if aux_bias is None else aux_bias),
             nn.Conv2d(aux_channels or aux_in, num_classes, 1),
