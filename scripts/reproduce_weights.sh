@@ -14,17 +14,10 @@ python -m ocr_viz.ship "$RUNS/ocr/final.safetensors" "$W/ocr.safetensors"
 
 # 2. Every head on that fine-tuned backbone, frozen, with one recipe (OCR again too, so the
 #    comparison isolates the head).
-for head in fcn aspp nonlocal baseoc ocr; do
+for head in fcn aspp nonlocal baseoc pyramid_oc asp_oc ocr; do
   python -m ocr_viz.train --head "$head" --data "$DATA" --split train+val --iters 500 \
     --init "$W/ocr.safetensors" --freeze-backbone --out "$RUNS/frozen_$head"
 done
-# OCNet's Pyramid-OC and ASP-OC: the same recipe with fewer steps (trained on a shared, loaded CPU; see the
-# model card): ASP-OC 250 steps; Pyramid-OC 160 (the shipped run: 25 steps under a 250-step schedule, then
-# resumed with --iters 160; here one uninterrupted schedule).
-python -m ocr_viz.train --head asp_oc --data "$DATA" --split train+val --iters 250 --checkpoint-every 25 \
-  --init "$W/ocr.safetensors" --freeze-backbone --out "$RUNS/frozen_asp_oc"
-python -m ocr_viz.train --head pyramid_oc --data "$DATA" --split train+val --iters 160 --checkpoint-every 20 \
-  --init "$W/ocr.safetensors" --freeze-backbone --out "$RUNS/frozen_pyramid_oc"
 for head in fcn aspp nonlocal baseoc pyramid_oc asp_oc; do
   python -m ocr_viz.ship "$RUNS/frozen_$head/final.safetensors" "$W/$head.safetensors" --backbone-from "$W/ocr.safetensors"
 done
