@@ -1,6 +1,9 @@
 """What every stage page shows around its figures: the title, the equations numbered as in
 the paper, the real tensor shapes of this run, and the source of the functions that computed
 it. Not a page itself (st.navigation in app.py lists the pages)."""
+import html
+
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -64,6 +67,27 @@ def share_box(page_path: str, here: str, label: str = "Link to this view") -> st
     st.caption(f"{label} (the copy icon copies it):")
     st.code(link, language=None, wrap_lines=True)
     return link
+
+
+def figure_columns(count: int, per_row: int = 3) -> list:
+    """`count` columns for figures side by side, `per_row` a row (two in large type, where a third of the
+    page left a map a few dozen pixels wide inside its larger margins), in reading order."""
+    per_row = min(per_row, 2) if st.session_state.get(session.LARGE_TYPE) else per_row
+    return [column for start in range(0, count, per_row)
+            for column in st.columns(per_row)[:min(per_row, count - start)]]
+
+
+def class_legend(classes: list[str], palette, *label_maps: np.ndarray, masks=()) -> None:
+    """One legend for a row of label maps drawn without their own (label_figure(legend=False)): a
+    swatch and the name of each class present in any of them (where its mask, if given, is true), as
+    page text, which wraps at any width and grows with large type."""
+    present = np.unique(np.concatenate([(m if i >= len(masks) or masks[i] is None else m[masks[i]]).ravel()
+                                        for i, m in enumerate(label_maps)]))
+    chips = [f'<span style="display:inline-block;white-space:nowrap;margin-right:1.1em">'
+             f'<span style="display:inline-block;width:0.9em;height:0.9em;vertical-align:-0.1em;margin-right:0.35em;'
+             f'border:1px solid #888;background:rgb({",".join(str(int(c)) for c in palette[k])})"></span>'
+             f'{html.escape(classes[k])}</span>' for k in present if 0 <= k < len(classes)]
+    st.markdown("Classes: " + " ".join(chips), unsafe_allow_html=True)
 
 
 def number_text(value) -> str:

@@ -5,6 +5,7 @@ import streamlit as st
 
 from ocr_viz.app import model_choice, session, transport
 from ocr_viz.figures.attention import term_bars
+from ocr_viz.figures.charts import shown_classes
 from ocr_viz.teaching import explain, worked_pixel
 from pages._layout import table
 
@@ -16,7 +17,7 @@ def worked(current: session.Current, row: int, col: int) -> worked_pixel.WorkedP
 
 def term_figure(current: session.Current, w: worked_pixel.WorkedPixel):
     classes, palette = current.classes, current.palette
-    shown, rest = worked_pixel.top_and_rest(w.sizes, worked_pixel.TOP)
+    shown, rest = shown_classes(w.sizes)  # every region up to 20 (the equations write out fewer)
     others = None
     if len(rest):
         others = (f"the other {len(rest)} (their sum)", float(np.linalg.norm(w.parts[rest].sum(0))))

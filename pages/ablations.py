@@ -7,9 +7,9 @@ from ocr_viz.analysis import ablations
 from ocr_viz.data.classes import truth_mismatch
 from ocr_viz.app import gallery, model_choice, session, transport
 from ocr_viz.model.arrays import head_trace, input_tensor
-from ocr_viz.figures import decimals_apart, label_figure, score_bars
+from ocr_viz.figures import decimals_apart, label_figure, narrow, score_bars
 from ocr_viz.teaching import explain
-from pages._layout import score_table, table
+from pages._layout import class_legend, figure_columns, score_table, table
 
 current = session.current()
 arrays, classes, palette = current.arrays, current.classes, current.palette
@@ -79,13 +79,12 @@ st.page_link("pages/relation_truth.py", label="The same ablations over the whole
 st.subheader("The predictions")
 opacity = st.slider("opacity over the image", 0.0, 1.0, 0.7, key="ablations.opacity")
 panels = [("ground truth (CamVid)", current.truth, None)] + [(v.name, v.pred, scores[v.key]) for v in variants]
-for start in range(0, len(panels), 3):  # four a row were too narrow for their legends at 1280 px
-    for column, (name, labels, result) in zip(st.columns(3), panels[start:start + 3]):
-        with column:
-            caption = "" if result is None else (f"mIoU {result.mean_iou:.1%}, "
-                                                 f"pixel accuracy {result.pixel_accuracy:.1%}")
-            transport.chart(label_figure(arrays.image, labels, classes + ["(unlabelled)"], palette + [(0, 0, 0)], name,
-                                         opacity=opacity, caption=caption, height=380, legend_below=True))
+class_legend(classes + ["(unlabelled)"], palette + [(0, 0, 0)], *[labels for _, labels, _ in panels])
+for column, (name, labels, result) in zip(figure_columns(len(panels)), panels):
+    with column:
+        caption = "" if result is None else f"mIoU {result.mean_iou:.1%}, pixel accuracy {result.pixel_accuracy:.1%}"
+        transport.chart(narrow(label_figure(arrays.image, labels, classes + ["(unlabelled)"], palette + [(0, 0, 0)],
+                                            name, opacity=opacity, caption=caption, height=340, legend=False)))
 
 st.subheader("IoU per class (%)")
 table([{name: f"{value:.1f}" if isinstance(value, float) else value for name, value in row.items()}

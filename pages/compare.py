@@ -4,13 +4,13 @@ import streamlit as st
 
 from ocr_viz.analysis import compare, relation
 from ocr_viz.app import model_choice, session, transport
-from ocr_viz.figures import class_bars, label_figure, map_figure
+from ocr_viz.figures import class_bars, label_figure, map_figure, narrow
 from ocr_viz.figures.compare import BRANCH_COLOURS, sampling_figure
 from ocr_viz.data.classes import truth_mismatch
 from ocr_viz.figures.ocnet import partition_figure
 from ocr_viz.teaching import explain
 from ocr_viz.training import results
-from pages._layout import scale_picker, table
+from pages._layout import class_legend, figure_columns, scale_picker, table
 
 current = session.current()
 if truth_mismatch(current.classes):
@@ -65,18 +65,17 @@ def score_text(run: compare.HeadRun) -> str:
 st.subheader("Predictions, and where they disagree")
 opacity = st.slider("opacity over the image", 0.0, 1.0, 0.6, key="compare.opacity")
 panels = [*comparison.ran, None]
-for start in range(0, len(panels), 3):
-    for column, run in zip(st.columns(3), panels[start:start + 3]):
-        with column:
-            if run is not None:
-                transport.chart(label_figure(comparison.image, run.arrays.pred, classes, palette, run.title,
-                                             opacity=opacity, caption=score_text(run), height=380,
-                                             legend_below=True))
-                continue
-            transport.chart(map_figure(
-                compare.distinct_labels(comparison), "distinct labels per pixel: click one",
-                image=comparison.image, opacity=0.7, colours="Reds", value_name="labels",
-                clickable=True, height=340), clickable_key="compare.click.disagree")
+class_legend(classes, palette, *[run.arrays.pred for run in comparison.ran])
+for column, run in zip(figure_columns(len(panels)), panels):
+    with column:
+        if run is not None:
+            transport.chart(narrow(label_figure(comparison.image, run.arrays.pred, classes, palette, run.title,
+                                                opacity=opacity, caption=score_text(run), height=340, legend=False)))
+            continue
+        transport.chart(narrow(map_figure(
+            compare.distinct_labels(comparison), "distinct labels per pixel: click one",
+            image=comparison.image, opacity=0.7, colours="Reds", value_name="labels",
+            clickable=True, height=340)), clickable_key="compare.click.disagree")
 agree = compare.agreement(comparison)
 st.caption(f"Disagreement map: 1 = all {len(comparison.ran)} heads give the same class at that feature-map pixel. "
            "Share of the image where each head agrees with OCR: "
@@ -90,8 +89,8 @@ def attention_panel(name: str, title: str, values_of, pixel: tuple[int, int], sc
         st.warning(f"{compare.TITLES[name]}: not available for this image" + (f" ({run.refused})" if run else ""))
         return
     values = values_of(run)
-    transport.chart(map_figure(values, title, scale, image=comparison.image, opacity=opacity, value_name="a_ij",
-                               pixel=pixel, clickable=True, height=360), clickable_key=f"compare.click.{name}")
+    transport.chart(narrow(map_figure(values, title, scale, image=comparison.image, opacity=opacity, value_name="a_ij",
+                                      pixel=pixel, clickable=True, height=360)), clickable_key=f"compare.click.{name}")
     st.caption(f"spread {compare.effective_pixels(values):,.0f} of {values.size:,} pixels; largest weight "
                f"{values.max():.3g}, on the pixel itself {values[pixel]:.3g}")
 
@@ -117,7 +116,7 @@ def for_one_pixel():
             "features (and what the backbone's receptive field brings), nothing per pixel to show.")
 
     at = f"pixel ({row}, {col})"
-    left, middle, right = st.columns(3)
+    left, middle, right = figure_columns(3)
     with left:
         attention_panel("nonlocal", f"Non-local, {at}: softmax_j(theta_i . phi_j)",
                         lambda r: compare.attention_map(r, (row, col)), (row, col), scale, map_opacity)
@@ -128,14 +127,14 @@ def for_one_pixel():
         attention_panel("ocr", f"OCR, {at}: sum_k w_ik m~_kj",
                         lambda r: compare.ocr_pixel_attention(r.arrays, (row, col)), (row, col), scale, map_opacity)
 
-    left, middle, right = st.columns(3)
+    left, middle, right = figure_columns(3)
     ocr, aspp = runs.get("ocr"), runs.get("aspp")
     if ocr is not None and ocr.arrays is not None:
         with left:
             K = len(classes)
-            transport.chart(class_bars(compare.ocr_relation(ocr.arrays, (row, col)), classes, palette,
-                                       f"OCR, {at}: w_i, the relation to the K regions", "Eq. 5; sums to 1",
-                                       value_name="w_ik", reference=1 / K, reference_name="1/K", height=360))
+            transport.chart(narrow(class_bars(compare.ocr_relation(ocr.arrays, (row, col)), classes, palette,
+                                              f"OCR, {at}: w_i, the relation to the K regions", "Eq. 5; sums to 1",
+                                              value_name="w_ik", reference=1 / K, reference_name="1/K", height=360)))
             cells = relation.cell_predictions(ocr.arrays.logits)
             st.caption(explain.pixel_relation_note(compare.ocr_relation(ocr.arrays, (row, col)), int(cells[row, col]),
                                                    classes).replace("**", "")
@@ -145,14 +144,15 @@ def for_one_pixel():
     if aspp is not None and aspp.arrays is not None:
         taps = compare.aspp_taps(aspp.rates, (row, col), grid)
         with middle:
-            transport.chart(sampling_figure(comparison.image, grid, (row, col),
-                                            [(t.branch, t.cells, t.inside) for t in taps],
-                                            f"ASPP, {at}: the cells each branch reads", height=360))
+            transport.chart(narrow(sampling_figure(comparison.image, grid, (row, col),
+                                                   [(t.branch, t.cells, t.inside) for t in taps],
+                                                   f"ASPP, {at}: the cells each branch reads", height=360)))
         with right:
             names = compare.branch_names(aspp.rates)
-            transport.chart(class_bars(compare.aspp_contributions(aspp, (row, col)), names, BRANCH_COLOURS[:len(names)],
-                                       f"ASPP, {at}: each branch's share",
-                                       "||W_r a_r||, its term in the 1x1 projection", value_name="norm", height=360))
+            transport.chart(narrow(class_bars(compare.aspp_contributions(aspp, (row, col)), names,
+                                              BRANCH_COLOURS[:len(names)], f"ASPP, {at}: each branch's share",
+                                              "||W_r a_r||, its term in the 1x1 projection", value_name="norm",
+                                              height=360)))
         st.caption("ASPP's atrous taps lie rate cells apart on the feature map (x 8 input pixels); those outside the "
                    "map read zeros (padding). The image-pooling branch reads every pixel equally (the global average).")
     ocnet_for_one_pixel((row, col), at, scale, map_opacity)
@@ -167,7 +167,7 @@ def ocnet_for_one_pixel(pixel: tuple[int, int], at: str, scale, map_opacity: flo
                     "the four contexts are concatenated. Dotted: the level's partitions; white frame: this pixel's. "
                     "Each map sums to 1 and is zero outside the frame.")
         levels = compare.pyramid_attention(pyramid, pixel)
-        for column, level in zip(st.columns(len(levels)), levels):
+        for column, level in zip(figure_columns(len(levels), per_row=2), levels):  # four a row: 40 px maps
             with column:
                 transport.chart(partition_figure(level.values, f"Pyramid-OC {level.s}x{level.s}, {at}",
                                                  (level.rows, level.cols), pixel, scale, image=comparison.image,
@@ -176,22 +176,24 @@ def ocnet_for_one_pixel(pixel: tuple[int, int], at: str, scale, map_opacity: flo
                 st.caption(f"its partition: {level.cells:,} pixels; spread {compare.effective_pixels(level.values):,.0f}; "
                            f"largest weight {level.values.max():.3g}")
     if asp is not None and asp.arrays is not None:
-        left, middle, right = st.columns(3)
+        left, middle, right = figure_columns(3)
         names = compare.asp_oc_branch_names(asp.rates)
         with left:
-            transport.chart(sampling_figure(comparison.image, grid, pixel,
-                                            [(t.branch, t.cells, t.inside) for t in compare.aspp_taps(asp.rates, pixel, grid)],
-                                            f"ASP-OC, {at}: the cells its convolutions read", height=360))
+            taps = compare.aspp_taps(asp.rates, pixel, grid)
+            transport.chart(narrow(sampling_figure(comparison.image, grid, pixel,
+                                                   [(t.branch, t.cells, t.inside) for t in taps],
+                                                   f"ASP-OC, {at}: the cells its convolutions read", height=360)))
         with middle:
             values, cell = compare.asp_oc_attention(asp, pixel)
-            transport.chart(map_figure(values, f"ASP-OC, {at}: its object context's attention", scale,
-                                       image=comparison.image, opacity=map_opacity, value_name="a_ij", pixel=cell,
-                                       height=360))
+            transport.chart(narrow(map_figure(values, f"ASP-OC, {at}: its object context's attention", scale,
+                                              image=comparison.image, opacity=map_opacity, value_name="a_ij",
+                                              pixel=cell, height=360)))
         with right:
             colours = [BRANCH_COLOURS[-1], *BRANCH_COLOURS[:len(names) - 1]]  # object context, then as ASPP's
-            transport.chart(class_bars(compare.aspp_contributions(asp, pixel), names, colours,
-                                       f"ASP-OC, {at}: each branch's share",
-                                       "||W_r a_r||, its term in the 1x1 projection", value_name="norm", height=360))
+            transport.chart(narrow(class_bars(compare.aspp_contributions(asp, pixel), names, colours,
+                                              f"ASP-OC, {at}: each branch's share",
+                                              "||W_r a_r||, its term in the 1x1 projection", value_name="norm",
+                                              height=360)))
         st.caption(f"ASP-OC (OCNet) is ASPP with the image-pooling branch replaced by an object-context branch: "
                    f"base-OC's attention on the map max-pooled 2x2 ({values.shape[0]} x {values.shape[1]} cells; the "
                    f"map shows the attention of cell {cell}, the nearest to the pixel), upsampled back.")

@@ -4,8 +4,9 @@ import streamlit as st
 
 from ocr_viz.app import transport
 from ocr_viz.cost import report as cost_report
+from ocr_viz.figures import narrow
 from ocr_viz.figures.compare import loglog_figure
-from pages._layout import table
+from pages._layout import figure_columns, table
 
 LIVE = "complexity.live"
 
@@ -64,13 +65,13 @@ else:
     last3 = st.toggle("fit the slopes over the largest three sizes only", value=True, key="complexity.last3",
                       help="at small sizes the convolutions (linear in n) dominate every head; the n^2 attention "
                            "term takes over only as n grows")
-    for column, measure in zip(st.columns(3), cost_report.MEASURES):
+    for column, measure in zip(figure_columns(len(cost_report.MEASURES)), cost_report.MEASURES):
         with column:
             series = cost_report.scaling_series(scaling["points"], measure)
             if series:
-                transport.chart(loglog_figure(series, cost_report.slopes(scaling, measure, last3),
-                                              cost_report.MEASURES[measure], cost_report.MEASURES[measure],
-                                              "legend: fitted log-log slope", colours=cost_report.COLOURS))
+                transport.chart(narrow(loglog_figure(series, cost_report.slopes(scaling, measure, last3),
+                                                     cost_report.MEASURES[measure], cost_report.MEASURES[measure],
+                                                     "legend: fitted log-log slope", colours=cost_report.COLOURS)))
             else:
                 st.caption(f"{cost_report.MEASURES[measure]}: not measured in this run")
     table(cost_report.slope_rows(scaling))

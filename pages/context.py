@@ -4,20 +4,20 @@ import streamlit as st
 
 from ocr_viz.analysis import stats
 from ocr_viz.app import model_choice, transport
-from ocr_viz.figures import label_figure, map_figure, pca_caption, rgb_figure
-from pages._layout import scale_picker, stage_code, stage_page
+from ocr_viz.figures import label_figure, map_figure, narrow, pca_caption, rgb_figure
+from pages._layout import class_legend, figure_columns, scale_picker, stage_code, stage_page
 from pages._worked import context_block
 
 current = stage_page("context")
 arrays, classes, palette = current.arrays, current.classes, current.palette
 
-columns = st.columns(3)
+columns = figure_columns(3)
 for column, (name, maps, what) in zip(columns, [("x", arrays.x, "pixel representations x_i (input)"),
                                                ("y", arrays.y, "object contextual y_i (Eq. 3)"),
                                                ("z", arrays.z, "augmented z_i (Eq. 6)")]):
     with column:
         rgb, share = model_choice.derived(f"pca.{name}", lambda maps=maps: stats.pca_rgb(maps))
-        transport.chart(rgb_figure(rgb, f"PCA of {what}", pca_caption(share), height=340))
+        transport.chart(narrow(rgb_figure(rgb, f"PCA of {what}", pca_caption(share), height=340)))
 st.caption("y_i is built only from the K region vectors, so it is smooth where w_i varies slowly: "
            "pixels related to the same regions get the same context.")
 
@@ -33,19 +33,18 @@ with norm:
 st.subheader("What OCR changed")
 opacity = st.slider("opacity over the image", 0.0, 1.0, 0.6, key="context.opacity")
 change = stats.changes(arrays.aux_pred, arrays.pred)
-left, middle, right = st.columns(3)
+class_legend(classes, palette, arrays.aux_pred, arrays.pred)
+left, middle, right = figure_columns(3)
 with left:
-    transport.chart(label_figure(arrays.image, arrays.aux_pred, classes, palette,
-                                 "coarse: argmax M_k (soft regions)", opacity=opacity, height=380,
-                                 legend_below=True))
+    transport.chart(narrow(label_figure(arrays.image, arrays.aux_pred, classes, palette,
+                                 "coarse: argmax M_k (soft regions)", opacity=opacity, height=340, legend=False)))
 with middle:
-    transport.chart(label_figure(arrays.image, arrays.pred, classes, palette,
-                                 "final: argmax of the classifier on z_i", opacity=opacity, height=380,
-                                 legend_below=True))
+    transport.chart(narrow(label_figure(arrays.image, arrays.pred, classes, palette,
+                                 "final: argmax of the classifier on z_i", opacity=opacity, height=340, legend=False)))
 with right:
-    transport.chart(label_figure(arrays.image, arrays.pred, classes, palette, "pixels whose label OCR changed",
+    transport.chart(narrow(label_figure(arrays.image, arrays.pred, classes, palette, "pixels whose label OCR changed",
                                  opacity=1.0, mask=change["mask"], caption="coloured by the final label; the rest dimmed",
-                                 height=380, legend_below=True))
+                                 height=340, legend=False)))
 share = change["changed"] / change["total"]
 summary = f"OCR changed the label of {change['changed']:,} of {change['total']:,} pixels ({share:.1%})."
 if current.ground is not None:

@@ -4,6 +4,7 @@ import streamlit as st
 from ocr_viz.app import downloads, gallery, session, transport
 from ocr_viz.figures import label_figure, pipeline_dot
 from ocr_viz.teaching import explain
+from pages._layout import class_legend
 
 current = session.current()
 arrays = current.arrays
@@ -33,9 +34,10 @@ with pictures:
              f"{arrays.image.shape[0]} pixels (longer side 640)")
     transport.chart(label_figure(arrays.image, arrays.pred, current.classes, current.palette, "its segmentation",
                                  caption="details on the Segmentation page" + (
-                                     "; ground truth there too" if current.ground is not None else ""), height=420,
-                                 legend_below=True),
+                                     "; ground truth there too" if current.ground is not None else ""), height=380,
+                                 legend=False),
                     downloads=False)
+    class_legend(current.classes, current.palette, arrays.pred)
 
 THUMBNAILS_PER_ROW = 3  # about 300 px wide on a laptop screen
 

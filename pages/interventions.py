@@ -6,9 +6,10 @@ import streamlit as st
 from ocr_viz.analysis import whatif
 from ocr_viz.app import model_choice, session, transport
 from ocr_viz.model.arrays import head_trace
-from ocr_viz.figures import Scale, class_bars, label_figure, map_figure, photo_figure
+from ocr_viz.figures import Scale, class_bars, label_figure, map_figure, narrow, photo_figure
 from ocr_viz.figures.scales import shared_limits
 from ocr_viz.teaching import explain
+from pages._layout import class_legend, figure_columns
 
 current = session.current()
 arrays, classes, palette = current.arrays, current.classes, current.palette
@@ -66,48 +67,50 @@ with chooser:
                         clickable_key="interventions.click", downloads=False)
     st.info(whatif.summary(result, arrays.grid), icon=":material/science:")
     opacity = st.slider("opacity over the image", 0.0, 1.0, 0.6, key="interventions.opacity")
-before, after, changed = st.columns(3)
+class_legend(classes, palette, arrays.pred, result.pred)
+before, after, changed = figure_columns(3)
 with before:
-    transport.chart(label_figure(arrays.image, arrays.pred, classes, palette, "prediction before", opacity=opacity,
-                                 height=380, legend_below=True))
+    transport.chart(narrow(label_figure(arrays.image, arrays.pred, classes, palette, "prediction before", opacity=opacity,
+                                 height=340, legend=False)))
 with after:
-    transport.chart(label_figure(arrays.image, result.pred, classes, palette, f"after: {result.what}", opacity=opacity,
-                                 height=380, legend_below=True))
+    transport.chart(narrow(label_figure(arrays.image, result.pred, classes, palette, f"after: {result.what}", opacity=opacity,
+                                 height=340, legend=False)))
 with changed:
-    transport.chart(label_figure(arrays.image, result.pred, classes, palette, "pixels whose label changed", opacity=1.0,
+    transport.chart(narrow(label_figure(arrays.image, result.pred, classes, palette, "pixels whose label changed", opacity=1.0,
                                  mask=result.changed,
                                  caption=f"{whatif.plural(int(result.changed.sum()), 'pixel')}; the rest dimmed",
-                                 height=380, legend_below=True))
+                                 height=340, legend=False)))
 
 st.subheader("Where the stages changed (difference maps)")
 CHANGES = {"y": "||y'_i - y_i||  (Eq. 3)", "z": "||z'_i - z_i||  (Eq. 6)",
            "w": "1/2 sum_k |w'_ik - w_ik|  (Eq. 5)", "logits": "||logits'_i - logits_i||"}
-per_row = 2  # four in a row left each map 80 px wide at 1280 px, its tick labels over each other
-columns = [c for _ in range(0, len(CHANGES), per_row) for c in st.columns(per_row)]
-for column, (name, title) in zip(columns, CHANGES.items()):
+# two a row: four left each map 80 px wide at 1280 px, its tick labels over each other
+for column, (name, title) in zip(figure_columns(len(CHANGES), per_row=2), CHANGES.items()):
     with column:
         transport.chart(map_figure(result.change[name], title, Scale("linear"), value_name=f"change of {name}",
                                    pixel=session.chosen_pixel() if kind == "override" else None, height=300))
 
 row, col = session.chosen_pixel()
-moved, first, second = st.columns(3)
+moved, first, second = figure_columns(3)
 with moved:
-    transport.chart(class_bars(result.f_change, classes, palette, "||f'_k - f_k||: how much each region vector moved",
-                               "Eq. 4; all 0 when the intervention comes after it", value_name="change of f_k",
-                               highlight=k))
+    transport.chart(narrow(class_bars(result.f_change, classes, palette,
+                                      "||f'_k - f_k||: how much each region vector moved",
+                                      "Eq. 4; all 0 when the intervention comes after it", value_name="change of f_k",
+                                      highlight=k)))
 if kind == "temperature":
     limits = shared_limits(arrays.m_tilde[k], result.m_tilde[k], positive=True)  # one range, so the two compare
     for column, (maps, when) in zip((first, second), ((arrays.m_tilde, "before"), (result.m_tilde, "after"))):
         with column:
-            transport.chart(map_figure(maps[k], f"m~_k for {classes[k]}, {when}", Scale("log"), image=arrays.image,
-                                       opacity=0.75, value_name="m~_k", limits=limits))
+            transport.chart(narrow(map_figure(maps[k], f"m~_k for {classes[k]}, {when}", Scale("log"),
+                                              image=arrays.image, opacity=0.75, value_name="m~_k", limits=limits)))
 else:
     top = 1.1 * max(float(arrays.w[:, row, col].max()), float(result.w[:, row, col].max()), 1 / K)
     for column, (w, when) in zip((first, second), ((arrays.w, "before"), (result.w, "after"))):
         with column:
-            transport.chart(class_bars(w[:, row, col], classes, palette, f"w_i {when}, pixel (row {row}, col {col})",
-                                       value_name="w_ik", reference=1 / K, reference_name="1/K", highlight=k,
-                                       value_range=(0.0, top)))
+            transport.chart(narrow(class_bars(w[:, row, col], classes, palette,
+                                              f"w_i {when}, pixel (row {row}, col {col})", value_name="w_ik",
+                                              reference=1 / K, reference_name="1/K", highlight=k,
+                                              value_range=(0.0, top))))
 
 st.subheader("The code that ran")
 for name in ("interventions.with_temperature", "interventions.suppress_region", "interventions.override_relation",

@@ -8,8 +8,10 @@ one session, and saves the whole page as a PNG:
     python scripts/screenshots.py                       # -> tests/artifacts/screens/IMAGE-TYPE-PAGE.png
     python scripts/screenshots.py --pages home relation --images camvid --types normal
     python scripts/screenshots.py --readme              # also retake assets/screenshot.png
+    python scripts/screenshots.py --widths 1440 1280     # -> IMAGE-TYPE-PAGE-WIDTH.png, the clipping test's windows
 
-The window is 1600 px wide; each shot is as tall as the page's content (up to 14000 px).
+The window is 1600 px wide unless --widths says otherwise; each shot is as tall as the page's content
+(up to 14000 px).
 """
 from __future__ import annotations
 
@@ -61,7 +63,7 @@ def content_height(page) -> int:
                              " return c.getBoundingClientRect().top + c.scrollHeight; })()"))
 
 
-def shoot(page, path: Path) -> None:
+def shoot(page, path: Path, width: int = WIDTH) -> None:
     """The whole page: the window made as tall as the main area's content (again until that stops
     growing: charts below the fold draw once they are in view), then one screenshot."""
     height = 0
@@ -70,10 +72,10 @@ def shoot(page, path: Path) -> None:
         if wanted <= height:
             break
         height = wanted
-        page.set_viewport_size({"width": WIDTH, "height": height})
+        page.set_viewport_size({"width": width, "height": height})
         page.wait_for_timeout(2000)  # plotly redraws for the new size
     page.screenshot(path=str(path), timeout=WAIT_MS)
-    page.set_viewport_size({"width": WIDTH, "height": 1000})
+    page.set_viewport_size({"width": width, "height": 1000})
 
 
 def problems(page) -> int:
@@ -86,6 +88,8 @@ def main(argv=None) -> int:
     parser.add_argument("--images", nargs="*", choices=list(IMAGES), default=list(IMAGES))
     parser.add_argument("--types", nargs="*", choices=["normal", "large"], default=["normal", "large"])
     parser.add_argument("--readme", action="store_true", help="also retake assets/screenshot.png")
+    parser.add_argument("--widths", nargs="*", type=int, default=[WIDTH],
+                        help=f"window widths in px (default {WIDTH}); more than one adds the width to the file names")
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"no chromium at {CHROMIUM} (apt-get install chromium)")
@@ -99,7 +103,8 @@ def main(argv=None) -> int:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for image, key in ((i, IMAGES[i]) for i in args.images):
                 for size in args.types:
-                    page = browser.new_page(viewport={"width": WIDTH, "height": 1000})
+                    page = browser.new_page(viewport={"width": args.widths[0], "height": 1000})
+                    page.set_default_timeout(WAIT_MS)  # a click on a loaded machine waits for the last rerun
                     page.goto(base + (f"/?image={key}" if key else "/"))
                     wait_until_idle(page)
                     if size == "large":
@@ -109,11 +114,12 @@ def main(argv=None) -> int:
                         page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()
                         page.wait_for_timeout(500)
                         wait_until_idle(page)
-                        name = f"{image}-{size}-{path or 'home'}.png"
-                        shoot(page, OUT / name)
-                        if problems(page):
-                            failures.append(name)
-                        print(f"{name}{'  EXCEPTION on the page' if problems(page) else ''}", flush=True)
+                        for width in args.widths:
+                            name = f"{image}-{size}-{path or 'home'}" + (f"-{width}" if len(args.widths) > 1 else "")
+                            shoot(page, OUT / f"{name}.png", width)
+                            if problems(page):
+                                failures.append(name)
+                            print(f"{name}.png{'  EXCEPTION on the page' if problems(page) else ''}", flush=True)
                     page.close()
             if args.readme:
                 page = browser.new_page(viewport={"width": 1600, "height": 1000})

@@ -22,25 +22,9 @@ CHECK = (Path(__file__).parent / "clipped_text.js").read_text()
 VIEWPORTS = ((1440, 900), (1280, 720))
 WAIT_MS = 240_000  # the compare page runs five heads; a background job may share the CPU
 RAW_PAGE_NAMES = {"app", "layout", "relation truth"}  # what Streamlit's own list of pages/ would show
-# Left to fix (issue 19, item 2): what this test still finds after the fixes of its first day, mostly
-# the legends under narrow label maps, tick labels of small maps in large type and log axes: per page,
-# the kinds of problem allowed for now (where exactly varies from run to run with the drawing's timing).
-# Any other page or kind fails the test; the test prints the entries that no longer occur.
-KNOWN = {
-    'ablations': ('axis text under a colour bar or legend', 'text outside the figure', 'texts overlap'),
-    'compare': ('axis text under a colour bar or legend', 'text outside the figure', 'texts overlap'),
-    'complexity': ('axis text under a colour bar or legend', 'texts overlap'),
-    'context': ('axis text under a colour bar or legend', 'text cut off', 'text outside the figure', 'texts overlap'),
-    'home': ('axis text under a colour bar or legend', 'text outside the figure', 'texts overlap'),
-    'interventions': ('axis text under a colour bar or legend', 'text outside the figure', 'texts overlap'),
-    'lecture': ('text cut off', 'texts overlap'),
-    'objects': ('text cut off', 'texts overlap'),
-    'pixels': ('text cut off', 'texts overlap'),
-    'relation': ('axis text under a colour bar or legend', 'text cut off', 'texts overlap'),  # cut: the worked pixel's KaTeX and bar labels
-    'relation_truth': ('text outside the figure', 'texts overlap'),
-    'segmentation': ('axis text under a colour bar or legend', 'text cut off', 'texts overlap'),
-    'transformer': ('text cut off', 'texts overlap'),  # KaTeX accents and transposes; w_i's title over its 1/K label
-}
+# Kinds of problem a page may still show, each with the element and why it is left ({page: (kind, ...)});
+# any other page or kind fails the test, and the test prints the entries that no longer occur.
+KNOWN: dict[str, tuple[str, ...]] = {}
 
 
 def known(problem: dict) -> bool:
@@ -62,8 +46,8 @@ def app_pages() -> list[tuple[str, str]]:
 
 
 def wait_until_idle(page) -> None:
-    """Until a title is shown and Streamlit's 'running' indicator and the compute queue's progress have
-    been gone for 1.5 s."""
+    """Until a title is shown, Streamlit's 'running' indicator and the compute queue's progress have been
+    gone for 1 s, and every figure is drawn at its column's width."""
     page.wait_for_selector("h1", timeout=WAIT_MS)
     deadline = time.time() + WAIT_MS / 1000
     quiet_since = None
@@ -71,10 +55,25 @@ def wait_until_idle(page) -> None:
         running = page.locator('[data-testid="stStatusWidget"]').count() > 0 or \
             page.get_by_text(re.compile(r"s left$")).count() > 0
         quiet_since = None if running else (quiet_since or time.time())
-        if quiet_since and time.time() - quiet_since > 1.5:
-            return
-        page.wait_for_timeout(250)
+        if quiet_since and time.time() - quiet_since > 1.0:
+            return wait_until_drawn(page)
+        page.wait_for_timeout(200)
     raise TimeoutError("the app kept running")
+
+
+# Every plotly figure's drawing as wide as the element that holds it: true once plotly has redrawn for a
+# new window width (instead of a fixed wait), then two animation frames for the last paint.
+DRAWN = """() => [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stPlotlyChart"]')].every(c => {
+    const svg = c.querySelector('.js-plotly-plot svg.main-svg');
+    return c.clientWidth === 0 || (svg && Math.abs(parseFloat(svg.getAttribute('width')) - c.clientWidth) < 2); })"""
+
+
+def wait_until_drawn(page) -> None:
+    try:
+        page.wait_for_function(DRAWN, timeout=10_000, polling=100)
+    except Exception:  # a figure narrower than its column by design: the fixed wait below still applies
+        page.wait_for_timeout(700)
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
 
 def body_px(page) -> float:
@@ -86,6 +85,7 @@ def body_px(page) -> float:
 
 def test_no_page_shows_clipped_text_and_the_first_load_shows_no_raw_page_list(browser, fresh_server):
     page = browser.new_page(viewport={"width": VIEWPORTS[0][0], "height": VIEWPORTS[0][1]})
+    page.set_default_timeout(WAIT_MS)  # a click on a loaded machine can wait for the previous rerun
     page.add_init_script("""window.__navSeen = new Set();
         new MutationObserver(() => document.querySelectorAll('[data-testid="stSidebarNav"] a')
             .forEach(a => window.__navSeen.add(a.textContent.trim())))
@@ -95,18 +95,24 @@ def test_no_page_shows_clipped_text_and_the_first_load_shows_no_raw_page_list(br
     seen = set(page.evaluate("[...window.__navSeen]"))
     assert seen and not seen & RAW_PAGE_NAMES, f"the first load showed Streamlit's own page list: {sorted(seen)}"
 
-    found = []
+    found, current = [], "home"
     for size in ("normal", "large"):
         if size == "large":
             page.get_by_test_id("stSidebar").get_by_text("large type (projector)").click()
             wait_until_idle(page)
         for path, title in app_pages():
-            page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()
-            page.wait_for_timeout(500)
-            wait_until_idle(page)
+            if path != current:
+                before = page.locator('[data-testid="stMain"] h1').first.text_content()
+                page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()
+                page.wait_for_function("t => { const h = document.querySelector('[data-testid=\"stMain\"] h1');"
+                                       " return h && h.textContent !== t; }", arg=before)  # the new page has begun
+                wait_until_idle(page)
+                current = path
+            exceptions = page.locator('[data-testid="stException"]').count()
+            assert not exceptions, f"{path} ({size} type) shows {exceptions} exception(s)"
             for width, height in VIEWPORTS:
                 page.set_viewport_size({"width": width, "height": height})
-                page.wait_for_timeout(700)  # plotly redraws for the new width
+                wait_until_drawn(page)  # plotly redraws for the new width
                 # the lecture's diagram must be read from afar: at least the body size in large type
                 minimum = (body_px(page) if size == "large" else 12) if path == "lecture" else 0
                 for problem in page.evaluate(CHECK, {"minDiagramPx": minimum}):

@@ -17,6 +17,7 @@ PROJECTOR_CSS = """<style>
 [data-testid="stMain"] h1 { font-size: 3.2rem !important; }
 [data-testid="stMain"] h2, [data-testid="stMain"] h3 { font-size: 2.3rem !important; }
 [data-testid="stMain"] .katex { font-size: 1.75em !important; }
+[data-testid="stMain"] .katex-display { padding: 0.8em 0.1em; }
 [data-testid="stMain"] pre code { font-size: 1.15rem !important; }
 [data-testid="stMain"] button p,
 [data-testid="stMain"] [data-testid="stWidgetLabel"] p { font-size: 1.3rem !important; }
@@ -26,9 +27,10 @@ PROJECTOR_CSS = """<style>
 </style>"""
 
 
-# On every page: a formula wider than its column scrolls instead of being cut off at the column's edge.
+# On every page: a formula wider than its column scrolls instead of being cut off at the column's edge;
+# the padding holds what KaTeX draws past its box (underbrace labels, accents, a sum's limits).
 BASE_CSS = """<style>
-[data-testid="stMain"] .katex-display { overflow-x: auto; overflow-y: hidden; padding: 2px 0; }
+[data-testid="stMain"] .katex-display { overflow-x: auto; overflow-y: hidden; padding: 0.45em 0.1em; }
 </style>"""
 
 

@@ -7,8 +7,9 @@ from .pipeline import pipeline_dot
 from .presentation import large_type
 from .scales import KINDS, Scale
 from .scores import decimals_apart, score_bars
+from .titles import narrow
 
 __all__ = [
-    "KINDS", "Scale", "class_bars", "decimals_apart", "label_figure", "large_type", "map_figure", "map_grid", "matrix_figure", "photo_figure",
+    "KINDS", "Scale", "class_bars", "decimals_apart", "label_figure", "large_type", "map_figure", "map_grid", "matrix_figure", "narrow", "photo_figure",
     "pca_caption", "pipeline_dot", "projection_figure", "rgb_figure", "score_bars", "similarity_figure",
 ]

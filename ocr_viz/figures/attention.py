@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from .charts import OTHERS_COLOUR, rgb
+from .charts import BAR_PX, OTHERS_COLOUR, every_name, rgb
 from .titles import headed
 
 
@@ -26,8 +26,9 @@ def term_bars(sizes: np.ndarray, labels: list[str], colours: list, title: str, c
         textposition="outside", cliponaxis=False, showlegend=False,
         hovertemplate=f"%{{y}}<br>{value_name} = %{{x:.4g}}<extra></extra>"))
     top = max(values) if values else 1.0
-    fig.update_layout(height=height, xaxis=dict(title=value_name, range=[0, top * 1.25 if top > 0 else 1.0]),
-                      yaxis=dict(autorange="reversed", automargin=True))
+    fig.update_layout(xaxis=dict(title=value_name, range=[0, top * 1.25 if top > 0 else 1.0]))
+    every_name(fig, names)
     headed(fig, title, caption, l=10, r=20, b=40)  # wrapped to the figure's width, the top margin sized to it
+    fig.update_layout(height=max(height, fig.layout.margin.t + fig.layout.margin.b + BAR_PX * len(names)))
     return fig
 

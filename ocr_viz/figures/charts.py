@@ -12,15 +12,18 @@ def rgb(colour) -> str:
     return "rgb({},{},{})".format(*colour)
 
 
-TOP = 15  # with more classes than this, bar charts show the strongest and sum the rest
+LABEL_ALL = 20  # up to this many classes (CamVid 11, Cityscapes 19) a bar chart draws and names every one
+TOP = 15  # with more (ADE20K 150, COCO-Stuff 171), the 15 strongest and one bar for the sum of the rest
 OTHERS_COLOUR = "rgb(170,170,170)"
+BAR_PX = 22  # px of plot height per bar: its name (11 px type, or larger) never runs into the next
 
 
-def shown_classes(values: np.ndarray, top: int | None, highlight: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """(shown, rest) class indices: all in class order, or, for more than top + 1 classes, the `top`
-    largest values in decreasing order (plus the highlighted class) and the others."""
+def shown_classes(values: np.ndarray, top: int | None = TOP, highlight: int | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(shown, rest) class indices: all in class order for up to LABEL_ALL classes (or `top` None),
+    else the `top` largest values in decreasing order (plus the highlighted class) and the others."""
     count = len(values)
-    if top is None or count <= top + 1:
+    if top is None or count <= LABEL_ALL:
         return np.arange(count), np.arange(0)
     shown = list(np.argsort(-np.asarray(values), kind="stable")[:top])
     if highlight is not None and highlight not in shown:
@@ -80,7 +83,7 @@ def class_bars(values: np.ndarray, classes: list[str], palette, title: str, capt
     labels = [number(v) for v in values[shown]]
     notes = []
     if len(rest):
-        other = f"other {len(rest)} (sum)"
+        other = f"the other {len(rest)} (sum)"
         total = float(values[rest].sum())
         fig.add_trace(go.Bar(x=[total], y=[other], orientation="h", cliponaxis=True, showlegend=False,
                              marker=dict(color=OTHERS_COLOUR, pattern=dict(shape="/")),
@@ -110,9 +113,17 @@ def class_bars(values: np.ndarray, classes: list[str], palette, title: str, capt
     # a broken axis is said first, where it is read before the bars
     caption = "; ".join([c for c in ((axis,) if broken else ()) + (caption, *notes) + (() if broken else (axis,)) if c])
     headed(fig, title, caption, above=20, l=10, r=70, b=45)  # above: the reference line's label
-    fig.update_layout(height=height, bargap=0.25, barmode="overlay")
-    fig.update_yaxes(autorange="reversed", automargin=True)
+    fig.update_layout(height=max(height, fig.layout.margin.t + fig.layout.margin.b + BAR_PX * len(names)),
+                      bargap=0.25, barmode="overlay")
+    every_name(fig, names)
     return fig
+
+
+def every_name(fig: go.Figure, names: list[str]) -> None:
+    """Name every bar on the class axis (top to bottom in the given order): plotly's own ticks leave out
+    every other name once the bars are close (8 of 16 with 19 classes)."""
+    fig.update_yaxes(autorange="reversed", automargin=True, tickmode="array", tickvals=list(names),
+                     ticktext=list(names))
 
 
 def matrix_figure(matrix: np.ndarray, rows: list[str], title: str, scale: Scale = Scale(), *,

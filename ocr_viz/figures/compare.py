@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 
 from .charts import rgb
 from .titles import headed
-from .maps import frame, photo_trace, pixel_marker
+from .maps import MARGIN, frame, photo_trace, pixel_marker
 
 # ASPP's branches in order: 1x1, one per rate, image pooling (RGB, as the class palettes)
 BRANCH_COLOURS = ((40, 40, 40), (255, 217, 47), (252, 141, 98), (231, 41, 138), (102, 194, 165), (141, 160, 203))
@@ -38,7 +38,7 @@ def sampling_figure(image: np.ndarray, grid: tuple[int, int], pixel: tuple[int, 
     fig.update_yaxes(range=[bottom + 0.5, top - 0.5])
     # the legend under the map, one branch a line: beside it, it ran over the axis in narrow columns
     fig.update_layout(showlegend=True, clickmode="none",
-                      margin=dict(fig.layout.margin.to_plotly_json(), r=10, b=45 + 17 * len(taps)),
+                      margin=dict(fig.layout.margin.to_plotly_json(), r=10, b=MARGIN["b"] + 17 * len(taps)),
                       legend=dict(orientation="h", x=0, xanchor="left", y=0, yref="container", yanchor="bottom",
                                   entrywidth=1, entrywidthmode="fraction", font=dict(size=10)))
     fig.update_xaxes(constraintoward="center")
@@ -65,9 +65,13 @@ def loglog_figure(series: dict[str, tuple[np.ndarray, np.ndarray]], slopes: dict
         for power, dash in ((1, "dot"), (2, "dash")):
             fig.add_trace(go.Scatter(x=[x0, x1], y=[y0, y0 * (x1 / x0) ** power], mode="lines", name=f"slope {power}",
                                      line=dict(color="grey", dash=dash, width=1), hoverinfo="skip"))
-    fig.update_xaxes(type="log", title="pixels n (h x w)", dtick=1)  # powers of ten: 2 and 5 between collide
+    fig.update_xaxes(type="log", dtick=1)  # powers of ten: 2 and 5 between collide
     fig.update_yaxes(type="log", title=value_name, dtick=1)
-    headed(fig, title, caption, above=10, l=10, r=10, b=10)
-    fig.update_layout(height=height, legend=dict(font=dict(size=11)))  # beside the plot: inside, it hid the ticks
+    # the x axis named in the caption: its title sat where the legend under the plot goes
+    headed(fig, title, "; ".join(c for c in ("x: pixels n (h x w)", caption) if c), above=10, l=10, r=10, b=10)
+    # under the plot (plotly makes room for it): inside, it hid the ticks; beside, it covered the last x tick
+    # and left a narrow column's plot a sliver in large type
+    fig.update_layout(height=height, legend=dict(font=dict(size=11), orientation="h", x=0, xanchor="left", y=-0.22,
+                                                 yanchor="top"))
     fig.update_yaxes(automargin=True, title_standoff=6)
     return fig

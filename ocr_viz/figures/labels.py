@@ -40,12 +40,19 @@ def legend_traces(classes: list[str], palette, present) -> list[go.Scatter]:
 
 def label_figure(image: np.ndarray, labels: np.ndarray, classes: list[str], palette, title: str, *,
                  opacity: float = 0.6, mask: np.ndarray | None = None, caption: str = "", legend_below: bool = False,
-                 height: int = 420) -> go.Figure:
+                 legend: bool = True, height: int = 420) -> go.Figure:
     """Labels over the photo with the given opacity, and a legend of the classes present beside it
     (in the map's right margin, where other maps have their colour bar); `mask` limits the colours to
-    some pixels; `legend_below` puts the legend under the map instead, for narrow columns."""
-    fig = go.Figure(go.Image(source=data_uri(blend(image, labels, palette, opacity, mask)), hoverinfo="skip"))
+    some pixels; `legend_below` puts the legend under the map instead, for narrow columns; without
+    `legend`, the page shows one legend for a row of maps (pages/_layout.class_legend): a legend in
+    each narrow map, beside or under it, left the map a sliver or ran over its axes in large type."""
     shown = labels if mask is None else labels[mask]
+    fig = go.Figure(go.Image(source=data_uri(blend(image, labels, palette, opacity, mask)), hoverinfo="skip"))
+    if not legend:
+        frame(fig, title, caption, labels.shape, height, PIXEL_AXES)
+        fig.update_layout(showlegend=False, clickmode="none", margin=dict(MARGIN, t=fig.layout.margin.t, r=10))
+        fig.update_xaxes(constraintoward="center")
+        return fig
     for trace in legend_traces(classes, palette, np.unique(shown)):
         fig.add_trace(trace)
     if not shown.size:  # nothing marked: say so in the legend (and keep a trace, which plotly needs)

@@ -88,9 +88,18 @@ def pixel_marker(pixel: tuple[int, int]) -> go.Scatter:
 # The same margins on every map, whatever sits beside it (a colour bar, a legend or nothing), so
 # maps drawn side by side get plot areas of the same size; the right margin holds the colour bar
 # or the legend, next to the map (the map keeps to the right of its area, see `frame`).
-MARGIN = dict(l=50, r=105, t=86, b=45, autoexpand=False)  # t: two lines of title and two of caption
+MARGIN = dict(l=50, r=105, t=86, b=52, autoexpand=False)  # t: two lines of title and two of caption
 COLORBAR = dict(thickness=12, len=0.9, x=1.02, xanchor="left", y=0.5, yanchor="middle")
 MAP_AXES = ("column", "row")  # short: a long title under a narrow map runs into its colour bar
+
+
+def edge_free_ticks(size: int, parts: int = 4) -> list[int]:
+    """Ticks at a round step of about size / `parts`, none in the last tenth of the map: a column label
+    centred on the right edge ran into the colour bar or legend beside it, the last row's into the column
+    labels. Rows get three parts: a short map in large type had its five row labels over each other."""
+    power = 10 ** max(0, math.floor(math.log10(max(size / parts, 1))))
+    step = next(s * power for s in (1, 2, 5, 10) if s * power >= size / parts)
+    return list(range(0, max(1, math.ceil(0.9 * size)), step))
 
 
 def frame(fig: go.Figure, title: str, caption: str, grid: tuple[int, int], height: int,
@@ -98,13 +107,14 @@ def frame(fig: go.Figure, title: str, caption: str, grid: tuple[int, int], heigh
     """Equal-aspect axes with row 0 at the top, axis titles, fixed margins, and a title whose
     second line is the caption. Where the area is wider than the map, the map keeps to the right,
     beside its colour bar or legend."""
-    heading = titled(title, caption, above=8)
+    heading = titled(title, caption, above=12)  # above: half of the first row label, in large type too
     fig.update_layout(title=heading, height=height, margin=dict(MARGIN, t=max(MARGIN["t"], title_room(heading))),
                       hovermode="closest", dragmode="pan", clickmode="event+select")
     fig.update_xaxes(range=[-0.5, grid[1] - 0.5], showgrid=False, zeroline=False, constrain="domain",
-                     constraintoward="right", title=dict(text=axes[0], standoff=10), automargin=False)
+                     constraintoward="right", title=dict(text=axes[0], standoff=10), automargin=False,
+                     tickvals=edge_free_ticks(grid[1]))
     fig.update_yaxes(range=[grid[0] - 0.5, -0.5], showgrid=False, zeroline=False, scaleanchor="x", constrain="domain",
-                     title=dict(text=axes[1], standoff=4), automargin=False)
+                     title=dict(text=axes[1], standoff=4), automargin=False, tickvals=edge_free_ticks(grid[0], 3))
     return fig
 
 
@@ -151,10 +161,10 @@ def rgb_figure(rgb: np.ndarray, title: str, caption: str = "", *, pixel: tuple[i
     return frame(fig, title, caption, rgb.shape[:2], height)
 
 
-def readable_ranks(marks: np.ndarray, grid: tuple[int, int], apart: float = 0.07) -> list[str]:
+def readable_ranks(marks: np.ndarray, grid: tuple[int, int], apart: float = 0.12) -> list[str]:
     """Rank labels for marked (row, col) cells, best first, leaving out a rank whose label would sit on a
-    better one's (closer than `apart` of the map's longer side): a clump of ten reads as one "1", the
-    rest in the tooltips."""
+    better one's (closer than `apart` of the map's longer side, room for large type's labels too): a clump
+    of ten reads as one "1", the rest in the tooltips."""
     near = apart * max(grid)
     kept, labels = [], []
     for rank, (row, col) in enumerate(marks, start=1):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from .charts import rgb
+from .charts import OTHERS_COLOUR, every_name, rgb, shown_classes
 from .titles import headed
 
 SERIES_COLOURS = ("#34495e", "#e67e22", "#5b8cc9", "#27ae60")
@@ -59,7 +59,7 @@ def alignment_bars(classes: list[str], series: dict[str, list], title: str, capt
     headed(fig, title, caption, above=20, l=10, r=40, b=80)
     fig.update_layout(height=height or 120 + 34 * len(classes) * max(1, len(series)) // 2, barmode="group", xaxis_tickformat=".0%",
                       xaxis_range=[0, 1.08], legend=LEGEND_UNDER)
-    fig.update_yaxes(autorange="reversed", automargin=True)
+    every_name(fig, classes)
     return fig
 
 
@@ -95,19 +95,26 @@ def rank_bars(histograms: dict[str, list], title: str, caption: str = "", *, hei
     fig.add_hline(y=1 / k, line_dash="dash", line_color="grey")
     headed(fig, title, caption, above=20, l=10, r=10, b=80)
     fig.update_layout(height=height, barmode="group",
-                      xaxis_title="rank of the true class (1 = the strongest weight)", yaxis_tickformat=".0%",
+                      xaxis_title="rank of the true class (1 = strongest)", yaxis_tickformat=".0%",
                       xaxis_dtick=1, legend=LEGEND_UNDER)
     return fig
 
 
 def argmax_share_bars(classes: list[str], palette, share, title: str, caption: str = "", *, height: int | None = None) -> go.Figure:
-    """The share of all cells whose strongest region (argmax_k w_ik) is each class, in its colour."""
+    """The share of all cells whose strongest region (argmax_k w_ik) is each class, in its colour; with
+    more than 20 classes the 15 largest and the sum of the others (charts.shown_classes)."""
     share = np.asarray(share, dtype=np.float64)
-    fig = go.Figure(go.Bar(x=share, y=classes, orientation="h", marker_color=[rgb(c) for c in palette],
-                           text=[f"{v:.0%}" for v in share], textposition="outside", cliponaxis=False,
+    shown, rest = shown_classes(share)
+    names, values = [classes[k] for k in shown], list(share[shown])
+    colours = [rgb(palette[k]) for k in shown]
+    if len(rest):
+        names, values, colours = names + [f"the other {len(rest)} (sum)"], values + [float(share[rest].sum())], \
+            colours + [OTHERS_COLOUR]
+    fig = go.Figure(go.Bar(x=values, y=names, orientation="h", marker_color=colours,
+                           text=[f"{v:.0%}" for v in values], textposition="outside", cliponaxis=False,
                            hovertemplate="%{y}: %{x:.1%} of the cells<extra></extra>"))
     headed(fig, title, caption, above=20, l=10, r=40, b=30)
-    fig.update_layout(height=height or 110 + 26 * len(classes), xaxis_tickformat=".0%",
-                      xaxis_range=[0, max(float(share.max()) * 1.2, 0.05)])
-    fig.update_yaxes(autorange="reversed", automargin=True)
+    fig.update_layout(height=height or 110 + 26 * len(names), xaxis_tickformat=".0%",
+                      xaxis_range=[0, max(max(values) * 1.2, 0.05)])
+    every_name(fig, names)
     return fig

@@ -11,6 +11,7 @@ CAPTION_SHARE = 0.72
 # The width a figure is wrapped for unless told: two-fifths of the main area of a 1280 x 720 window
 # with the sidebar open (about 850 px), the narrowest column that shows a captioned figure at full size.
 WIDTH = 340
+NARROW = 240  # a third of that main area, less the gaps: a figure in a row of three (pages/_layout.row)
 GLYPH_EM = 0.55  # a wide estimate of the mean character width of plotly's sans-serif font, in em
 LINE_EM = 1.45  # measured in Chromium: 1.38-1.44 of the font size per line of a wrapped title
 TOP = 6  # px above a title
@@ -80,19 +81,30 @@ def title_room(title: dict) -> int:
     return round(TOP + height + float((title.get("pad") or {}).get("b") or 0))
 
 
-def refit(fig, *, width: float = WIDTH, size: float | None = None) -> None:
-    """Wrap `fig`'s title again for `width` px and `size` px type (in place), and make the top margin
-    hold it."""
+def refit(fig, *, width: float | None = None, size: float | None = None) -> None:
+    """Wrap `fig`'s title again for `width` px (by default the width it was last wrapped for) and `size`
+    px type (in place), and make the top margin hold it."""
     layout = fig.layout
     text = layout.title.text
     if not text:
         return
+    width = width or (layout.meta or {}).get("title_width") or WIDTH
     size = size or (layout.title.font.size if layout.title.font and layout.title.font.size else TITLE_SIZE)
     above = layout.title.pad.b if layout.title.pad and layout.title.pad.b is not None else 10
     title, caption, _ = parts(text)
     new = titled(title, caption, width=width, size=size, above=above)
     top = layout.margin.t if layout.margin and layout.margin.t is not None else 0
-    fig.update_layout(title=new, margin_t=max(top, title_room(new)))
+    fig.update_layout(title=new, margin_t=max(top, title_room(new)), meta=dict(layout.meta or {}, title_width=width))
+
+
+def narrow(fig, width: float = NARROW):
+    """`fig` with its title wrapped for a narrow column (a row of three), also when large type wraps it
+    again; returned for use inside a call."""
+    top = fig.layout.margin.t
+    refit(fig, width=width)
+    if fig.layout.height and top is not None:  # the plot keeps its size under a longer title
+        fig.update_layout(height=fig.layout.height + max(fig.layout.margin.t - top, 0))
+    return fig
 
 
 def headed(fig, title: str, caption: str = "", *, above: int = 10, **margin) -> None:

@@ -21,6 +21,7 @@ from ocr_viz.data.class_maps import GroundTruth, identity
 from ocr_viz.figures import (Scale, class_bars, label_figure, map_figure, pca_caption, rgb_figure, score_bars,
                              similarity_figure)
 from ocr_viz.figures.attention import term_bars
+from ocr_viz.figures.charts import shown_classes
 from ocr_viz.teaching import explain, transformer, worked_pixel
 
 
@@ -389,7 +390,7 @@ def worked_facts(scene: Scene) -> dict:
 
 def worked_figure(scene: Scene):
     w = worked(scene)
-    shown, rest = worked_pixel.top_and_rest(w.sizes)
+    shown, rest = shown_classes(w.sizes)  # every region up to 20 (the equation writes out fewer)
     others = (f"the other {len(rest)} (their sum)", float(np.linalg.norm(w.parts[rest].sum(0)))) if len(rest) else None
     return term_bars(w.sizes[shown], [scene.classes[k] for k in shown], [scene.palette[k] for k in shown],
                      f"Eq. 3's terms ||w_ik delta(f_k)||, pixel i = {w.index}", "largest first", rest=others,
