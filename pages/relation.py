@@ -8,7 +8,7 @@ from ocr_viz.analysis import relation, stats
 from ocr_viz.app import model_choice, session, transport
 from ocr_viz.figures import class_bars, label_figure, map_figure
 from ocr_viz.teaching import explain
-from pages._layout import scale_picker, stage_code, stage_page
+from pages._layout import class_legend, scale_picker, stage_code, stage_page
 from pages._worked import relation_block
 
 current = stage_page("relation")
@@ -77,7 +77,8 @@ with left:
 with right:
     strongest = stats.resize_nearest(stats.argmax_map(arrays.w), arrays.image.shape[:2])
     transport.chart(label_figure(arrays.image, strongest, classes, palette,
-                                 "argmax_k w_ik: each pixel's most related region", opacity=opacity))
+                                 "argmax_k w_ik: each pixel's most related region", opacity=opacity, legend=False))
+    class_legend(classes, palette, strongest)  # under the map: beside it, it left the map a sliver in large type
 
 st.subheader("Raw relation logits kappa(x_i, f_k)")
 kappa_scale = scale_picker("relation.kappa", "percentile")
