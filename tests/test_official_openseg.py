@@ -70,6 +70,10 @@ def test_openseg_ocr_equals_openseg_code(case):
     assert c.meta["source"]["norm"]["inplace_abn"] == abn_norms
     assert head.get("relu_slope", 0.0) == slope
     assert arch.get("hrnet_layout", "w48") == "w48" and arch.get("resnet_stem", "openseg") == "openseg"
+    from ocr_viz.teaching.explain import release_notes  # the About page says so
+
+    notes = " ".join(release_notes(c.meta))
+    assert ("leaky (slope 0.01" in notes) == bool(slope) and (f"{abn_norms} of its batch norms are InPlace-ABN" in notes) == bool(abn_norms)
 
     model, _ = convert.to_model(c)  # float32, as the app runs it; openseg's side ran in float64
     reference = dict(np.load(FIXTURE / f"{case}_io.npz"))

@@ -393,6 +393,7 @@ def release_notes(meta: dict) -> list[str]:
         f"g reads [y; x] (the paper writes [x; y]); relation logits scaled by key_channels^-0.5; "
         + ("biases on the 3x3 conv and the aux conv; " if head.get("conv_bias") else "")
         + ("biases on the 1x1 convs of phi, psi, delta, rho, g; " if head.get("attention_bias") else "")
+        + (f"every ReLU leaky (slope {head['relu_slope']:g}: the release's InPlace-ABN BNReLU); " if head.get("relu_slope") else "")
         + f"spatial-softmax scale {head['temperature']:g}.",
         f"**Classes**: {len(meta['classes'])} ({meta.get('dataset_title', meta.get('dataset'))}); its own palette is one of the colour choices.",
         "**Inference here**: one scale (the app's input size), no flipping"
@@ -400,6 +401,9 @@ def release_notes(meta: dict) -> list[str]:
     ]
     if meta.get("input_note"):
         notes.append(f"**Input**: {meta['input_note']}.")
+    if src.get("norm", {}).get("inplace_abn"):
+        notes.append(f"**Normalisation**: {src['norm']['inplace_abn']} of its batch norms are InPlace-ABN (scale |weight| + eps, "
+                     "stored here as plain BatchNorm).")
     if reported.get("miou") is not None:
         notes.append(f"**Reported**: {reported['miou']} mIoU ({reported['setting']}), by its release; not measured here.")
     elif reported.get("note"):
