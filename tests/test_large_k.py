@@ -48,6 +48,15 @@ def bars(fig) -> tuple[list[str], list[float]]:
     return [n for t in fig.data for n in t.y], [float(v) for t in fig.data for v in t.x]
 
 
+def decoded(array) -> list:
+    """A plotly JSON array: a list, or a typed array ({'dtype', 'bdata': base64})."""
+    import base64
+
+    if isinstance(array, dict):
+        return list(np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]))
+    return list(array)
+
+
 def plot_px_per_bar(fig, count: int) -> float:
     return (fig.layout.height - fig.layout.margin.t - fig.layout.margin.b) / count
 
@@ -105,3 +114,41 @@ def test_the_worked_pixels_term_bars_name_every_term():
     assert names == [f"class {i}" for i in order] and values == [sizes[i] for i in order]
     assert list(fig.layout.yaxis.tickvals) == names
     assert plot_px_per_bar(fig, 19) >= 1.5 * 12
+
+
+def test_the_app_draws_the_relation_bars_of_a_150_class_model_top_15_and_the_rest(tmp_path):
+    """An uploaded model of 150 classes (ADE20K's K; tiny random head) on the relation page: its w_i bars
+    are the 15 largest of the chosen pixel's w_i and the other 135 summed, every one named."""
+    import json
+
+    from app_helpers import open_page, problems, start
+    from conftest import tiny_arch
+    from ocr_viz.app import session
+    from ocr_viz.model import build, checkpoints
+
+    k = 150
+    arch = tiny_arch() | {"num_classes": k}
+    meta = {"name": "ade-like", "arch": arch, "trained": False, "classes": names_of(k),
+            "palette": [list(c) for c in palette_of(k)]}
+    checkpoints.save(build.build(arch).eval(), tmp_path / "ade.safetensors", meta)
+    at = start()
+    at.radio(key="widget." + session.MODEL).set_value(session.UPLOAD).run()
+    at.file_uploader(key=session.UPLOADED_MODEL).upload("ade.safetensors", (tmp_path / "ade.safetensors").read_bytes()).run()
+    open_page(at, "relation")
+    assert problems(at) == []
+    current = at.session_state[session.CURRENT]
+    row, col = int(at.session_state[session.ROW]), int(at.session_state[session.COL])
+    w = [float(v) for v in current.arrays.w[:, row, col]]
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    bar_charts = [s for s in specs if any(t.get("type") == "bar" for t in s["data"])
+                  and s["layout"]["title"]["text"].startswith("w_i for pixel")]
+    assert len(bar_charts) == 1, [s["layout"]["title"]["text"][:40] for s in specs]
+    spec = bar_charts[0]
+    names = [n for t in spec["data"] if t.get("type") == "bar" for n in t["y"]]
+    values = [float(v) for t in spec["data"] if t.get("type") == "bar" for v in decoded(t["x"])]
+    want_names, want_values = expected_bars(w, names_of(k), highlight=None)
+    if names[15:16] != ["the other 135 (sum)"]:  # the chosen class k is drawn too when outside the top 15
+        want_names, want_values = expected_bars(w, names_of(k), highlight=names_of(k).index(names[15]))
+    assert names == want_names and len(names) in (16, 17)
+    np.testing.assert_allclose(values, want_values, rtol=1e-5)  # float32 weights through JSON
+    assert spec["layout"]["yaxis"]["tickvals"] == want_names
