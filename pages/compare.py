@@ -206,7 +206,8 @@ if scores:
     left, right = st.columns([1, 2])
     with left:
         transport.chart(label_figure(comparison.image, current.truth, classes + ["(unlabelled)"], palette + [(0, 0, 0)],
-                                     "ground truth (CamVid)", opacity=opacity, height=340))
+                                     "ground truth (CamVid)", opacity=opacity, height=340, legend=False))
+        class_legend(classes + ["(unlabelled)"], palette + [(0, 0, 0)], current.truth)  # beside: a sliver in large type
     with right:
         table(list(scores.values()))
         st.caption("IoU in % per class on this image, and their mean over the classes present; unlabelled pixels "

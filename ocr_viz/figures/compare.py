@@ -38,7 +38,7 @@ def sampling_figure(image: np.ndarray, grid: tuple[int, int], pixel: tuple[int, 
     fig.update_yaxes(range=[bottom + 0.5, top - 0.5])
     # the legend under the map, one branch a line: beside it, it ran over the axis in narrow columns
     fig.update_layout(showlegend=True, clickmode="none",
-                      margin=dict(fig.layout.margin.to_plotly_json(), r=10, b=MARGIN["b"] + 17 * len(taps)),
+                      margin=dict(fig.layout.margin.to_plotly_json(), r=10, b=MARGIN["b"] + 8 + 20 * len(taps)),
                       legend=dict(orientation="h", x=0, xanchor="left", y=0, yref="container", yanchor="bottom",
                                   entrywidth=1, entrywidthmode="fraction", font=dict(size=10)))
     fig.update_xaxes(constraintoward="center")
