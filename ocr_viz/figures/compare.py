@@ -2,6 +2,8 @@
 number of pixels (log-log, with fitted slopes). numpy in, plotly out."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -71,7 +73,11 @@ def loglog_figure(series: dict[str, tuple[np.ndarray, np.ndarray]], slopes: dict
     headed(fig, title, "; ".join(c for c in ("x: pixels n (h x w)", caption) if c), above=10, l=10, r=10, b=10)
     # under the plot (plotly makes room for it): inside, it hid the ticks; beside, it covered the last x tick
     # and left a narrow column's plot a sliver in large type
-    fig.update_layout(height=height, legend=dict(font=dict(size=11), orientation="h", x=0, xanchor="left", y=-0.22,
-                                                 yanchor="top"))
+    # placed from the figure's bottom edge, in px of margin that grows with the legend's rows: placed
+    # relative to the plot, a legend of many heads pushed the plot up until it sat on the x ticks
+    rows = math.ceil(len(fig.data) / 2)
+    fig.update_layout(height=height + 22 * rows, margin_b=50 + 22 * rows,
+                      legend=dict(font=dict(size=11), orientation="h", x=0, xanchor="left", y=0, yanchor="bottom",
+                                  yref="container"))
     fig.update_yaxes(automargin=True, title_standoff=6)
     return fig
