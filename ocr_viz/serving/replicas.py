@@ -13,7 +13,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .benchmarks import ARTIFACTS, app_server, wait_until_healthy
+from .servers import ARTIFACTS, app_server, wait_until_healthy
 
 TEMPLATE = Path(__file__).with_name("nginx.conf")
 
