@@ -21,6 +21,7 @@ scales get random signs so that a converter that forgets InPlace-ABN's |weight| 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -78,12 +79,11 @@ def seeded_state(keys: list[tuple[str, tuple[int, ...], str]], seed: int = SEED)
 
 
 def read_keys(path: Path) -> list[tuple[str, tuple[int, ...], str]]:
-    out = []
-    for line in path.read_text().splitlines():
-        if line and not line.startswith("#"):
-            key, shape, dtype = line.split("\t")
-            out.append((key, tuple(int(s) for s in shape.strip("()").split(",") if s.strip()), dtype))
-    return out
+    """(key, shape, dtype) per line of a key list: the format of the mmseg fixtures, read by their script's reader."""
+    spec = importlib.util.spec_from_file_location("make_mmseg_fixture", Path(__file__).with_name("make_mmseg_fixture.py"))
+    mmseg_fixture = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mmseg_fixture)
+    return mmseg_fixture.read_keys(path)
 
 
 def image(height: int, width: int) -> np.ndarray:

@@ -53,6 +53,11 @@ def figure_titles(at: AppTest) -> list[str]:
     return [plain(spec["layout"].get("title", {}).get("text", "")) for spec in specs]
 
 
+def latex(at: AppTest) -> str:
+    """Every formula the run shows (st.latex), one per line."""
+    return "\n".join(element.value for element in at.latex)
+
+
 def problems(at: AppTest) -> list[str]:
     return [e.value for e in at.exception] + [e.value for e in at.error]
 

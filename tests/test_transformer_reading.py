@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from app_helpers import open_page, problems, start
+from app_helpers import latex, open_page, problems, start
 from conftest import assert_structured, sample_batch, sample_image, tiny_arch, trained_looking_batchnorm
 from einops import rearrange
 
@@ -152,7 +152,7 @@ def test_the_page_and_the_lecture_step_on_the_shipped_model():
     assert problems(at) == []
     arrays = at.session_state[session.CURRENT].arrays
     n, K_classes = arrays.grid[0] * arrays.grid[1], arrays.M.shape[0]
-    assert rf"\underbrace{{\tilde m}}_{{{K_classes} \times {n}}}" in "\n".join(e.value for e in at.latex)
+    assert rf"\underbrace{{\tilde m}}_{{{K_classes} \times {n}}}" in latex(at)
     assert "m~ = softmax(s Q K^T)" in captions(at) and "y = rho(A V)" in captions(at)
     assert [s.value for s in at.subheader][:4] == [
         "(a) decoder cross-attention (Eq. 4): K category queries attend over the n pixels", "(b) encoder cross-attention (Eq. 5, 3): every pixel attends over the K regions",
@@ -187,12 +187,12 @@ def test_a_converted_hrnet_ocr_release_on_the_new_views(tmp_path, monkeypatch):
     open_page(at, "transformer")
     assert problems(at) == [], problems(at)
     n = current.arrays.grid[0] * current.arrays.grid[1]
-    assert rf"_{{19 \times {n}}}" in "\n".join(e.value for e in at.latex)
+    assert rf"_{{19 \times {n}}}" in latex(at)
     for page in ("relation", "context"):
         open_page(at, page)
         assert problems(at) == [], (page, problems(at))
     row, col = at.session_state[session.ROW], at.session_state[session.COL]
-    assert rf"y_{{{row * current.arrays.grid[1] + col}}} = \rho" in "\n".join(e.value for e in at.latex)
+    assert rf"y_{{{row * current.arrays.grid[1] + col}}} = \rho" in latex(at)
     keys = [s.key for s in lecture.STEPS]
     for key in ("worked", "transformer"):
         at.session_state[session.STEP] = keys.index(key) + 1

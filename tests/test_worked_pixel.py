@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from app_helpers import figure_titles, open_page, problems, start
+from app_helpers import figure_titles, latex, open_page, problems, start
 from conftest import assert_structured, sample_batch, sample_image, tiny_arch, trained_looking_batchnorm
 
 from ocr_viz.analysis import interventions
@@ -159,10 +159,6 @@ def test_a_huge_logit_is_shifted_not_overflowed():
 
 
 # ---- the app ----------------------------------------------------------------------------------
-
-def latex(at) -> str:
-    return "\n".join(element.value for element in at.latex)
-
 
 def test_the_relation_page_works_the_chosen_pixel_through_eq5():
     from ocr_viz.app import session
