@@ -101,3 +101,23 @@ def assert_structured(trace) -> None:
         k = w.shape[-1]
         assert (w - 1 / k).abs().max() > 0.2, "w is about 1/K everywhere"
         assert w.std(0).max() > 0.05, "w_i is the same for every pixel"
+
+
+def structured_ocr(size: tuple[int, int], **head_kwargs):
+    """(model, TraceArrays): a tiny OCR head (with `head_kwargs`) on the ImageNet backbone, batch
+    statistics that look trained, eval mode, traced on a sample photo of `size`; its maps checked
+    to be structured (not uniform), so a misread pixel or region shows."""
+    from ocr_viz.model import build
+    from ocr_viz.model.arrays import trace_arrays
+    from ocr_viz.model.backbones.efficientnet_lite import load_imagenet_weights
+
+    torch.manual_seed(3)
+    arch = tiny_arch()
+    arch["head_kwargs"] = {**arch["head_kwargs"], **head_kwargs}
+    model = build.build(arch)
+    load_imagenet_weights(model.backbone)
+    trained_looking_batchnorm(model.head, 4)
+    model.eval()
+    trace = model.trace(sample_batch(size))
+    assert_structured(trace)
+    return model, trace_arrays(trace, sample_image(size), "ocr")

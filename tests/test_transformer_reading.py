@@ -10,12 +10,9 @@ import numpy as np
 import pytest
 import torch
 from app_helpers import latex, open_page, problems, start
-from conftest import assert_structured, sample_batch, sample_image, tiny_arch, trained_looking_batchnorm
+from conftest import structured_ocr
 from einops import rearrange
 
-from ocr_viz.model import build
-from ocr_viz.model.arrays import trace_arrays
-from ocr_viz.model.backbones.efficientnet_lite import load_imagenet_weights
 from ocr_viz.teaching import lecture, transformer
 
 SIZE = (64, 96)
@@ -23,16 +20,7 @@ TOLERANCE = 1e-5  # relative to the recorded tensor's largest value: float32 sum
 
 
 def structured(**head_kwargs):
-    torch.manual_seed(3)
-    arch = tiny_arch()
-    arch["head_kwargs"] = {**arch["head_kwargs"], **head_kwargs}
-    model = build.build(arch)
-    load_imagenet_weights(model.backbone)
-    trained_looking_batchnorm(model.head, 4)
-    model.eval()
-    trace = model.trace(sample_batch(SIZE))
-    assert_structured(trace)
-    return model, trace_arrays(trace, sample_image(SIZE), "ocr")
+    return structured_ocr(SIZE, **head_kwargs)
 
 
 @pytest.fixture(scope="module")

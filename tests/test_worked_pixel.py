@@ -8,12 +8,10 @@ import numpy as np
 import pytest
 import torch
 from app_helpers import figure_titles, latex, open_page, problems, start
-from conftest import assert_structured, sample_batch, sample_image, tiny_arch, trained_looking_batchnorm
+from conftest import structured_ocr
 
 from ocr_viz.analysis import interventions
-from ocr_viz.model import build
-from ocr_viz.model.arrays import head_trace, trace_arrays
-from ocr_viz.model.backbones.efficientnet_lite import load_imagenet_weights
+from ocr_viz.model.arrays import head_trace
 from ocr_viz.teaching import lecture, worked_pixel
 
 SIZE = (64, 96)  # an 8 x 12 feature grid: rows and columns differ, so a transposed read shows
@@ -21,17 +19,8 @@ CELLS = [(0, 0), (2, 5), (7, 11), (5, 1)]
 
 
 def structured(context_first: bool):
-    """A tiny-head model on the ImageNet backbone (eval mode), g reading [x; y] or, as the releases do, [y; x]."""
-    torch.manual_seed(3)
-    arch = tiny_arch()
-    arch["head_kwargs"] = {**arch["head_kwargs"], "context_first": context_first}
-    model = build.build(arch)
-    load_imagenet_weights(model.backbone)
-    trained_looking_batchnorm(model.head, 4)
-    model.eval()
-    trace = model.trace(sample_batch(SIZE))
-    assert_structured(trace)
-    return model, trace_arrays(trace, sample_image(SIZE), "ocr")
+    """g reading [x; y] or, as the releases do, [y; x]."""
+    return structured_ocr(SIZE, context_first=context_first)
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["x-then-y", "y-then-x"])
