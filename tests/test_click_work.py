@@ -24,7 +24,7 @@ def test_inline_work_is_done_while_the_only_slot_is_busy_and_is_cached():
         calls = []
         value = queue.inline("derived", ("image", "pixel 3 4"), lambda: calls.append(1) or "numbers")
         assert value == "numbers" and calls == [1]
-        assert not release.is_set()  # answered while the slot was still held by the trace
+        assert holder.is_alive() and not release.is_set()  # answered while the trace still held the slot
         assert queue.inline("derived", ("image", "pixel 3 4"), lambda: calls.append(1) or "again") == "numbers"
         assert calls == [1]  # the second ask is the cache's
     finally:

@@ -244,13 +244,11 @@ class ComputeQueue:
     def inline(self, kind: str, key, compute: Callable[[], Any]):
         """The cached result for (kind, key), else `compute()` run in the caller's thread and cached.
         For work of milliseconds (one pixel's numbers): queued, it would wait seconds behind traces."""
-        cache = self._caches[kind]
-        hit = cache.get(key, _MISSING)
-        if hit is not _MISSING:
-            return hit
-        value = compute()
-        cache.put(key, value)
-        return value
+        hit = self._caches[kind].get(key, _MISSING)
+        if hit is _MISSING:
+            hit = compute()  # in the caller's thread
+            self._caches[kind].put(key, hit)
+        return hit
 
     def _start_workers(self) -> None:
         while len(self._workers) < self.slots:
