@@ -10,11 +10,12 @@ def test_inline_work_is_done_while_the_only_slot_is_busy_and_is_cached():
     queue = ComputeQueue(slots=1)
     queue.cache("trace", 1 << 20)
     queue.cache("derived", 1 << 20)
-    release, started = threading.Event(), threading.Event()
+    release, started, traced = threading.Event(), threading.Event(), threading.Event()
 
     def slow_trace():
         started.set()
-        release.wait(30)
+        release.wait(10)  # queued behind it, the inline work would have to wait this out
+        traced.set()
         return "trace"
 
     holder = threading.Thread(target=queue.run, args=("trace", "image", slow_trace))
@@ -24,7 +25,7 @@ def test_inline_work_is_done_while_the_only_slot_is_busy_and_is_cached():
         calls = []
         value = queue.inline("derived", ("image", "pixel 3 4"), lambda: calls.append(1) or "numbers")
         assert value == "numbers" and calls == [1]
-        assert holder.is_alive() and not release.is_set()  # answered while the trace still held the slot
+        assert not traced.is_set()  # answered while the trace still held the only slot
         assert queue.inline("derived", ("image", "pixel 3 4"), lambda: calls.append(1) or "again") == "numbers"
         assert calls == [1]  # the second ask is the cache's
     finally:
