@@ -13,13 +13,15 @@ import streamlit as st
 
 from . import export
 from .session import DOWNLOADS, STEP, UPLOAD, current
+from ocr_viz.figures.spec import Spec
 from ocr_viz.figures.titles import plain
 from ocr_viz.model.arrays import TraceArrays, segmentor_trace
 
 
 def figure_name(figure) -> str:
     """A file name stem from the figure's title: its first line, lower case, words joined by '-'."""
-    title = plain(str(figure.layout.title.text or "")).split("<br>")[0]  # the whole title, unwrapped
+    text = figure.title if isinstance(figure, Spec) else figure.layout.title.text
+    title = plain(str(text or "")).split("<br>")[0]  # the whole title, unwrapped
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "figure"
 
 

@@ -1,4 +1,4 @@
-"""Benchmarks on this machine: python -m ocr_viz.bench trace | click | complexity | scaling
+"""Benchmarks on this machine: python -m ocr_viz.bench trace | click | relation-click | complexity | scaling
 (browser | load, the app in headless Chromium, one student or many, are in ocr_viz/serving/benchmarks.py).
 
   trace       median time and peak memory of Segmentor.trace on a 480 x 360 image, for the
@@ -8,6 +8,10 @@
               size its source evaluates at (or --input-sizes).
   click       the server-side work of one click in the app, without Streamlit: read w_i for the
               clicked pixel from the cached numpy trace, build the bar chart, serialise it.
+  relation-click  CPU time (time.process_time) of the figures one click on the relation page
+              builds, as pages/relation.py builds them: the w_ik map over the photo with the pixel
+              circled and the w_i and kappa bars, to the JSON st.plotly_chart sends; --graph-objects
+              builds them as validated plotly graph objects instead (the click path before 2026-12-01).
   complexity  params, FLOPs, peak memory and latency of every head (a) at the paper's setting
               (2048 x 128 x 128 features, 19 classes) beside the paper's table, and (b) at the
               app's setting (472 x 60 x 80 fused features, 11 classes).
@@ -29,6 +33,7 @@ import time
 import warnings
 from dataclasses import asdict
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -303,6 +308,67 @@ def print_click(report: dict) -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# relation-click
+
+SAMPLE_FRAME = Path(__file__).resolve().parents[2] / "assets" / "samples" / "camvid" / "0001TP_008550.jpg"
+
+
+def run_relation_click(args: argparse.Namespace) -> dict:
+    """Trace a frame once (as the app caches it), then build a click's figures for `repeats` random
+    pixels after 3 warm-up clicks; CPU seconds per click, and the JSON's length."""
+    import plotly.io
+
+    from ocr_viz.figures import Scale
+    from ocr_viz.figures.palettes import display_palette
+    from ocr_viz.model.arrays import run as trace_arrays
+
+    if args.graph_objects:  # imported apart: this command times a checkout from before map_spec too
+        from ocr_viz.figures import class_bars as bars, map_figure as a_map
+    else:
+        from ocr_viz.figures import class_bars_spec as bars, map_spec as a_map
+
+    model, meta = load_shipped(args.model, torch.device(args.device))
+    arrays = trace_arrays(model, open_image(args.image or SAMPLE_FRAME), "ocr")
+    classes, palette, K = meta["classes"], display_palette(meta["palette"]), len(meta["classes"])
+    entropy = -(arrays.w * np.log(arrays.w)).sum(0)
+    k, scale = int(np.bincount(arrays.pred.ravel(), minlength=K).argmax()), Scale("percentile", 1.0, 99.0)
+
+    def click(row: int, col: int) -> list[str]:  # pages/relation.py, follow_the_pixel, its defaults
+        i = row * arrays.grid[1] + col
+        figures = [a_map(arrays.w[k], f"w_ik for region k = {classes[k]}: click a pixel", scale, image=arrays.image,
+                         opacity=0.65, value_name="w_ik", pixel=(row, col), clickable=True),
+                   bars(arrays.w[:, row, col], classes, palette, f"w_i for pixel i = {i} (row {row}, col {col})",
+                        f"sums to 1; entropy {entropy[row, col]:.4f} (uniform {np.log(K):.4f})", value_name="w_ik",
+                        reference=1 / K, reference_name="1/K", highlight=k),
+                   bars(arrays.kappa[:, row, col], classes, palette, f"kappa for pixel i = {i} over the regions",
+                        "the logits before the softmax of Eq. 5", value_name="kappa", highlight=k)]
+        specs = [f.to_plotly_json() for f in figures]  # what transport.served starts from
+        for spec in specs:
+            spec["layout"]["template"] = "none"  # as transport.served sends every figure
+        return [plotly.io.to_json(spec, validate=False) for spec in specs]
+
+    rng = np.random.default_rng(0)
+    pixels = [(int(rng.integers(arrays.grid[0])), int(rng.integers(arrays.grid[1]))) for _ in range(args.repeats + 3)]
+    seconds = []
+    for index, pixel in enumerate(pixels):
+        start = time.process_time()
+        sent = click(*pixel)
+        if index >= 3:
+            seconds.append(time.process_time() - start)
+    return {"model": args.model, "image": str(args.image or SAMPLE_FRAME), "grid": arrays.grid, "classes": K,
+            "figures": "graph objects" if args.graph_objects else "plotly JSON (map_spec, class_bars_spec)",
+            "repeats": args.repeats, "cpu_seconds_median": statistics.median(seconds),
+            "cpu_seconds_mean": statistics.mean(seconds), "json_characters": [len(s) for s in sent]}
+
+
+def print_relation_click(report: dict) -> None:
+    print(f"One click on the relation page, its figures only ({report['figures']}): {report['repeats']} clicks "
+          f"on random pixels of {report['image']} ({size_text(report['grid'])} map, K = {report['classes']}).")
+    print(f"CPU per click: median {millis(report['cpu_seconds_median'])}, mean {millis(report['cpu_seconds_mean'])}; "
+          f"JSON sent (map, w_i bars, kappa bars): {', '.join(f'{n:,}' for n in report['json_characters'])} characters")
+
+
+# ---------------------------------------------------------------------------------------
 # complexity
 
 
@@ -453,7 +519,7 @@ def print_scaling(report: dict) -> None:
 # Command line.
 
 QUICK = {"paper_timed_size": "8x8", "app_input": "160x120", "repeats": 1, "sizes": "8,11,16"}
-DEFAULTS = {"trace": {"repeats": 5}, "click": {"repeats": 50},
+DEFAULTS = {"trace": {"repeats": 5}, "click": {"repeats": 50}, "relation-click": {"repeats": 40},
             "complexity": {"repeats": 3, "paper_timed_size": "64x64", "app_input": "640x480"},
             "scaling": {"repeats": 3, "sizes": ",".join(map(str, cx.SCALING_SIZES))}}
 
@@ -463,6 +529,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     for name, text in [("trace", "time and memory of model.trace on a 480 x 360 image"),
                        ("click", "server-side time of one click (w_i and its bar chart)"),
+                       ("relation-click", "CPU time of the figures one click on the relation page builds"),
                        ("complexity", "every head at the paper's and at the app's setting"),
                        ("scaling", "FLOPs, time, memory vs pixels for the attention heads and OCR")]:
         s = sub.add_parser(name, help=text, description=text)
@@ -470,9 +537,13 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--repeats", type=int, help=f"timed runs (default {DEFAULTS[name]['repeats']})")
         s.add_argument("--device", default=str(default_device()))
         s.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-        if name in ("trace", "click"):
+        if name in ("trace", "click", "relation-click"):
             s.add_argument("--model", default="ocr", help="a shipped model name or checkpoint path")
-            s.add_argument("--image", help="an image file (default: a synthetic 480 x 360 image)")
+            s.add_argument("--image", help="an image file (default: a synthetic 480 x 360 image; for "
+                           "relation-click a CamVid frame of assets/samples)")
+        if name == "relation-click":
+            s.add_argument("--graph-objects", action="store_true",
+                           help="build the figures as validated plotly graph objects (map_figure, class_bars)")
         if name == "trace":
             s.add_argument("--input-sizes", help="W x H model inputs, comma-separated, e.g. 1024x512,2048x1024 "
                            "(default: long sides 640 and 480; for a converted release 1024x512 and its eval size)")
@@ -508,6 +579,7 @@ def with_defaults(args: argparse.Namespace) -> argparse.Namespace:
 COMMANDS = {
     "trace": (run_trace, print_trace, lambda r: r),
     "click": (run_click, print_click, lambda r: r),
+    "relation-click": (run_relation_click, print_relation_click, lambda r: r),
     "complexity": (run_complexity, print_complexity, complexity_json),
     "scaling": (run_scaling, print_scaling, lambda r: r),
 }

@@ -5,7 +5,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .scales import Scale, apply
-from .titles import headed, titled  # noqa: F401  (titled: re-exported for figure builders elsewhere)
+from .spec import Spec
+from .titles import headed, title_room, titled
 
 
 def rgb(colour) -> str:
@@ -49,81 +50,99 @@ def axis_range(values: np.ndarray, zoom: bool) -> tuple[list[float] | None, str,
     return None, "axis: linear, through 0", False
 
 
-def axis_break(fig: go.Figure) -> None:
-    """Mark a value axis that does not start at 0: a white zigzag through the bars' left ends and a
-    double slash on the axis line, as on a broken axis drawn by hand."""
+def axis_break() -> tuple[dict, dict]:
+    """The marks of a value axis that does not start at 0 (a layout shape and annotation): a white
+    zigzag through the bars' left ends and a double slash on the axis line, as on a broken axis drawn by hand."""
     zigzag = "M 0.035,1 " + " ".join(f"L {0.035 + (0.012 if i % 2 else -0.012):.3f},{1 - (i + 1) / 24:.4f}"
                                       for i in range(24))
-    fig.add_shape(type="path", path=zigzag, xref="x domain", yref="y domain", line=dict(color="white", width=3),
-                  layer="above")
-    fig.add_annotation(x=0.035, y=0, xref="x domain", yref="y domain", text="//", showarrow=False,
-                       font=dict(size=14, color="black"), bgcolor="white", borderpad=0, name="axis break")
+    return (dict(type="path", path=zigzag, xref="x domain", yref="y domain", line=dict(color="white", width=3),
+                 layer="above"),
+            dict(x=0.035, y=0, xref="x domain", yref="y domain", text="//", showarrow=False,
+                 font=dict(size=14, color="black"), bgcolor="white", borderpad=0, name="axis break"))
 
 
-def class_bars(values: np.ndarray, classes: list[str], palette, title: str, caption: str = "", *,
-               value_name: str = "value", reference: float | None = None, reference_name: str = "",
-               highlight: int | None = None, percent: bool = False, zoom: bool = False, top: int | None = TOP,
-               value_range: tuple[float, float] | None = None, height: int = 380) -> go.Figure:
+def class_bars_spec(values: np.ndarray, classes: list[str], palette, title: str, caption: str = "", *,
+                    value_name: str = "value", reference: float | None = None, reference_name: str = "",
+                    highlight: int | None = None, percent: bool = False, zoom: bool = False, top: int | None = TOP,
+                    value_range: tuple[float, float] | None = None, height: int = 380) -> Spec:
     """Horizontal bars, one per class in its palette colour, the values written in a column right
     of the plot (clear of the bars and of a reference line such as 1/K). The value axis starts at 0,
     so bar lengths compare; `zoom` fits it to nearly equal values instead, draws the axis break and
     says so in the first line of the caption; `value_range` fixes it (e.g. the same for a before and
     an after chart). With more than `top` + 1 classes: the `top` largest, and one grey bar for the
-    sum of the others."""
+    sum of the others. As plotly JSON, unvalidated: a click redraws two of these (`class_bars` is
+    the graph-object figure)."""
     values = np.asarray(values, dtype=np.float64)
     shown, rest = shown_classes(values, top, highlight)
     number = (lambda v: f"{v:.1%}") if percent else (lambda v: f"{v:.4g}")
     names = [classes[k] for k in shown]
-    fig = go.Figure(go.Bar(
-        x=values[shown], y=names, orientation="h", cliponaxis=True,
+    data = [dict(
+        type="bar", x=values[shown], y=names, orientation="h", cliponaxis=True,
         marker=dict(color=[rgb(palette[k]) for k in shown], line=dict(width=[3 if k == highlight else 0 for k in shown],
                                                                        color="black")),
         hovertemplate=f"%{{y}}<br>{value_name} = %{{x:.4g}}<extra></extra>", showlegend=False,
-    ))
+    )]
     labels = [number(v) for v in values[shown]]
     notes = []
     if len(rest):
         other = f"the other {len(rest)} (sum)"
         total = float(values[rest].sum())
-        fig.add_trace(go.Bar(x=[total], y=[other], orientation="h", cliponaxis=True, showlegend=False,
-                             marker=dict(color=OTHERS_COLOUR, pattern=dict(shape="/")),
-                             hovertemplate=f"the other {len(rest)} classes together<br>{value_name} = %{{x:.4g}}"
-                                           "<extra></extra>"))
+        data.append(dict(type="bar", x=[total], y=[other], orientation="h", cliponaxis=True, showlegend=False,
+                         marker=dict(color=OTHERS_COLOUR, pattern=dict(shape="/")),
+                         hovertemplate=f"the other {len(rest)} classes together<br>{value_name} = %{{x:.4g}}"
+                                       "<extra></extra>"))
         names, labels = names + [other], labels + [number(total)]
         chosen = " and the chosen one" if len(shown) > top else ""
         notes.append(f"the {top} largest of {len(values)}{chosen}; the other {len(rest)} summed in grey")
-    # values in the right margin: never under a bar end or a line (set at once: one add_annotation
-    # per bar copies the whole list each time, the largest cost of a click's rerun)
-    notes_right = [dict(x=1.0, xref="paper", xanchor="left", xshift=6, y=name, yref="y", text=label, showarrow=False,
+    # values in the right margin: never under a bar end or a line
+    annotations = [dict(x=1.0, xref="paper", xanchor="left", xshift=6, y=name, yref="y", text=label, showarrow=False,
                         font=dict(size=11)) for name, label in zip(names, labels)]
+    shapes = []
     if reference is not None:
-        fig.add_vline(x=reference, line_dash="dash", line_color="grey")
-        notes_right.append(dict(x=reference, xref="x", y=1.0, yref="paper", yanchor="bottom", showarrow=False,
+        shapes.append(dict(type="line", x0=reference, x1=reference, xref="x", y0=0, y1=1, yref="y domain",
+                           line=dict(color="grey", dash="dash")))
+        annotations.append(dict(x=reference, xref="x", y=1.0, yref="paper", yanchor="bottom", showarrow=False,
                                 text=f"{reference_name} = {reference:.3g}" if reference_name else f"{reference:.3g}",
                                 font=dict(size=11, color="grey")))
-    fig.update_layout(annotations=notes_right)
     window, axis, broken = axis_range(values[shown] if reference is None else np.append(values[shown], reference), zoom)
     if value_range is not None:
         window, axis, broken = list(value_range), f"axis: fixed, {value_range[0]:.3g} to {value_range[1]:.3g}", \
             value_range[0] > 0 or value_range[1] < 0
     if broken:
-        axis_break(fig)
-    fig.update_xaxes(range=window, title=value_name, tickformat=".0%" if percent and not broken else
-                     (".2%" if percent else None))
+        zigzag, slash = axis_break()
+        shapes.append(zigzag)
+        annotations.append(slash)
+    xaxis = dict(title=dict(text=value_name))
+    if window is not None:
+        xaxis["range"] = window
+    tickformat = ".0%" if percent and not broken else (".2%" if percent else None)
+    if tickformat:
+        xaxis["tickformat"] = tickformat
     # a broken axis is said first, where it is read before the bars
     caption = "; ".join([c for c in ((axis,) if broken else ()) + (caption, *notes) + (() if broken else (axis,)) if c])
-    headed(fig, title, caption, above=20, l=10, r=70, b=45)  # above: the reference line's label
-    fig.update_layout(height=max(height, fig.layout.margin.t + fig.layout.margin.b + BAR_PX * len(names)),
-                      bargap=0.25, barmode="overlay")
-    every_name(fig, names)
-    return fig
+    heading = titled(title, caption, above=20)  # above: the reference line's label
+    margin = dict(l=10, r=70, b=45, t=title_room(heading))
+    layout = dict(title=heading, margin=margin, height=max(height, margin["t"] + margin["b"] + BAR_PX * len(names)),
+                  bargap=0.25, barmode="overlay", xaxis=xaxis, yaxis=class_axis(names), annotations=annotations)
+    if shapes:
+        layout["shapes"] = shapes
+    return Spec(data, layout)
+
+
+def class_bars(*args, **kwargs) -> go.Figure:
+    """`class_bars_spec` (same arguments) as a validated graph-object figure, for pages that restyle it."""
+    return class_bars_spec(*args, **kwargs).figure()
+
+
+def class_axis(names: list[str]) -> dict:
+    """The class axis naming every bar (top to bottom in the given order): plotly's own ticks leave out
+    every other name once the bars are close (8 of 16 with 19 classes)."""
+    return dict(autorange="reversed", automargin=True, tickmode="array", tickvals=list(names), ticktext=list(names))
 
 
 def every_name(fig: go.Figure, names: list[str]) -> None:
-    """Name every bar on the class axis (top to bottom in the given order): plotly's own ticks leave out
-    every other name once the bars are close (8 of 16 with 19 classes)."""
-    fig.update_yaxes(autorange="reversed", automargin=True, tickmode="array", tickvals=list(names),
-                     ticktext=list(names))
+    """Name every bar of `fig` on its class axis (`class_axis`)."""
+    fig.update_yaxes(class_axis(names))
 
 
 def matrix_figure(matrix: np.ndarray, rows: list[str], title: str, scale: Scale = Scale(), *,

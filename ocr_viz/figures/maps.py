@@ -21,6 +21,7 @@ from matplotlib.image import imsave
 from plotly.subplots import make_subplots
 
 from .scales import Scale, apply
+from .spec import Spec, colour_scale
 from .titles import WIDTH, title_room, titled
 
 MAP_COLOURS = "Viridis"
@@ -56,33 +57,48 @@ def _frozen(image: np.ndarray) -> bool:
                                           or (isinstance(base, np.ndarray) and _frozen(base)))
 
 
-def photo_trace(image: np.ndarray, grid: tuple[int, int]) -> go.Image:
+def photo(image: np.ndarray, grid: tuple[int, int]) -> dict:
     """The input image stretched over the h x w grid: input pixel j sits at (j + 0.5) * w/W - 0.5."""
     dy, dx = grid[0] / image.shape[0], grid[1] / image.shape[1]
-    return go.Image(source=data_uri(image), x0=dx / 2 - 0.5, y0=dy / 2 - 0.5, dx=dx, dy=dy, hoverinfo="skip")
+    return dict(type="image", source=data_uri(image), x0=dx / 2 - 0.5, y0=dy / 2 - 0.5, dx=dx, dy=dy, hoverinfo="skip")
 
 
-def click_layer(grid: tuple[int, int], values: np.ndarray | None = None, value_name: str = "value") -> go.Scatter:
+def photo_trace(image: np.ndarray, grid: tuple[int, int]) -> go.Image:
+    return go.Image(photo(image, grid))
+
+
+def click_points(grid: tuple[int, int], values: np.ndarray | None = None, value_name: str = "value") -> dict:
     """One invisible, clickable point per feature-map cell at x = column, y = row (a click
     reports them); `values` (h,w) go along as customdata for the tooltip. Coordinates are sent
     as the smallest integers that hold them (1 byte per cell for maps up to 127 cells a side)."""
     rows, cols = (a.astype(np.min_scalar_type(-max(grid))) for a in np.mgrid[0 : grid[0], 0 : grid[1]])
     value = f"<br>{value_name} = %{{customdata:.4g}}" if values is not None else ""
-    return go.Scatter(
-        x=cols.ravel(), y=rows.ravel(), mode="markers", name=CLICK_LAYER,
-        customdata=values.ravel().astype(np.float32) if values is not None else None,
+    layer = dict(
+        type="scatter", x=cols.ravel(), y=rows.ravel(), mode="markers", name=CLICK_LAYER,
         marker=dict(size=6, color="rgba(0,0,0,0)"), showlegend=False,
         hovertemplate="pixel i = (row %{y}, col %{x})" + value + "<extra>click to choose</extra>",
         selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
     )
+    if values is not None:
+        layer["customdata"] = values.ravel().astype(np.float32)
+    return layer
+
+
+def click_layer(grid: tuple[int, int], values: np.ndarray | None = None, value_name: str = "value") -> go.Scatter:
+    return go.Scatter(click_points(grid, values, value_name))
+
+
+def marker(pixel: tuple[int, int]) -> dict:
+    """A white ring around the chosen pixel."""
+    return dict(
+        type="scatter", x=[pixel[1]], y=[pixel[0]], mode="markers", name=f"pixel (row {pixel[0]}, col {pixel[1]})",
+        showlegend=False, marker=dict(symbol="circle-open", size=16, color="white", line=dict(width=3, color="white")),
+        hoverinfo="skip", unselected=dict(marker=dict(opacity=1)),
+    )
 
 
 def pixel_marker(pixel: tuple[int, int]) -> go.Scatter:
-    return go.Scatter(
-        x=[pixel[1]], y=[pixel[0]], mode="markers", name=f"pixel (row {pixel[0]}, col {pixel[1]})", showlegend=False,
-        marker=dict(symbol="circle-open", size=16, color="white", line=dict(width=3, color="white")),
-        hoverinfo="skip", unselected=dict(marker=dict(opacity=1)),
-    )
+    return go.Scatter(marker(pixel))
 
 
 # The same margins on every map, whatever sits beside it (a colour bar, a legend or nothing), so
@@ -102,48 +118,61 @@ def edge_free_ticks(size: int, parts: int = 4) -> list[int]:
     return list(range(0, max(1, math.ceil(0.9 * size)), step))
 
 
-def frame(fig: go.Figure, title: str, caption: str, grid: tuple[int, int], height: int,
-          axes: tuple[str, str] = MAP_AXES) -> go.Figure:
+def frame_layout(title: str, caption: str, grid: tuple[int, int], height: int, axes: tuple[str, str] = MAP_AXES) -> dict:
     """Equal-aspect axes with row 0 at the top, axis titles, fixed margins, and a title whose
     second line is the caption. Where the area is wider than the map, the map keeps to the right,
     beside its colour bar or legend."""
     heading = titled(title, caption, above=12)  # above: half of the first row label, in large type too
-    fig.update_layout(title=heading, height=height, margin=dict(MARGIN, t=max(MARGIN["t"], title_room(heading))),
-                      hovermode="closest", dragmode="pan", clickmode="event+select")
-    fig.update_xaxes(range=[-0.5, grid[1] - 0.5], showgrid=False, zeroline=False, constrain="domain",
-                     constraintoward="right", title=dict(text=axes[0], standoff=10), automargin=False,
-                     tickvals=edge_free_ticks(grid[1]))
-    fig.update_yaxes(range=[grid[0] - 0.5, -0.5], showgrid=False, zeroline=False, scaleanchor="x", constrain="domain",
-                     title=dict(text=axes[1], standoff=4), automargin=False, tickvals=edge_free_ticks(grid[0], 3))
-    return fig
+    return dict(
+        title=heading, height=height, margin=dict(MARGIN, t=max(MARGIN["t"], title_room(heading))),
+        hovermode="closest", dragmode="pan", clickmode="event+select",
+        xaxis=dict(range=[-0.5, grid[1] - 0.5], showgrid=False, zeroline=False, constrain="domain",
+                   constraintoward="right", title=dict(text=axes[0], standoff=10), automargin=False,
+                   tickvals=edge_free_ticks(grid[1])),
+        yaxis=dict(range=[grid[0] - 0.5, -0.5], showgrid=False, zeroline=False, scaleanchor="x", constrain="domain",
+                   title=dict(text=axes[1], standoff=4), automargin=False, tickvals=edge_free_ticks(grid[0], 3)),
+    )
 
 
-def map_figure(
+def frame(fig: go.Figure, title: str, caption: str, grid: tuple[int, int], height: int,
+          axes: tuple[str, str] = MAP_AXES) -> go.Figure:
+    """`fig` with the layout of a map (`frame_layout`)."""
+    return fig.update_layout(frame_layout(title, caption, grid, height, axes))
+
+
+def map_spec(
     values: np.ndarray, title: str, scale: Scale = Scale(), *, image: np.ndarray | None = None, opacity: float = 1.0,
     colours: str = MAP_COLOURS, value_name: str = "value", pixel: tuple[int, int] | None = None,
     clickable: bool = False, limits: tuple[float, float] | None = None, height: int = 420,
-) -> go.Figure:
+) -> Spec:
     """One (h,w) map, optionally over the photo with the given opacity; the caption names the scale.
-    `limits` fixes the colour range (data units), e.g. the same for a before and an after map."""
+    `limits` fixes the colour range (data units), e.g. the same for a before and an after map.
+    As plotly JSON, unvalidated: a click redraws this map (`map_figure` is the graph-object figure)."""
     scaled = apply(values, scale, limits)
     grid = values.shape
-    fig = go.Figure()
-    if image is not None:
-        fig.add_trace(photo_trace(image, grid))
     coloured_by_value = scaled.values is values or np.array_equal(scaled.values, values)
-    fig.add_trace(go.Heatmap(
-        z=scaled.values.astype(np.float32), zmin=scaled.zmin, zmax=scaled.zmax, colorscale=colours, opacity=opacity,
-        customdata=None if coloured_by_value or clickable else values.astype(np.float32),
-        colorbar=dict(COLORBAR, title=scaled.colorbar_title),
-        hoverinfo="skip" if clickable else None,  # the click layer on top answers the hover
-        hovertemplate=None if clickable else
-        f"row %{{y}}, col %{{x}}<br>{value_name} = %{{{'z' if coloured_by_value else 'customdata'}:.4g}}<extra></extra>",
-    ))
+    heatmap = dict(type="heatmap", z=scaled.values.astype(np.float32), zmin=scaled.zmin, zmax=scaled.zmax,
+                   colorscale=colour_scale(colours), opacity=opacity,
+                   colorbar=dict(COLORBAR, title=dict(text=scaled.colorbar_title)))
     if clickable:
-        fig.add_trace(click_layer(grid, values, value_name))
+        heatmap["hoverinfo"] = "skip"  # the click layer on top answers the hover
+    else:
+        if not coloured_by_value:
+            heatmap["customdata"] = values.astype(np.float32)
+        shown = "z" if coloured_by_value else "customdata"
+        heatmap["hovertemplate"] = f"row %{{y}}, col %{{x}}<br>{value_name} = %{{{shown}:.4g}}<extra></extra>"
+    data = [photo(image, grid)] if image is not None else []
+    data.append(heatmap)
+    if clickable:
+        data.append(click_points(grid, values, value_name))
     if pixel is not None:
-        fig.add_trace(pixel_marker(pixel))
-    return frame(fig, title, scaled.caption, grid, height)
+        data.append(marker(pixel))
+    return Spec(data, frame_layout(title, scaled.caption, grid, height))
+
+
+def map_figure(*args, **kwargs) -> go.Figure:
+    """`map_spec` (same arguments) as a validated graph-object figure, for pages that restyle it."""
+    return map_spec(*args, **kwargs).figure()
 
 
 def pca_caption(share) -> str:
