@@ -43,9 +43,9 @@ def main(argv=None) -> list[dict]:
     rows = []
     start = time.time()
     for image_path, label_path in camvid_pairs(args.root, "test")[::args.every]:
-        arrays = arrays.run(model, ocr_viz.open_image(image_path), "ocr")
-        truth = gallery.read_ground_truth(label_path, arrays.image.shape[1::-1])
-        score = stats.accuracy(arrays.pred, truth, len(classes), IGNORE_INDEX)
+        traced = arrays.run(model, ocr_viz.open_image(image_path), "ocr")
+        truth = gallery.read_ground_truth(label_path, traced.image.shape[1::-1])
+        score = stats.accuracy(traced.pred, truth, len(classes), IGNORE_INDEX)
         present = [classes[k] for k in np.unique(truth) if k < len(classes)]
         rows.append({"stem": image_path.stem, "mean_iou": round(100 * score["mean_iou"], 1),
                      "pixel_accuracy": round(100 * score["pixel_accuracy"], 1), "classes": present,

@@ -309,18 +309,18 @@ def test_the_apps_caches_evict_by_the_bytes_the_readme_gives(the_apps_caches_emp
     assert images.total == 46 * 1_440_000
 
     # a real 640x480 trace of the shipped model, by its shapes (H,W = 480,640; h,w = 60,80; backbone
-    # C_in = 472, x/y/z c = 256, K = 11): the photo 921,600 bytes, two int64 label maps 2 x 2,457,600,
-    # features 472 x 4800 x 4 = 9,062,400, x, y, z 3 x 4,915,200, five K-maps (logits, M, m~, kappa, w)
-    # 5 x 211,200, confidence 19,200, f 11,264: 30,731,264 bytes (the README's "29 MB"); 384 MiB =
-    # 402,653,184 bytes holds 13 (13.1) of them
+    # C_in = 472, x/y/z c = 512, K = 11): the photo 921,600 bytes, two int64 label maps 2 x 2,457,600,
+    # features 472 x 4800 x 4 = 9,062,400, x, y, z 3 x 9,830,400, five K-maps (logits, M, m~, kappa, w)
+    # 5 x 211,200, confidence 19,200, f 11 x 512 x 4 = 22,528: 45,488,128 bytes (the README's "45 MB");
+    # 384 MiB = 402,653,184 bytes holds 8 (8.85) of them
     model, _ = ocr_viz.load_model("ocr", device="cpu")
     arrays = run(model, ocr_viz.open_image(ROOT / "assets" / "samples" / "camvid" / "0001TP_008550.png"), "ocr")
-    assert arrays.image.shape == (480, 640, 3) and arrays.x.shape == (256, 60, 80) and arrays.features.shape[0] == 472
+    assert arrays.image.shape == (480, 640, 3) and arrays.x.shape == (512, 60, 80) and arrays.features.shape[0] == 472
     for i in range(15):
         queue.run("trace", f"trace{i}", lambda: arrays)
     traces = queue.caches()["trace"]
-    assert [f"trace{i}" in traces for i in range(15)] == [False] * 2 + [True] * 13
-    assert 13 * 30_731_264 <= traces.total <= 13 * (30_731_264 + 16384)  # the objects around the arrays
+    assert [f"trace{i}" in traces for i in range(15)] == [False] * 7 + [True] * 8
+    assert 8 * 45_488_128 <= traces.total <= 8 * (45_488_128 + 16384)  # the objects around the arrays
 
     # the other kinds through the queue, with arrays of 5,000,000 bytes: bound // 5e6 kept, the oldest dropped
     block = np.zeros(5_000_000, np.uint8)

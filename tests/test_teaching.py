@@ -205,3 +205,15 @@ def test_ablations_on_a_sample_image_explain_that_ground_truth_is_needed():
     at = start({"image": "sample:leuvenA.jpg"})  # a photo: the default image, a CamVid frame, has ground truth
     open_page(at, "ablations")
     assert problems(at) == [] and any("ground truth" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("widths, says", [((512, 256), "the paper's"), ((256, 128), "instead of the paper's 512 and 256")])
+def test_about_states_the_widths_against_the_papers(widths, says):
+    """The About page's widths line is read from the model's metadata: the default model is at the paper's
+    widths, the comparison's OCR head at half of them, and each must be described as it is."""
+    from ocr_viz.model import build
+    from ocr_viz.teaching.explain import deviations
+
+    arch = build.arch_for("ocr", head_kwargs={"mid_channels": widths[0], "key_channels": widths[1], "dropout": 0.05})
+    line = next(n for n in deviations({"arch": arch, "classes": []}) if n.startswith("**Widths**"))
+    assert f"mid channels {widths[0]} and key channels {widths[1]}, {says};" in line

@@ -62,7 +62,7 @@ def _converted_model(path: str, stamp: float):
 # Results computed per image go through one queue (ocr_viz/app/compute.py): at most
 # compute.default_slots() jobs run at once, however many students wait, and a key being
 # computed is joined, not recomputed. Each kind is kept in its own cache, bounded by bytes
-# (a 640 x 480 trace holds about 29 MB of arrays, a five-head comparison about 105 MB).
+# (a 640 x 480 trace of the default holds about 45 MB of arrays, a five-head comparison about 105 MB).
 QUEUE = compute.ComputeQueue()
 # OCR_VIZ_PREFETCH_COMPARISON=0 turns the idle-time comparison off (the tests do: it would run
 # four heads in the background of every AppTest)
@@ -138,7 +138,7 @@ def derived_now(name: str, compute):
 def model_choices() -> dict[str, str]:
     """Sidebar options: the shipped model, every converted checkpoint in the models folder
     (OCR_VIZ_MODELS, default models/ beside app.py), and an upload; value -> label."""
-    choices = {SHIPPED: "shipped OCR model (CamVid, 11 classes)"}
+    choices = {SHIPPED: "shipped OCR model, the default (CamVid, 11 classes)"}
     choices |= {f"{SHIPPED}:{name}": label for name, label in SHIPPED_VARIANTS.items() if shipped_path(name).exists()}
     choices |= {CONVERTED + p.name: p.stem for p in converted_models()}
     return choices | {UPLOAD: "upload a checkpoint (.safetensors or an official .pth)"}

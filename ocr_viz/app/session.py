@@ -35,8 +35,7 @@ UPLOAD, SHIPPED = "upload", "shipped"
 CONVERTED = "models:"  # + a file name in the models folder
 SHIPPED_NAME = "ocr"
 # Other shipped OCR models, offered beside the default (the comparison heads share the default's backbone)
-SHIPPED_VARIANTS = {"ocr_paper_widths": "shipped OCR at the paper's widths 512/256 (CamVid; test mIoU 60.1)",
-                    "ocr_paper_widths_crop480": "shipped OCR at the paper's widths, fine-tuned on 480 px crops (CamVid; test mIoU 61.0)"}
+SHIPPED_VARIANTS = {"ocr_paper_widths": "shipped OCR before its 480 px fine-tune (CamVid; the default's parent)"}
 DEFAULT_IMAGE, DEFAULT_CLASS = gallery.default_image(), "Road"  # a CamVid frame with ground truth
 FIGURE_FORMAT = "figure_format"
 PALETTE = "state.palette"  # class colours on label maps: palettes.CONTRAST (default) or palettes.DATASET

@@ -15,7 +15,8 @@ from .segmentor import Segmentor, SourceInput
 HEADS = table.NAMES
 
 # The shipped architecture: EfficientNet-Lite0 at output stride 16, its stride-8, stride-16
-# and final stages fused at stride 8 (472 channels), heads at half the paper's widths.
+# and final stages fused at stride 8 (472 channels). Heads at the comparison's widths (about half
+# the paper's); the default OCR model is at the paper's 512/256, which its file's metadata says.
 DEFAULT_ARCH = {
     "backbone": "efficientnet_lite0",
     "output_stride": 16,

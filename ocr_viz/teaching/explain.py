@@ -183,9 +183,10 @@ def deviations(meta: dict) -> list[str]:
         f"upsampling and concatenation ({channels} channels), like HRNet-OCR's concatenation of its four branches.",
     ]
     if arch.get("head") == "ocr":
+        mid, key = head_kwargs.get("mid_channels", 512), head_kwargs.get("key_channels", 256)
+        widths = ("the paper's" if (mid, key) == (512, 256) else "instead of the paper's 512 and 256")
         notes.append(
-            f"**Widths**: mid channels {head_kwargs.get('mid_channels', 512)} and key channels "
-            f"{head_kwargs.get('key_channels', 256)} instead of the paper's 512 and 256; dropout "
+            f"**Widths**: mid channels {mid} and key channels {key}, {widths}; dropout "
             f"{head_kwargs.get('dropout', 0.05)} after g; spatial-softmax temperature {head_kwargs.get('temperature', 1.0)}.")
         notes.append("**Relation logits** are divided by sqrt(key channels), as in the official code; Eq. 5 omits it.")
     else:

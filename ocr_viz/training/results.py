@@ -16,8 +16,7 @@ EVAL_DIR = WEIGHTS_DIR / "eval"
 HEAD_ORDER = (*table.NAMES[:-1], "ocr_frozen", "ocr")
 HEAD_TITLES = {h.name: h.long_title for h in table.HEADS} | {
     "ocr_frozen": "OCR (frozen backbone, same recipe as the others)",
-    "ocr_paper_widths": "OCR at the paper's widths 512/256 (the shipped backbone trained 1,100 steps more)",
-    "ocr_paper_widths_crop480": "OCR at the paper's widths, fine-tuned 400 steps more on 480x480 crops",
+    "ocr_paper_widths": "OCR before its 400 steps on 480x480 crops (the default's parent)",
 }
 
 
