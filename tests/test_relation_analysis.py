@@ -157,10 +157,18 @@ def test_the_command_writes_the_documented_json(five_images):
     assert "ablation" in relation.format_report(r)
 
 
-def test_the_trained_model_relates_to_the_true_class_more_often_than_chance(five_images):
-    s = five_images["relation"]
-    assert s["absolute"]["top1_truth"] > 1.5 * s["chance_top1"]
-    assert s["absolute"]["mean_rank"] < s["chance_mean_rank"]
+def test_the_default_is_scored_against_the_right_masks_and_its_relation_is_nearly_uniform(five_images):
+    """The shipped default, measured on five test frames: its prediction agrees with the masks the statistics
+    read (pixel accuracy above 0.8; 0.86 measured: a shifted or mirrored mask scores far lower), so the figures
+    are about w and not about misread labels; and its relation is close to uniform, as the README and the model
+    card say of the whole test set (mean entropy above 0.75 log K; 1.94 of 2.40 measured), so that a uniform w
+    scores within one point of the model's own (55.7 vs 55.2 measured). The previous default related to the
+    true class 1.5x more often than chance; this one does not (7.3% against 9.1%), and the pages say so."""
+    r = five_images
+    scores = {row["key"]: row for row in r["ablations"]["rows"]}
+    assert scores["ocr"]["pixel_accuracy"] > 0.8
+    assert r["relation"]["entropy"]["mean"] > 0.75 * r["relation"]["entropy"]["log_k"]
+    assert abs(scores["uniform"]["miou"] - scores["ocr"]["miou"]) < 0.01
 
 
 # ---- what the app says: computed from the statistics, not the paper's picture ------------------
