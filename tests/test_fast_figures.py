@@ -316,3 +316,34 @@ def test_typed_arrays_are_plotlys(array):
         assert got == want.tolist()
     else:
         assert got == want
+
+
+def test_the_relation_page_sends_the_traced_map_and_bars_also_in_large_type():
+    """The page's click figures (built as JSON) reach the browser as served figures: the w map is the
+    trace's w_k (percentile colours are the values), the photo a layout image, the click layer WebGL, the
+    pixel ringed, the bars the trace's w_i; in large type the same figures with larger text."""
+    from app_helpers import grid, open_page, problems, start
+
+    from ocr_viz.app import session
+
+    at = start()
+    open_page(at, "relation")
+    at.number_input(key="widget." + session.ROW).set_value(5).run()
+    at.number_input(key="widget." + session.COL).set_value(7).run()
+    assert problems(at) == []
+    arrays, k = at.session_state[session.CURRENT].arrays, int(at.session_state[session.CLASS])
+    for large in (False, True):
+        if large:
+            at.toggle(key="widget." + session.LARGE_TYPE).set_value(True).run()
+            assert problems(at) == []
+        w_map, w_bars, kappa_bars = (json.loads(chart.proto.spec) for chart in at.get("plotly_chart")[:3])
+        heatmap = next(t for t in w_map["data"] if t["type"] == "heatmap")
+        assert np.array_equal(decoded(heatmap["z"]), arrays.w[k].astype(np.float32))
+        assert {t["type"] for t in w_map["data"]} == {"heatmap", "scattergl", "scatter"}  # photo: a layout image
+        assert len(w_map["layout"]["images"]) == 1 and w_map["layout"]["template"] == "none"
+        ring = next(t for t in w_map["data"] if t.get("name", "").startswith("pixel ("))
+        assert (ring["y"], ring["x"]) == ([5], [7]) and grid(at) == arrays.grid
+        assert np.allclose(decoded(w_bars["data"][0]["x"]), arrays.w[:, 5, 7], rtol=1e-6)
+        assert np.allclose(decoded(kappa_bars["data"][0]["x"]), arrays.kappa[:, 5, 7], rtol=1e-6)
+        sizes = {spec["layout"]["title"]["font"]["size"] for spec in (w_map, w_bars, kappa_bars)}
+        assert sizes == ({24} if large else {15})  # large type: 20 px text, titles 4 px larger
