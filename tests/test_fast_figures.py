@@ -347,3 +347,15 @@ def test_the_relation_page_sends_the_traced_map_and_bars_also_in_large_type():
         assert np.allclose(decoded(kappa_bars["data"][0]["x"]), arrays.kappa[:, 5, 7], rtol=1e-6)
         sizes = {spec["layout"]["title"]["font"]["size"] for spec in (w_map, w_bars, kappa_bars)}
         assert sizes == ({24} if large else {15})  # large type: 20 px text, titles 4 px larger
+
+
+def test_the_relation_click_benchmark_sends_the_same_json_either_way():
+    """`python -m ocr_viz.bench relation-click` times what the page sends: with and without graph objects
+    the same figures (JSON of the same length for the same clicks), timed in CPU seconds."""
+    from ocr_viz.cost import bench
+
+    reports = [bench.run_relation_click(bench.with_defaults(bench.parser().parse_args(
+        ["relation-click", "--repeats", "2", *flag]))) for flag in ([], ["--graph-objects"])]
+    assert reports[0]["json_characters"] == reports[1]["json_characters"]
+    assert reports[0]["json_characters"][0] > 4800 * 4  # the map's values travel: 4 bytes a cell, in base64
+    assert all(r["cpu_seconds_median"] > 0 for r in reports)

@@ -229,12 +229,12 @@ def relation_bars(values: np.ndarray, labels: list[str], palette) -> go.Figure:
     return fig
 
 
-def app_relation_bars(values: np.ndarray, labels: list[str], palette) -> go.Figure:
-    """The app's own bar chart (ocr_viz.figures.class_bars), called as pages/relation.py calls it."""
-    from ocr_viz.figures import class_bars
+def app_relation_bars(values: np.ndarray, labels: list[str], palette):
+    """The app's own bar chart (ocr_viz.figures.class_bars_spec: plotly JSON), called as pages/relation.py calls it."""
+    from ocr_viz.figures import class_bars_spec
 
     k = int(np.argmax(values))
-    return class_bars(values, labels, palette, "w_i for the clicked pixel: relation to each region",
+    return class_bars_spec(values, labels, palette, "w_i for the clicked pixel: relation to each region",
                       "Eq. 5, sums to 1", value_name="w_ik", reference=1 / len(labels), reference_name="1/K",
                       highlight=k, zoom=True)
 
@@ -244,7 +244,7 @@ FIGURES = {"plotly": relation_bars, "app": app_relation_bars}
 
 def figure_function(spec: str) -> Callable:
     """The bar-chart builder f(values, labels, palette): "plotly" (plain plotly), "app" (the app's
-    ocr_viz.figures.class_bars), or "package.module:function" for any other with that signature.
+    ocr_viz.figures.class_bars_spec), or "package.module:function" for any other with that signature.
 
     Hook: if the app's relation chart changes, keep app_relation_bars calling it as pages/relation.py
     does, so that `click --figure app` times exactly what the app runs.
@@ -548,7 +548,7 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("--input-sizes", help="W x H model inputs, comma-separated, e.g. 1024x512,2048x1024 "
                            "(default: long sides 640 and 480; for a converted release 1024x512 and its eval size)")
         if name == "click":
-            s.add_argument("--figure", default="app", help="bar chart builder: 'app' (ocr_viz.figures.class_bars, "
+            s.add_argument("--figure", default="app", help="bar chart builder: 'app' (ocr_viz.figures.class_bars_spec, "
                            "as the relation page calls it), 'plotly' (plain plotly), or module:function taking "
                            "(values, labels, palette)")
         if name in ("complexity", "scaling"):

@@ -118,7 +118,8 @@ def edge_free_ticks(size: int, parts: int = 4) -> list[int]:
     return list(range(0, max(1, math.ceil(0.9 * size)), step))
 
 
-def frame_layout(title: str, caption: str, grid: tuple[int, int], height: int, axes: tuple[str, str] = MAP_AXES) -> dict:
+def frame_layout(title: str, caption: str, grid: tuple[int, int], height: int,
+                 axes: tuple[str, str] = MAP_AXES) -> dict:
     """Equal-aspect axes with row 0 at the top, axis titles, fixed margins, and a title whose
     second line is the caption. Where the area is wider than the map, the map keeps to the right,
     beside its colour bar or legend."""

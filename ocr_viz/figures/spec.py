@@ -53,9 +53,9 @@ SHORT = {"int8": "i1", "uint8": "u1", "int16": "i2", "uint16": "u2", "int32": "i
 
 
 def typed_array(array: np.ndarray):
-    """An array as plotly.js's typed array, {"dtype", "bdata" (base64 of its bytes)[, "shape"]}, as
-    plotly's to_dict sends it: exact, and shorter than its numbers written out. 64-bit integers go as the narrowest integers that hold them
-    (plotly.js has none of 64 bits); an empty array or another type stays a list."""
+    """An array as plotly.js's typed array, {"dtype", "bdata" (base64 of its bytes)[, "shape"]}, as plotly's
+    to_dict sends it: exact, and shorter than its numbers written out. 64-bit integers go as the narrowest
+    integers that hold them (plotly.js has none of 64 bits); an empty array or another type stays a list."""
     if array.dtype == np.int64 and array.size:
         array = array.astype(next(t for t in (np.int8, np.int16, np.int32, np.int64)
                                   if np.iinfo(t).min <= array.min() and array.max() <= np.iinfo(t).max))
