@@ -176,3 +176,29 @@ def test_head_only_checkpoint_shares_the_backbone(tmp_path):
     checkpoints.save(other, tmp_path / "ocr.safetensors", {"arch": tiny_arch("ocr")})
     with pytest.raises(ocr_viz.CheckpointError, match="SHA-256 differs"):
         ocr_viz.load_model(tmp_path / "fcn.safetensors", device="cpu")
+
+
+def test_ship_keeps_the_fine_tunes_lineage_and_its_tensors(tmp_path, structured):
+    """`python -m ocr_viz.ship SRC DST --name N --ancestors A B`: the shipped file holds SRC's tensors (in fp16)
+    under the new name, and its metadata records each ancestor's name, file, recipe and training, oldest first,
+    with an ancestor's own lineage nested (the default's parent was itself shipped with one)."""
+    from ocr_viz.training import ship
+
+    model, _ = structured
+    arch = tiny_arch("ocr")
+    grandparent, parent, run = tmp_path / "gp.safetensors", tmp_path / "p.safetensors", tmp_path / "run.safetensors"
+    checkpoints.save(model, grandparent, {"arch": arch, "name": "narrow", "recipe": {"iters": 1000}, "training": {"steps": 1000}})
+    ship.main([str(grandparent), str(parent), "--name", "wide", "--fp32", "--ancestors", str(grandparent)])
+    checkpoints.save(model, run, {"arch": arch, "name": "run3", "recipe": {"crop": 480}, "training": {"steps": 400}})
+    shipped = tmp_path / "ocr.safetensors"
+    ship.main([str(run), str(shipped), "--name", "ocr", "--ancestors", str(grandparent), str(parent)])
+
+    tensors, meta = checkpoints.read(shipped)
+    assert meta["name"] == "ocr" and meta["recipe"] == {"crop": 480} and meta["precision"] == "fp16"
+    assert [(a["name"], a["file"]) for a in meta["lineage"]] == [("narrow", "gp.safetensors"), ("wide", "p.safetensors")]
+    assert meta["lineage"][0]["recipe"] == {"iters": 1000} and meta["lineage"][0]["training"] == {"steps": 1000}
+    assert [a["name"] for a in meta["lineage"][1]["lineage"]] == ["narrow"]  # the parent's own lineage, nested
+    source, _ = checkpoints.read(run)
+    for key, value in source.items():
+        expected = value.half() if value.is_floating_point() and "running_" not in key else value
+        torch.testing.assert_close(tensors[key].to(expected.dtype), expected, atol=0, rtol=0)
