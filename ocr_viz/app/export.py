@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ocr_viz.data.classes import CAMVID_CLASSES, CAMVID_PALETTE, IGNORE_INDEX
-from ocr_viz.figures.spec import Spec
+from ocr_viz.figures.spec import graph_object
 from ocr_viz.model.heads.ocr import OCRHeadTrace
 
 SCHEMA = {
@@ -132,4 +132,4 @@ def figure_bytes(fig, fmt: str = "png") -> bytes:
         raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(MIME)}")
     if hasattr(fig, "savefig"):
         return matplotlib_bytes(fig, fmt)
-    return plotly_bytes(fig.figure() if isinstance(fig, Spec) else fig, fmt)  # a Spec is validated only here
+    return plotly_bytes(graph_object(fig), fmt)  # a Spec is validated only here

@@ -18,7 +18,7 @@ from .downloads import figure_downloads
 from .session import COL, FIGURE_FORMAT, LARGE_TYPE, NO_WEBGL, PIXEL_CHOSEN, ROW, digest
 from ocr_viz.figures.maps import CLICK_LAYER
 from ocr_viz.figures.presentation import large_type
-from ocr_viz.figures.spec import Spec
+from ocr_viz.figures.spec import graph_object
 
 
 def _pixel_clicked(chart_key: str) -> None:
@@ -39,7 +39,7 @@ def chart(figure, clickable_key: str | None = None, downloads: bool = True) -> N
     the pixel (feature-map x, y). Embedded photos travel as URLs (see `served`). In projector mode
     (LARGE_TYPE) the figure's text is enlarged too."""
     if st.session_state.get(LARGE_TYPE):
-        figure = large_type(figure.figure() if isinstance(figure, Spec) else figure)
+        figure = large_type(graph_object(figure))
     spec = served(figure)
     spec = ValidatedSpec(spec) if isinstance(spec, dict) else spec
     if clickable_key is None:
@@ -64,7 +64,7 @@ def served(figure):
     from streamlit import runtime
 
     if not runtime.exists():
-        return figure.figure() if isinstance(figure, Spec) else figure
+        return graph_object(figure)
     spec = figure.to_plotly_json()
     kept, images, layout = [], [], spec.setdefault("layout", {})
     webgl = not st.session_state.get(NO_WEBGL, False)

@@ -36,6 +36,11 @@ class Spec:
         return {"data": _copied(self.data), "layout": _copied(self.layout)}
 
 
+def graph_object(figure) -> go.Figure:
+    """A graph-object figure as it is, a `Spec` validated into one: for code that needs plotly's objects."""
+    return figure.figure() if isinstance(figure, Spec) else figure
+
+
 def _copied(value, key: str = ""):
     """Dicts and lists copied all the way down, arrays as typed arrays; strings shared."""
     if isinstance(value, dict):
