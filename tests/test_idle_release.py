@@ -1,0 +1,59 @@
+"""The compute queue's idle hook (the server hands freed pages back to the OS there): called once
+after work, when the queue has stood empty for `idle_seconds`; never while a job waits or runs,
+never before any work. Ordering is checked with events, not timings."""
+from __future__ import annotations
+
+import threading
+
+from ocr_viz.app import compute
+from ocr_viz.serving.allocator import release_free_memory
+
+
+def queue_with_hook(idle_seconds: float = 0.05):
+    calls: list[dict] = []
+    called = threading.Event()
+
+    def on_idle():
+        calls.append(queue.status())
+        called.set()
+
+    queue = compute.ComputeQueue(slots=1, poll_seconds=0.01, on_idle=on_idle, idle_seconds=idle_seconds)
+    queue.cache("job", 10 * compute.MB)
+    return queue, calls, called
+
+
+def test_the_hook_runs_once_after_work_with_nothing_running_or_queued():
+    queue, calls, called = queue_with_hook()
+    assert queue.run("job", "a", lambda: "A") == "A"
+    assert called.wait(30)
+    called.clear()
+    assert queue.run("job", "a", lambda: "again") == "A"  # a cache hit: no work, so no second call
+    assert not called.wait(0.3)
+    assert len(calls) == 1 and calls[0]["running"] == 0 and calls[0]["queued"] == 0
+    assert queue.status()["idle_calls"] == 1
+
+
+def test_the_hook_waits_for_the_queue_to_empty_and_runs_again_after_new_work():
+    queue, calls, called = queue_with_hook(idle_seconds=0.2)
+    release = threading.Event()
+    queue.submit("job", "slow", lambda: release.wait(30))
+    second = queue.submit("job", "second", lambda: "B")
+    release.set()
+    assert second.finished.wait(30) and called.wait(30)
+    assert calls[0]["computed"] == {"job": 2}  # not between the two jobs: the second was queued
+    called.clear()
+    assert queue.run("job", "third", lambda: "C") == "C"
+    assert called.wait(30) and len(calls) == 2
+
+
+def test_no_hook_before_any_work_and_none_without_a_hook():
+    queue, calls, called = queue_with_hook()
+    assert not called.wait(0.3) and calls == []
+    plain = compute.ComputeQueue(slots=1, poll_seconds=0.01)
+    plain.cache("job", compute.MB)
+    assert plain.run("job", "a", lambda: 1) == 1 and plain.status()["idle_calls"] == 0
+
+
+def test_releasing_free_memory_names_the_allocators_function():
+    # this process runs on glibc (tests are not preloaded) or tcmalloc: either has a release call
+    assert release_free_memory() in ("MallocExtension_ReleaseFreeMemory", "malloc_trim")
