@@ -63,7 +63,7 @@ def _converted_model(path: str, stamp: float):
 # Results computed per image go through one queue (ocr_viz/app/compute.py): at most
 # compute.default_slots() jobs run at once, however many students wait, and a key being
 # computed is joined, not recomputed. Each kind is kept in its own cache, bounded by bytes
-# (a 640 x 480 trace of the default holds about 45 MB of arrays, a five-head comparison about 105 MB).
+# (a 640 x 480 trace of the default holds about 45 MB of arrays, a seven-head comparison about 100 MB).
 # Once the queue has been idle a second, the allocator hands the pages the jobs freed back to the OS
 # (3 protocol students: RSS fell 1.47 -> 1.15 GB and 1.77 -> 1.41 GB at the pauses).
 QUEUE = compute.ComputeQueue(on_idle=release_free_memory)
