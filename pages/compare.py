@@ -4,10 +4,11 @@ import streamlit as st
 
 from ocr_viz.analysis import compare, relation
 from ocr_viz.app import model_choice, session, transport
-from ocr_viz.figures import class_bars, label_figure, map_figure, narrow
-from ocr_viz.figures.compare import BRANCH_COLOURS, sampling_figure
 from ocr_viz.data.classes import truth_mismatch
-from ocr_viz.figures.ocnet import partition_figure
+from ocr_viz.figures import class_bars_spec, label_figure, map_figure, map_spec, narrow
+from ocr_viz.figures.compare import BRANCH_COLOURS, sampling_spec
+from ocr_viz.figures.ocnet import partition_spec
+from ocr_viz.figures.spec import narrow_spec
 from ocr_viz.teaching import explain
 from ocr_viz.training import results
 from pages._layout import class_legend, figure_columns, scale_picker, table
@@ -89,10 +90,17 @@ def attention_panel(name: str, title: str, values_of, pixel: tuple[int, int], sc
         st.warning(f"{compare.TITLES[name]}: not available for this image" + (f" ({run.refused})" if run else ""))
         return
     values = values_of(run)
-    transport.chart(narrow(map_figure(values, title, scale, image=comparison.image, opacity=opacity, value_name="a_ij",
-                                      pixel=pixel, clickable=True, height=360)), clickable_key=f"compare.click.{name}")
+    transport.chart(narrow_spec(map_spec(values, title, scale, image=comparison.image, opacity=opacity,
+                                         value_name="a_ij", pixel=pixel, clickable=True, height=360)),
+                    clickable_key=f"compare.click.{name}")
     st.caption(f"spread {compare.effective_pixels(values):,.0f} of {values.size:,} pixels; largest weight "
                f"{values.max():.3g}, on the pixel itself {values[pixel]:.3g}")
+
+
+# The per-pixel figures one group of heads at a time: each is a map of thousands of values (or a chart)
+# that the browser draws on the first visit, and all 13 of them made that visit take over 3 s.
+# st.tabs or an expander would still build and send every one.
+GROUPS = {"attention": "attention: Non-local, base-OC, OCR", "aspp": "ASPP", "ocnet": "OCNet: Pyramid-OC, ASP-OC"}
 
 
 @session.fragment
@@ -101,61 +109,86 @@ def for_one_pixel():
     st.subheader("What each head looks at for one pixel")
     controls, notes = st.columns([1, 3])
     with controls:
+        group = st.segmented_control("heads", list(GROUPS), format_func=GROUPS.get, default="attention",
+                                     required=True, key="compare.heads", persist_state="session",
+                                     help="the per-pixel figures of one group of heads at a time")
         row, col = session.pixel_picker()
         row, col = min(row, grid[0] - 1), min(col, grid[1] - 1)
         scale = scale_picker("compare.attention", "log")
         map_opacity = st.slider("opacity of the maps", 0.0, 1.0, 0.7, key="compare.map_opacity")
+    at = f"pixel ({row}, {col})"
     with notes:
         st.markdown(
             f"Pixel i = {row * grid[1] + col} (row {row}, col {col}) of the {grid[0]} x {grid[1]} feature map, circled "
-            "in white; click any map to choose another. The three maps are distributions over all pixels j (each sums "
-            "to 1): for Non-local and base-OC the attention row $a_{ij}$; for OCR the attention its region detour "
-            r"amounts to, $a_{ij} = \sum_k w_{ik}\,\tilde m_{kj}$ (Eq. 4 inside Eq. 3: "
-            r"$\sum_k w_{ik} f_k = \sum_j a_{ij} x_j$, before $\delta$). 'Spread' is $e^{\text{entropy}}$: the number "
-            "of pixels the weight is spread over. **FCN** has no context module: it sees its 3x3 window of backbone "
-            "features (and what the backbone's receptive field brings), nothing per pixel to show.")
+            "in white; click any map to choose another. Choose the heads above: **attention** (Non-local, base-OC "
+            "and OCR), **ASPP**, or OCNet's **Pyramid-OC** and **ASP-OC**. **FCN** has no context module: it sees its "
+            "3x3 window of backbone features (and what the backbone's receptive field brings), nothing per pixel to "
+            "show.")
+        if group == "attention":
+            st.markdown(
+                "The three maps are distributions over all pixels j (each sums to 1): for Non-local and base-OC the "
+                "attention row $a_{ij}$; for OCR the attention its region detour amounts to, "
+                r"$a_{ij} = \sum_k w_{ik}\,\tilde m_{kj}$ (Eq. 4 inside Eq. 3: "
+                r"$\sum_k w_{ik} f_k = \sum_j a_{ij} x_j$, before $\delta$). 'Spread' is $e^{\text{entropy}}$: the "
+                "number of pixels the weight is spread over.")
+    if group == "attention":
+        attention_for_one_pixel((row, col), at, scale, map_opacity)
+    elif group == "aspp":
+        aspp_for_one_pixel((row, col), at)
+    else:
+        ocnet_for_one_pixel((row, col), at, scale, map_opacity)
 
-    at = f"pixel ({row}, {col})"
+
+def attention_for_one_pixel(pixel: tuple[int, int], at: str, scale, map_opacity: float) -> None:
+    """Non-local's and base-OC's attention rows, OCR's pixel attention and its relation w_i."""
     left, middle, right = figure_columns(3)
     with left:
         attention_panel("nonlocal", f"Non-local, {at}: softmax_j(theta_i . phi_j)",
-                        lambda r: compare.attention_map(r, (row, col)), (row, col), scale, map_opacity)
+                        lambda r: compare.attention_map(r, pixel), pixel, scale, map_opacity)
     with middle:
         attention_panel("baseoc", f"base-OC, {at}: softmax_j(q_i . q_j / sqrt(d))",
-                        lambda r: compare.attention_map(r, (row, col)), (row, col), scale, map_opacity)
+                        lambda r: compare.attention_map(r, pixel), pixel, scale, map_opacity)
     with right:
         attention_panel("ocr", f"OCR, {at}: sum_k w_ik m~_kj",
-                        lambda r: compare.ocr_pixel_attention(r.arrays, (row, col)), (row, col), scale, map_opacity)
+                        lambda r: compare.ocr_pixel_attention(r.arrays, pixel), pixel, scale, map_opacity)
+    ocr = runs.get("ocr")
+    if ocr is None or ocr.arrays is None:
+        return
+    left, _, _ = figure_columns(3)
+    with left:
+        K = len(classes)
+        relation_i = compare.ocr_relation(ocr.arrays, pixel)
+        transport.chart(narrow_spec(class_bars_spec(relation_i, classes, palette,
+                                                    f"OCR, {at}: w_i, the relation to the K regions", "Eq. 5; sums to 1",
+                                                    value_name="w_ik", reference=1 / K, reference_name="1/K",
+                                                    height=360)))
+        cells = relation.cell_predictions(ocr.arrays.logits)
+        st.caption(explain.pixel_relation_note(relation_i, int(cells[pixel]), classes).replace("**", "")
+                   + f" Its pixel attention differs from the one a uniform relation gives (the mean of the K maps "
+                   f"m~_k) by a total variation of {compare.ocr_distance_from_uniform(ocr.arrays, pixel):.2f} "
+                   "(0: the same, 1: disjoint).")
 
-    left, middle, right = figure_columns(3)
-    ocr, aspp = runs.get("ocr"), runs.get("aspp")
-    if ocr is not None and ocr.arrays is not None:
-        with left:
-            K = len(classes)
-            transport.chart(narrow(class_bars(compare.ocr_relation(ocr.arrays, (row, col)), classes, palette,
-                                              f"OCR, {at}: w_i, the relation to the K regions", "Eq. 5; sums to 1",
-                                              value_name="w_ik", reference=1 / K, reference_name="1/K", height=360)))
-            cells = relation.cell_predictions(ocr.arrays.logits)
-            st.caption(explain.pixel_relation_note(compare.ocr_relation(ocr.arrays, (row, col)), int(cells[row, col]),
-                                                   classes).replace("**", "")
-                       + f" Its pixel attention differs from the one a uniform relation gives (the mean of the K maps "
-                       f"m~_k) by a total variation of {compare.ocr_distance_from_uniform(ocr.arrays, (row, col)):.2f} "
-                       "(0: the same, 1: disjoint).")
-    if aspp is not None and aspp.arrays is not None:
-        taps = compare.aspp_taps(aspp.rates, (row, col), grid)
-        with middle:
-            transport.chart(narrow(sampling_figure(comparison.image, grid, (row, col),
-                                                   [(t.branch, t.cells, t.inside) for t in taps],
-                                                   f"ASPP, {at}: the cells each branch reads", height=360)))
-        with right:
-            names = compare.branch_names(aspp.rates)
-            transport.chart(narrow(class_bars(compare.aspp_contributions(aspp, (row, col)), names,
-                                              BRANCH_COLOURS[:len(names)], f"ASPP, {at}: each branch's share",
-                                              "||W_r a_r||, its term in the 1x1 projection", value_name="norm",
-                                              height=360)))
-        st.caption("ASPP's atrous taps lie rate cells apart on the feature map (x 8 input pixels); those outside the "
-                   "map read zeros (padding). The image-pooling branch reads every pixel equally (the global average).")
-    ocnet_for_one_pixel((row, col), at, scale, map_opacity)
+
+def aspp_for_one_pixel(pixel: tuple[int, int], at: str) -> None:
+    """The cells ASPP's branches read for the pixel, and each branch's share of its output."""
+    aspp = runs.get("aspp")
+    if aspp is None or aspp.arrays is None:
+        st.warning(f"{compare.TITLES['aspp']}: not available for this image" + (f" ({aspp.refused})" if aspp else ""))
+        return
+    left, right, _ = figure_columns(3)
+    with left:
+        taps = compare.aspp_taps(aspp.rates, pixel, grid)
+        transport.chart(narrow_spec(sampling_spec(comparison.image, grid, pixel,
+                                                  [(t.branch, t.cells, t.inside) for t in taps],
+                                                  f"ASPP, {at}: the cells each branch reads", height=360)))
+    with right:
+        names = compare.branch_names(aspp.rates)
+        transport.chart(narrow_spec(class_bars_spec(compare.aspp_contributions(aspp, pixel), names,
+                                                    BRANCH_COLOURS[:len(names)], f"ASPP, {at}: each branch's share",
+                                                    "||W_r a_r||, its term in the 1x1 projection", value_name="norm",
+                                                    height=360)))
+    st.caption("ASPP's atrous taps lie rate cells apart on the feature map (x 8 input pixels); those outside the "
+               "map read zeros (padding). The image-pooling branch reads every pixel equally (the global average).")
 
 
 def ocnet_for_one_pixel(pixel: tuple[int, int], at: str, scale, map_opacity: float) -> None:
@@ -169,9 +202,9 @@ def ocnet_for_one_pixel(pixel: tuple[int, int], at: str, scale, map_opacity: flo
         levels = compare.pyramid_attention(pyramid, pixel)
         for column, level in zip(figure_columns(len(levels), per_row=2), levels):  # four a row: 40 px maps
             with column:
-                transport.chart(partition_figure(level.values, f"Pyramid-OC {level.s}x{level.s}, {at}",
-                                                 (level.rows, level.cols), pixel, scale, image=comparison.image,
-                                                 opacity=map_opacity, height=320),
+                transport.chart(partition_spec(level.values, f"Pyramid-OC {level.s}x{level.s}, {at}",
+                                               (level.rows, level.cols), pixel, scale, image=comparison.image,
+                                               opacity=map_opacity, height=320),
                                 clickable_key=f"compare.click.pyramid_oc.{level.s}")
                 st.caption(f"its partition: {level.cells:,} pixels; spread {compare.effective_pixels(level.values):,.0f}; "
                            f"largest weight {level.values.max():.3g}")
@@ -180,20 +213,20 @@ def ocnet_for_one_pixel(pixel: tuple[int, int], at: str, scale, map_opacity: flo
         names = compare.asp_oc_branch_names(asp.rates)
         with left:
             taps = compare.aspp_taps(asp.rates, pixel, grid)
-            transport.chart(narrow(sampling_figure(comparison.image, grid, pixel,
-                                                   [(t.branch, t.cells, t.inside) for t in taps],
-                                                   f"ASP-OC, {at}: the cells its convolutions read", height=360)))
+            transport.chart(narrow_spec(sampling_spec(comparison.image, grid, pixel,
+                                                      [(t.branch, t.cells, t.inside) for t in taps],
+                                                      f"ASP-OC, {at}: the cells its convolutions read", height=360)))
         with middle:
             values, cell = compare.asp_oc_attention(asp, pixel)
-            transport.chart(narrow(map_figure(values, f"ASP-OC, {at}: its object context's attention", scale,
-                                              image=comparison.image, opacity=map_opacity, value_name="a_ij",
-                                              pixel=cell, height=360)))
+            transport.chart(narrow_spec(map_spec(values, f"ASP-OC, {at}: its object context's attention", scale,
+                                                 image=comparison.image, opacity=map_opacity, value_name="a_ij",
+                                                 pixel=cell, height=360)))
         with right:
             colours = [BRANCH_COLOURS[-1], *BRANCH_COLOURS[:len(names) - 1]]  # object context, then as ASPP's
-            transport.chart(narrow(class_bars(compare.aspp_contributions(asp, pixel), names, colours,
-                                              f"ASP-OC, {at}: each branch's share",
-                                              "||W_r a_r||, its term in the 1x1 projection", value_name="norm",
-                                              height=360)))
+            transport.chart(narrow_spec(class_bars_spec(compare.aspp_contributions(asp, pixel), names, colours,
+                                                        f"ASP-OC, {at}: each branch's share",
+                                                        "||W_r a_r||, its term in the 1x1 projection",
+                                                        value_name="norm", height=360)))
         st.caption(f"ASP-OC (OCNet) is ASPP with the image-pooling branch replaced by an object-context branch: "
                    f"base-OC's attention on the map max-pooled 2x2 ({values.shape[0]} x {values.shape[1]} cells; the "
                    f"map shows the attention of cell {cell}, the nearest to the pixel), upsampled back.")

@@ -3,7 +3,7 @@ and what OCR changed: the coarse (auxiliary) prediction against the final one.""
 import streamlit as st
 
 from ocr_viz.analysis import stats
-from ocr_viz.app import model_choice, transport
+from ocr_viz.app import model_choice, session, transport
 from ocr_viz.figures import label_figure, map_figure, narrow, pca_caption, rgb_figure
 from pages._layout import class_legend, figure_columns, scale_picker, stage_code, stage_page
 from pages._worked import context_block
@@ -55,6 +55,14 @@ if current.ground is not None:
                                   f"merged into one is no change there; {truth['changed']:,} changed in those classes)."))
 st.markdown(summary)
 
-context_block(current)  # Eq. 3 and 6 with the chosen pixel's numbers
+
+@session.fragment
+def for_one_pixel():
+    """Eq. 3 and 6 with the chosen pixel's numbers: choosing another pixel reruns this part alone, not the
+    page's seven figures above it."""
+    context_block(current)
+
+
+for_one_pixel()
 
 stage_code("context")

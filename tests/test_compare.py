@@ -249,8 +249,12 @@ def test_compare_page_shows_every_head(app):
     assert all(compare.TITLES[h] in first_lines for h in compare.HEADS)
     assert any(t.startswith("distinct labels per pixel") for t in titles)
     row, col = chosen_pixel(app)
-    assert any(t.startswith("ASPP") and f"({row}, {col})" in t for t in titles)  # ASPP's taps for the chosen pixel
     assert len(attention_titles(app)) == 4  # Non-local, base-OC, OCR's pixel attention, OCR's w_i
+    app.segmented_control(key="compare.heads").set_value("aspp").run()  # the per-pixel figures, a group at a time
+    assert problems(app) == []
+    titles = figure_titles(app)
+    assert any(t.startswith("ASPP") and f"({row}, {col})" in t for t in titles)  # ASPP's taps for the chosen pixel
+    assert attention_titles(app) == []
 
 
 def test_choosing_a_pixel_changes_the_attention_without_rerunning_a_network(app, monkeypatch):

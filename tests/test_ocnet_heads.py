@@ -300,6 +300,7 @@ def test_compare_page_draws_pyramid_levels_and_asp_oc_branches(compare_page):
     from app_helpers import chosen_pixel, figure_titles, problems
 
     at = compare_page
+    at.segmented_control(key="compare.heads").set_value("ocnet").run()  # the per-pixel figures of OCNet's heads
     assert problems(at) == []
     row, col = chosen_pixel(at)
     titles = [t.split("<br>")[0] for t in figure_titles(at)]

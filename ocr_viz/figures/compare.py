@@ -9,42 +9,48 @@ import plotly.graph_objects as go
 
 from .charts import rgb
 from .titles import headed
-from .maps import MARGIN, frame, photo_trace, pixel_marker
+from .maps import MARGIN, frame_layout, marker, photo
+from .spec import Spec
 
 # ASPP's branches in order: 1x1, one per rate, image pooling (RGB, as the class palettes)
 BRANCH_COLOURS = ((40, 40, 40), (255, 217, 47), (252, 141, 98), (231, 41, 138), (102, 194, 165), (141, 160, 203))
 
 
-def sampling_figure(image: np.ndarray, grid: tuple[int, int], pixel: tuple[int, int],
-                    taps: list[tuple[str, np.ndarray, np.ndarray]], title: str, height: int = 420) -> go.Figure:
+def sampling_spec(image: np.ndarray, grid: tuple[int, int], pixel: tuple[int, int],
+                  taps: list[tuple[str, np.ndarray, np.ndarray]], title: str, height: int = 420) -> Spec:
     """The photo on the h x w feature map, zoomed out to show every tap: for each branch
-    (name, (t,2) cells, (t,) inside), filled markers inside the map, crosses outside it."""
-    fig = go.Figure(photo_trace(image, grid))
-    fig.add_shape(type="rect", x0=-0.5, y0=-0.5, x1=grid[1] - 0.5, y1=grid[0] - 0.5, line=dict(color="black", width=2))
+    (name, (t,2) cells, (t,) inside), filled markers inside the map, crosses outside it.
+    As plotly JSON, unvalidated: a click redraws it (`sampling_figure` is the graph-object figure)."""
+    data = [photo(image, grid)]
     for index, (name, cells, inside) in enumerate(taps):
         colour = rgb(BRANCH_COLOURS[index % len(BRANCH_COLOURS)])
-        label = f"{name}: {int(inside.sum())}/{len(inside)} inside"
-        symbols, outlines = np.where(inside, "square", "x-thin-open"), np.where(inside, "white", colour)
-        fig.add_trace(go.Scatter(
-            x=cells[:, 1], y=cells[:, 0], mode="markers", name=label,
-            marker=dict(symbol=symbols, size=11, color=colour, line=dict(width=2, color=outlines)),
+        data.append(dict(
+            type="scatter", x=cells[:, 1], y=cells[:, 0], mode="markers",
+            name=f"{name}: {int(inside.sum())}/{len(inside)} inside",
+            marker=dict(symbol=["square" if i else "x-thin-open" for i in inside], size=11, color=colour,
+                        line=dict(width=2, color=["white" if i else colour for i in inside])),
             hovertemplate=f"{name}<br>row %{{y}}, col %{{x}}<extra></extra>",
         ))
-    fig.add_trace(pixel_marker(pixel))
+    data.append(marker(pixel))
     everything = np.concatenate([cells for _, cells, _ in taps] + [np.array([[0, 0], [grid[0] - 1, grid[1] - 1]])])
     (top, left), (bottom, right) = everything.min(0) - 2, everything.max(0) + 2
     outside = sum(int((~inside).sum()) for _, _, inside in taps)
     caption = f"frame: the {grid[0]} x {grid[1]} map; x: {outside} taps outside it (zero padding)"
-    fig = frame(fig, title, caption, grid, height)
-    fig.update_xaxes(range=[left - 0.5, right + 0.5])
-    fig.update_yaxes(range=[bottom + 0.5, top - 0.5])
+    layout = frame_layout(title, caption, grid, height)
+    layout["shapes"] = [dict(type="rect", x0=-0.5, y0=-0.5, x1=grid[1] - 0.5, y1=grid[0] - 0.5,
+                             line=dict(color="black", width=2))]
+    layout["xaxis"].update(range=[float(left) - 0.5, float(right) + 0.5], constraintoward="center")
+    layout["yaxis"].update(range=[float(bottom) + 0.5, float(top) - 0.5])
     # the legend under the map, one branch a line: beside it, it ran over the axis in narrow columns
-    fig.update_layout(showlegend=True, clickmode="none",
-                      margin=dict(fig.layout.margin.to_plotly_json(), r=10, b=MARGIN["b"] + 8 + 20 * len(taps)),
-                      legend=dict(orientation="h", x=0, xanchor="left", y=0, yref="container", yanchor="bottom",
-                                  entrywidth=1, entrywidthmode="fraction", font=dict(size=10)))
-    fig.update_xaxes(constraintoward="center")
-    return fig
+    layout.update(showlegend=True, clickmode="none", margin=dict(layout["margin"], r=10, b=MARGIN["b"] + 8 + 20 * len(taps)),
+                  legend=dict(orientation="h", x=0, xanchor="left", y=0, yref="container", yanchor="bottom",
+                              entrywidth=1, entrywidthmode="fraction", font=dict(size=10)))
+    return Spec(data, layout)
+
+
+def sampling_figure(*args, **kwargs) -> go.Figure:
+    """`sampling_spec` (same arguments) as a validated graph-object figure."""
+    return sampling_spec(*args, **kwargs).figure()
 
 
 def loglog_figure(series: dict[str, tuple[np.ndarray, np.ndarray]], slopes: dict[str, float | None], title: str,

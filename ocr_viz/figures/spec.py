@@ -14,6 +14,8 @@ from functools import lru_cache
 import numpy as np
 import plotly.graph_objects as go
 
+from .titles import NARROW, TITLE_SIZE, parts, title_room, titled
+
 
 class Spec:
     """`data` (trace dicts, each with its "type") and `layout`, numpy arrays left as arrays."""
@@ -80,3 +82,25 @@ def _stops(name: str) -> tuple[tuple[float, str], ...]:
 def colour_scale(name: str) -> list[list]:
     """A named plotly colour scale as its list of [position, colour] stops, as validation writes it."""
     return [list(stop) for stop in _stops(name)]
+
+
+def narrow_spec(spec: Spec, width: float = NARROW) -> Spec:
+    """`titles.narrow` for a Spec (in place, returned): the title wrapped for a narrow column, the top
+    margin holding it, the plot keeping its height under a longer title, the width kept in `meta` so
+    large type wraps it again for the same column."""
+    layout = spec.layout
+    heading = layout.get("title") or {}
+    if not heading.get("text"):
+        return spec
+    margin = layout.setdefault("margin", {})
+    top = margin.get("t")
+    size = (heading.get("font") or {}).get("size") or TITLE_SIZE
+    above = (heading.get("pad") or {}).get("b")
+    title, caption, _ = parts(heading["text"])
+    new = titled(title, caption, width=width, size=size, above=10 if above is None else above)
+    layout["title"] = {**heading, **new}
+    margin["t"] = max(top or 0, title_room(new))
+    layout["meta"] = {**(layout.get("meta") or {}), "title_width": width}
+    if layout.get("height") and top is not None:
+        layout["height"] += max(margin["t"] - top, 0)
+    return spec
