@@ -5,8 +5,8 @@ import streamlit as st
 from ocr_viz.analysis import compare, relation
 from ocr_viz.app import model_choice, session, transport
 from ocr_viz.data.classes import truth_mismatch
-from ocr_viz.figures import class_bars_spec, label_figure, map_figure, map_spec, narrow
-from ocr_viz.figures.compare import BRANCH_COLOURS, sampling_spec
+from ocr_viz.figures import class_bars_spec, label_figure, map_spec
+from ocr_viz.figures.compare import BRANCH_COLOURS, predictions_spec, sampling_spec
 from ocr_viz.figures.ocnet import partition_spec
 from ocr_viz.figures.spec import narrow_spec
 from ocr_viz.teaching import explain
@@ -65,22 +65,25 @@ def score_text(run: compare.HeadRun) -> str:
 
 st.subheader("Predictions, and where they disagree")
 opacity = st.slider("opacity over the image", 0.0, 1.0, 0.6, key="compare.opacity")
-panels = [*comparison.ran, None]
 class_legend(classes, palette, *[run.arrays.pred for run in comparison.ran])
-for column, run in zip(figure_columns(len(panels)), panels):
-    with column:
-        if run is not None:
-            transport.chart(narrow(label_figure(comparison.image, run.arrays.pred, classes, palette, run.title,
-                                                opacity=opacity, caption=score_text(run), height=340, legend=False)))
-            continue
-        transport.chart(narrow(map_figure(
-            compare.distinct_labels(comparison), "distinct labels per pixel: click one",
-            image=comparison.image, opacity=0.7, colours="Reds", value_name="labels",
-            clickable=True, height=340)), clickable_key="compare.click.disagree")
-agree = compare.agreement(comparison)
-st.caption(f"Disagreement map: 1 = all {len(comparison.ran)} heads give the same class at that feature-map pixel. "
-           "Share of the image where each head agrees with OCR: "
-           + ", ".join(f"{runs[name].title} {share:.0%}" for name, share in agree.items() if name != "ocr") + ".")
+# One figure for every head's prediction: as separate figures they were seven of the charts the browser had to
+# draw on this page's first visit. In large type it takes the page's width, two predictions a row.
+large = bool(st.session_state.get(session.LARGE_TYPE))
+predictions, disagreement = (st.container(), st.columns(2)[0]) if large else st.columns([2, 1])
+with predictions:
+    transport.chart(predictions_spec(comparison.image, [run.arrays.pred for run in comparison.ran],
+                                     [run.title for run in comparison.ran], [score_text(run) for run in comparison.ran],
+                                     palette, "each head's prediction (argmax), over the image",
+                                     opacity=opacity))
+with disagreement:
+    transport.chart(narrow_spec(map_spec(
+        compare.distinct_labels(comparison), "distinct labels per pixel: click one",
+        image=comparison.image, opacity=0.7, colours="Reds", value_name="labels",
+        clickable=True, height=340)), clickable_key="compare.click.disagree")
+    agree = compare.agreement(comparison)
+    st.caption(f"Disagreement map: 1 = all {len(comparison.ran)} heads give the same class at that feature-map pixel. "
+               "Share of the image where each head agrees with OCR: "
+               + ", ".join(f"{runs[name].title} {share:.0%}" for name, share in agree.items() if name != "ocr") + ".")
 
 
 def attention_panel(name: str, title: str, values_of, pixel: tuple[int, int], scale, opacity: float) -> None:

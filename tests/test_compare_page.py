@@ -15,6 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io
 import pytest
+from test_compare import prediction_panels
 from test_fast_figures import assert_same_figure, decoded, differences, photo, relation_maps  # noqa: F401 (fixture)
 
 from ocr_viz.figures import Scale, class_bars, class_bars_spec, map_figure, map_spec, narrow
@@ -156,6 +157,44 @@ def test_narrow_spec_is_narrow_of_the_validated_figure(photo):
                                          "Eq. 5; sums to 1", **bars)))
 
 
+def test_predictions_spec_puts_each_heads_labels_over_the_photo_in_a_panel_of_its_own(photo):
+    """One figure for the heads' predictions: panel n shows prediction n blended over the photo (the blend
+    written out here: (1 - opacity) photo + opacity colour), under its title and caption, panels side by
+    side without overlapping, each keeping the photo's aspect with row 0 at the top."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from ocr_viz.figures.compare import predictions_spec
+
+    h, w = photo.shape[:2]
+    rows, cols = np.mgrid[0:h, 0:w]
+    predictions = [(cols * 4 // w), (rows * 3 // h), ((rows // 60 + cols // 80) % 5)]
+    palette = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48)]
+    spec = predictions_spec(photo, predictions, ["FCN", "ASPP", "OCR"], ["mIoU 50.0%", "", "mIoU 61.0%"], palette,
+                            "each head's prediction", opacity=0.6, columns=2)
+    assert [t["type"] for t in spec.data] == ["image"] * 3
+    assert [(t["xaxis"], t["yaxis"]) for t in spec.data] == [("x", "y"), ("x2", "y2"), ("x3", "y3")]
+    for trace, labels in zip(spec.data, predictions):
+        drawn = np.asarray(Image.open(io.BytesIO(base64.b64decode(trace["source"].split(",", 1)[1]))), float)
+        want = 0.4 * photo + 0.6 * np.asarray(palette, float)[labels]
+        assert np.abs(drawn - want).mean() < 3  # JPEG's loss; another prediction's blend is tens of levels off
+        assert min(np.abs(drawn - (0.4 * photo + 0.6 * np.asarray(palette, float)[other])).mean()
+                   for other in predictions if other is not labels) > 10
+    layout = spec.layout
+    assert [a["text"] for a in layout["annotations"]] == ["FCN<br><sup>mIoU 50.0%</sup>", "ASPP",
+                                                           "OCR<br><sup>mIoU 61.0%</sup>"]
+    boxes = [(layout[f"xaxis{n}"]["domain"], layout[f"yaxis{n}"]["domain"]) for n in ("", "2", "3")]
+    (x1, y1), (x2, y2), (x3, y3) = boxes
+    assert y1 == y2 and x1 == x3 and x1[1] < x2[0] and y3[1] < y1[0]  # two a row, the third under the first
+    assert all(0 <= lo < hi <= 1 for box in boxes for lo, hi in box)
+    for n, annotation in zip(("", "2", "3"), layout["annotations"]):
+        assert layout[f"yaxis{n}"]["scaleanchor"] == f"x{n}" and layout[f"yaxis{n}"]["range"] == [h - 0.5, -0.5]
+        assert (annotation["x"], annotation["y"]) == (layout[f"xaxis{n}"]["domain"][0], layout[f"yaxis{n}"]["domain"][1])
+    spec.figure()  # plotly accepts every property
+
+
 # ---- the page -----------------------------------------------------------------------------------
 
 GROUP_KEY = "compare.heads"
@@ -209,8 +248,10 @@ def test_the_first_view_sends_the_attention_group_only():
     assert [t for t in shown if t.startswith(("ASPP,", "ASP-OC,", "Pyramid-OC "))] == []
     per_pixel = [t for t in shown if f"pixel ({row}, {col})" in t]
     assert [t.split(",")[0] for t in per_pixel] == ["Non-local", "base-OC", "OCR", "OCR"]
-    assert sum(t in compare.TITLES.values() for t in shown) == len(compare.HEADS)  # every head's prediction
-    assert len(at.get("plotly_chart")) == len(compare.HEADS) + 1 + 4 + 1  # + disagreement, 4 per pixel, truth
+    # one figure of every head's prediction (it was seven), the disagreement map, 4 per-pixel figures, the truth
+    assert [t.split("<br>")[0] for t in prediction_panels(at)] == [compare.TITLES[h] for h in compare.HEADS]
+    assert shown[:2] == ["each head's prediction (argmax), over the image", "distinct labels per pixel: click one"]
+    assert len(at.get("plotly_chart")) == 1 + 1 + 4 + 1
     at.radio(key="scale.compare.attention").set_value("linear").run()  # colours are the values
     runs = cached_comparison(at).runs
     np.testing.assert_allclose(heatmap_z(figure(at, f"Non-local, pixel ({row}, {col})")),
@@ -282,3 +323,19 @@ def test_choosing_aspp_shows_its_taps_and_shares_and_the_choice_outlives_a_page_
     open_page(at, "compare")
     assert problems(at) == [] and at.session_state[GROUP_KEY] == "aspp"
     assert any(t.startswith("ASPP, pixel") for t in titles(at))
+
+
+def test_in_large_type_the_prediction_panels_titles_grow(compare_page):
+    from app_helpers import problems
+
+    from ocr_viz.app import session
+
+    at = compare_page
+    at.toggle(key="widget." + session.LARGE_TYPE).set_value(True).run()
+    try:
+        assert problems(at) == []
+        spec = figure(at, "each head's prediction")
+        assert {a["font"]["size"] for a in spec["layout"]["annotations"]} == {20}
+        assert len(spec["layout"]["images"]) == len(spec["layout"]["annotations"])  # each photo once, as a media URL
+    finally:
+        at.toggle(key="widget." + session.LARGE_TYPE).set_value(False).run()

@@ -304,7 +304,9 @@ def test_compare_page_draws_pyramid_levels_and_asp_oc_branches(compare_page):
     assert problems(at) == []
     row, col = chosen_pixel(at)
     titles = [t.split("<br>")[0] for t in figure_titles(at)]
-    assert {"Pyramid-OC", "ASP-OC"} <= set(titles)  # their predictions
+    from test_compare import prediction_panels
+
+    assert {"Pyramid-OC", "ASP-OC"} <= {t.split("<br>")[0] for t in prediction_panels(at)}  # their predictions
     for s in (1, 2, 3, 6):
         assert f"Pyramid-OC {s}x{s}, pixel ({row}, {col})" in titles
     assert f"ASP-OC, pixel ({row}, {col}): each branch's share" in titles

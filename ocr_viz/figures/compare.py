@@ -8,8 +8,9 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .charts import rgb
-from .titles import headed
-from .maps import MARGIN, frame_layout, marker, photo
+from .labels import blend
+from .titles import NARROW, TITLE_SIZE, headed, title_room, titled
+from .maps import MARGIN, data_uri, frame_layout, marker, photo
 from .spec import Spec
 
 # ASPP's branches in order: 1x1, one per rate, image pooling (RGB, as the class palettes)
@@ -51,6 +52,44 @@ def sampling_spec(image: np.ndarray, grid: tuple[int, int], pixel: tuple[int, in
 def sampling_figure(*args, **kwargs) -> go.Figure:
     """`sampling_spec` (same arguments) as a validated graph-object figure."""
     return sampling_spec(*args, **kwargs).figure()
+
+
+PANEL_PX = 210  # a prediction's plot height: a 4:3 photo in a third of the main area (titles.NARROW wide)
+HEADING_PX = 46  # over each panel: its title and caption line
+
+
+def predictions_spec(image: np.ndarray, predictions: list[np.ndarray], titles: list[str], captions: list[str], palette,
+                     title: str, *, opacity: float = 0.6, columns: int = 2) -> Spec:
+    """Each head's (H,W) labels over the photo, a panel each, `columns` a row, in one figure: as many
+    separate figures they were most of what the browser drew on the Compare page's first visit. The panels
+    keep the photo's aspect; a panel's title and caption (e.g. its score) sit over it; no tick labels
+    (input pixels say nothing here)."""
+    rows = math.ceil(len(predictions) / columns)
+    heading = HEADING_PX
+    plot = rows * (PANEL_PX + heading)
+    gap = 0.03
+    width = (1 - gap * (columns - 1)) / columns
+    data, annotations, layout = [], [], {}
+    for index, (labels, name, caption) in enumerate(zip(predictions, titles, captions)):
+        row, column = divmod(index, columns)
+        suffix = str(index + 1) if index else ""
+        top = 1 - (row * (PANEL_PX + heading) + heading) / plot
+        x0 = column * (width + gap)
+        layout[f"xaxis{suffix}"] = dict(domain=[x0, x0 + width], range=[-0.5, labels.shape[1] - 0.5], visible=False,
+                                        constrain="domain", constraintoward="left")
+        layout[f"yaxis{suffix}"] = dict(domain=[top - PANEL_PX / plot, top], range=[labels.shape[0] - 0.5, -0.5],
+                                        visible=False, scaleanchor=f"x{suffix}", constrain="domain",
+                                        constraintoward="top")
+        data.append(dict(type="image", source=data_uri(blend(image, labels, palette, opacity)), xaxis=f"x{suffix}",
+                         yaxis=f"y{suffix}", hoverinfo="skip"))
+        text = name + (f"<br><sup>{caption}</sup>" if caption else "")  # <sup>: smaller, also in large type
+        annotations.append(dict(text=text, x=x0, xref="paper", xanchor="left", y=top, yref="paper", yanchor="bottom",
+                                yshift=4, showarrow=False, align="left", font=dict(size=TITLE_SIZE)))
+    above = titled(title, width=2 * NARROW, above=0)
+    layout.update(title=above, height=plot + title_room(above) + 10, margin=dict(l=0, r=0, t=title_room(above), b=10),
+                  annotations=annotations, showlegend=False, clickmode="none", dragmode=False,
+                  meta=dict(title_width=2 * NARROW))  # large type wraps the title for the same width
+    return Spec(data, layout)
 
 
 def loglog_figure(series: dict[str, tuple[np.ndarray, np.ndarray]], slopes: dict[str, float | None], title: str,
