@@ -1,5 +1,6 @@
 """OCR beside the FCN, ASPP, Non-local and base-OC heads on the same backbone features: their
 predictions, where they disagree, what each head looks at for the chosen pixel, and accuracy."""
+import numpy as np
 import streamlit as st
 
 from ocr_viz.analysis import compare, relation
@@ -53,9 +54,19 @@ for run in runs.values():
 if not comparison.ran:
     st.stop()
 grid = comparison.grid
+# Per comparison (its key names the heads' weights and the image), not per rerun: the IoUs over the full-size
+# maps and the classes present were over a third of this page's server CPU on every rerun.
+comparison_key = model_choice.comparison_job(current.arrays.image)[0]
+
+
+def computed_once(what: str, compute):
+    return model_choice.derived(f"compare.{what}.{comparison_key}", compute)
+
+
 scores = {}
 if current.truth is not None:
-    scores = {row["head"]: row for row in compare.image_scores(comparison, current.truth, classes)}
+    scores = {row["head"]: row for row in computed_once(
+        "image_scores", lambda: compare.image_scores(comparison, current.truth, classes))}
 
 
 def score_text(run: compare.HeadRun) -> str:
@@ -65,7 +76,8 @@ def score_text(run: compare.HeadRun) -> str:
 
 st.subheader("Predictions, and where they disagree")
 opacity = st.slider("opacity over the image", 0.0, 1.0, 0.6, key="compare.opacity")
-class_legend(classes, palette, *[run.arrays.pred for run in comparison.ran])
+class_legend(classes, palette, computed_once("predicted_classes",
+                                             lambda: np.unique([run.arrays.pred for run in comparison.ran])))
 # One figure for every head's prediction: as separate figures they were seven of the charts the browser had to
 # draw on this page's first visit. In large type it takes the page's width, two predictions a row.
 large = bool(st.session_state.get(session.LARGE_TYPE))
