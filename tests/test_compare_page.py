@@ -339,3 +339,32 @@ def test_in_large_type_the_prediction_panels_titles_grow(compare_page):
         assert len(spec["layout"]["images"]) == len(spec["layout"]["annotations"])  # each photo once, as a media URL
     finally:
         at.toggle(key="widget." + session.LARGE_TYPE).set_value(False).run()
+
+
+def measure(reruns: int = 7) -> None:
+    """What the first view costs the server, not a test (no timing in assertions): the charts and plotly JSON
+    it sends, and the script's CPU seconds per rerun with the comparison cached (AppTest; the script runs
+    in this process, so process_time counts it). `PYTHONPATH=. python tests/test_compare_page.py [RERUNS]`."""
+    import statistics
+    import time
+
+    from app_helpers import open_page, problems, start
+
+    at = open_page(start(), "compare")
+    assert problems(at) == []
+    charts = at.get("plotly_chart")
+    print(f"first view: {len(charts)} charts, {sum(len(c.proto.spec) for c in charts) / 1e3:.0f} kB of plotly JSON "
+          "(photos travel separately, as media files)")
+    seconds = []
+    for _ in range(reruns):
+        start_cpu = time.process_time()
+        at.run()
+        seconds.append(time.process_time() - start_cpu)
+    print(f"script CPU per rerun, comparison cached: median {statistics.median(seconds):.3f} s "
+          f"(min {min(seconds):.3f}, max {max(seconds):.3f}, {reruns} reruns)")
+
+
+if __name__ == "__main__":
+    import sys
+
+    measure(int(sys.argv[1]) if len(sys.argv) > 1 else 7)
