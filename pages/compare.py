@@ -122,11 +122,12 @@ GROUPS = {"attention": "attention: Non-local, base-OC, OCR", "aspp": "ASPP", "oc
 def for_one_pixel():
     """What each head looks at for the chosen pixel: a click on one of these maps reruns this part alone."""
     st.subheader("What each head looks at for one pixel")
+    # full width: in the controls' column its three long options were cut off
+    group = st.segmented_control("heads", list(GROUPS), format_func=GROUPS.get, default="attention",
+                                 required=True, key="compare.heads", persist_state="session",
+                                 help="the per-pixel figures of one group of heads at a time")
     controls, notes = st.columns([1, 3])
     with controls:
-        group = st.segmented_control("heads", list(GROUPS), format_func=GROUPS.get, default="attention",
-                                     required=True, key="compare.heads", persist_state="session",
-                                     help="the per-pixel figures of one group of heads at a time")
         row, col = session.pixel_picker()
         row, col = min(row, grid[0] - 1), min(col, grid[1] - 1)
         scale = scale_picker("compare.attention", "log")
