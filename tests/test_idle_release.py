@@ -57,3 +57,24 @@ def test_no_hook_before_any_work_and_none_without_a_hook():
 def test_releasing_free_memory_names_the_allocators_function():
     # this process runs on glibc (tests are not preloaded) or tcmalloc: either has a release call
     assert release_free_memory() in ("MallocExtension_ReleaseFreeMemory", "malloc_trim")
+
+
+def test_a_queue_that_never_empties_still_calls_the_hook_after_a_job_once_busy_seconds_passed():
+    calls: list[int] = []
+    third = threading.Semaphore(0)
+
+    def on_idle():
+        calls.append(1)
+        third.release()
+
+    queue = compute.ComputeQueue(slots=1, poll_seconds=0.01, on_idle=on_idle,
+                                 idle_seconds=1000.0, busy_seconds=0.0)  # never idle long enough
+    queue.cache("job", 10 * compute.MB)
+    for key in "abc":
+        assert queue.run("job", key, lambda key=key: key) == key
+        assert third.acquire(timeout=30)  # called after the job's waiters are released: wait for it
+    assert len(calls) == 3 and queue.status()["idle_calls"] == 3
+    never = compute.ComputeQueue(slots=1, poll_seconds=0.01, on_idle=lambda: calls.append(2),
+                                 idle_seconds=1000.0, busy_seconds=1000.0)
+    never.cache("job", compute.MB)
+    assert never.run("job", "a", lambda: 1) == 1 and 2 not in calls

@@ -165,14 +165,17 @@ class ComputeQueue:
     is cached for its rerun and for anyone who asked for the same key."""
 
     def __init__(self, slots: int | None = None, poll_seconds: float = 0.25,
-                 on_idle: Callable[[], Any] | None = None, idle_seconds: float = 1.0):
+                 on_idle: Callable[[], Any] | None = None, idle_seconds: float = 1.0,
+                 busy_seconds: float | None = None):
         self.slots = slots or default_slots()
         self.poll_seconds = poll_seconds
         # called once the queue has stood empty for idle_seconds after work (the server hands the
         # allocator's freed pages back then: done between jobs, it would slow the next one ~8%)
-        self.on_idle, self.idle_seconds = on_idle, idle_seconds
+        # busy_seconds: a queue that never empties still calls it after a job, at most that often
+        self.on_idle, self.idle_seconds, self.busy_seconds = on_idle, idle_seconds, busy_seconds
         self.idle_calls = 0
         self._worked_since_idle = False
+        self._last_idle_call = time.monotonic()
         self._caches: dict[str, ByteCache] = {}
         self._lock = threading.Condition()
         self._waiting: list[Job] = []       # queued, in arrival order
@@ -273,6 +276,7 @@ class ComputeQueue:
                 job.started_at = time.monotonic()
                 self.peak_running = max(self.peak_running, len(self._running))
             self._execute(job)
+            job = None  # not kept while waiting: its value may leave the cache meanwhile
 
     def _wait_for_work(self) -> None:
         """Wait (holding the lock) for a job; after work, once the queue has stayed empty for
@@ -284,11 +288,14 @@ class ComputeQueue:
         while not self._waiting and not self._background and not self._running:
             left = deadline - time.monotonic()
             if left <= 0:
-                self._worked_since_idle = False
-                self.idle_calls += 1
+                self._idle_call_starts()
                 self.on_idle()
                 return
             self._lock.wait(left)
+
+    def _idle_call_starts(self) -> None:
+        self._worked_since_idle, self._last_idle_call = False, time.monotonic()
+        self.idle_calls += 1
 
     def _execute(self, job: Job) -> None:
         cache = self._caches[job.kind]
@@ -306,8 +313,14 @@ class ComputeQueue:
                 self._durations[job.kind] = seconds if previous is None else 0.7 * previous + 0.3 * seconds
                 self.computed[job.kind] = self.computed.get(job.kind, 0) + 1
                 self._worked_since_idle = True
+                due = self.on_idle is not None and self.busy_seconds is not None \
+                    and time.monotonic() - self._last_idle_call >= self.busy_seconds
+                if due:
+                    self._idle_call_starts()
                 self._lock.notify_all()
             job.finished.set()
+            if due:  # outside the lock: the waiting callers go on meanwhile
+                self.on_idle()
 
     def expected_seconds(self, kind: str) -> float:
         return self._durations.get(kind, 1.0)
