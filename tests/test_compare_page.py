@@ -204,7 +204,9 @@ GROUP_KEY = "compare.heads"
 def compare_page():
     from app_helpers import open_page, start
 
-    return open_page(start(), "compare")
+    at = start()
+    at.default_timeout = 600  # this run may compute the seven-head comparison: over 120 s on a loaded machine
+    return open_page(at, "compare")
 
 
 def titles(at) -> list[str]:
