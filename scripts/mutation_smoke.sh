@@ -55,6 +55,8 @@ MUTATIONS=(
   "provenance: every converted file called trained|ocr_viz/app/sidebar.py|Provenance(\"unknown\", text + \"Not a known release|Provenance(\"trained\", text + \"Not a known release|tests/test_provenance.py::test_an_unknown_converted_file_is_not_called_trained"
   "class map: CamVid's Car scored as Cityscapes' car alone (truck, bus, train dropped)|ocr_viz/data/class_maps.py|\"Car\": (\"car\", \"truck\", \"bus\", \"train\"),|\"Car\": (\"car\",),|tests/test_truth_mapping.py"
   "palette: CIELAB with D50's white point, not sRGB's D65|ocr_viz/figures/palettes.py|xyz /= np.array([0.95047, 1.0, 1.08883])|xyz /= np.array([0.96422, 1.0, 0.82521])|tests/test_layout_and_samples.py::test_the_default_palette_is_far_more_distinct_than_camvids"
+  "compare: every head keeps its own copy of the fused features|ocr_viz/analysis/compare.py|runs[name] = share_features(run, first)|runs[name] = run|tests/test_compare_memory.py"
+  "queue: the idle hook never called once the queue empties|ocr_viz/app/compute.py|if left <= 0:|if False:|tests/test_idle_release.py::test_the_hook_runs_once_after_work_with_nothing_running_or_queued"
 )
 
 replace() {  # replace(file, old, new): exactly one occurrence, or fail
