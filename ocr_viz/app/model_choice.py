@@ -61,11 +61,20 @@ def _converted_model(path: str, stamp: float):
     return ocr_viz.load_model(Path(path))
 
 
+def tidy_memory() -> None:
+    """What the queue calls once idle for a second (and every 5 s while busy): collect the reference
+    cycles finished runs left (page namespaces with their traces; Streamlit's collection after every
+    run is off: it cost a click 0.13 s), then hand the allocator's free pages back to the OS.
+    Measured in `bench load --users 10 --uploads 100`: see the README's memory section."""
+    gc.collect()
+    release_free_memory()
+
+
 # Results computed per image go through one queue (ocr_viz/app/compute.py): at most
 # compute.default_slots() jobs run at once, however many students wait, and a key being
 # computed is joined, not recomputed. Each kind is kept in its own cache, bounded by bytes
 # (a 640 x 480 trace of the default holds about 45 MB of arrays, a seven-head comparison about 100 MB).
-QUEUE = compute.ComputeQueue(on_idle=lambda: tidy_memory(), busy_seconds=5.0)
+QUEUE = compute.ComputeQueue(on_idle=tidy_memory, busy_seconds=5.0)
 # OCR_VIZ_PREFETCH_COMPARISON=0 turns the idle-time comparison off (the tests do: it would run
 # four heads in the background of every AppTest)
 PREFETCH_COMPARISON = os.environ.get("OCR_VIZ_PREFETCH_COMPARISON", "1") != "0"
@@ -76,15 +85,6 @@ for _kind, _mb in CACHE_BOUNDS_MB.items():
     QUEUE.cache(_kind, _mb * compute.MB)
 WAIT_TEXT = {"trace": "Running the model on the image", "comparison": "Running the five heads on the image",
              "experiment": "Rerunning the head", "derived": "Summarising the trace"}
-
-
-def tidy_memory() -> None:
-    """What the queue calls once idle for a second (and every 15 s while busy): collect the reference
-    cycles finished runs left (page namespaces with their traces; Streamlit's collection after every
-    run is off: it cost a click 0.13 s), then hand the allocator's free pages back to the OS.
-    Measured in `bench load --users 10 --uploads 100`: see the README's memory section."""
-    gc.collect()
-    release_free_memory()
 
 
 def queued(kind: str, key, compute_value):

@@ -62,14 +62,17 @@ def active_allocator(maps: str | None = None) -> str:
 def release_free_memory() -> str:
     """Hand the pages the allocator keeps for reuse back to the OS; returns what was called.
     A trace frees ~100 MB of buffers and a head comparison ~300 MB: tcmalloc keeps them in its
-    page heap (RSS 1.8 GB with 0.9 GB in use), glibc in its arenas. Called when the server's
-    compute queue has been idle a moment, so no user's job pays for re-faulting the pages."""
+    page heap (RSS 1.8 GB with 0.9 GB in use), glibc in its arenas. The server calls it when its
+    compute queue has been idle a second (and every 5 s while busy): the next trace re-faults them."""
     import ctypes
 
     process = ctypes.CDLL(None)
     for function in ("MallocExtension_ReleaseFreeMemory", "malloc_trim"):  # tcmalloc's, glibc's
         release = getattr(process, function, None)
         if release is not None:
-            release(0) if function == "malloc_trim" else release()
+            if function == "malloc_trim":
+                release(0)  # 0: keep no padding at the top of the heap
+            else:
+                release()
             return function
     return "none"  # e.g. jemalloc, which returns dirty pages itself after its decay time
