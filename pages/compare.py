@@ -22,7 +22,7 @@ if truth_mismatch(current.classes):
             "the same features does not apply to it. Choose the shipped OCR model in the sidebar to compare the "
             "heads.", icon=":material/info:")
     st.stop()
-comparison = model_choice.comparison()
+comparison_key, comparison = model_choice.comparison()
 classes, palette, runs = current.classes, current.palette, comparison.runs
 
 st.title("Compare the heads: " + ", ".join(compare.TITLES.values()))
@@ -56,7 +56,6 @@ if not comparison.ran:
 grid = comparison.grid
 # Per comparison (its key names the heads' weights and the image), not per rerun: the IoUs over the full-size
 # maps and the classes present were over a third of this page's server CPU on every rerun.
-comparison_key = model_choice.comparison_job(current.arrays.image)[0]
 
 
 def computed_once(what: str, compute):

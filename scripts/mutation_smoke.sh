@@ -57,6 +57,8 @@ MUTATIONS=(
   "palette: CIELAB with D50's white point, not sRGB's D65|ocr_viz/figures/palettes.py|xyz /= np.array([0.95047, 1.0, 1.08883])|xyz /= np.array([0.96422, 1.0, 0.82521])|tests/test_layout_and_samples.py::test_the_default_palette_is_far_more_distinct_than_camvids"
   "compare: every head keeps its own copy of the fused features|ocr_viz/analysis/compare.py|runs[name] = share_features(run, first)|runs[name] = run|tests/test_compare_memory.py"
   "queue: the idle hook never called once the queue empties|ocr_viz/app/compute.py|if left <= 0:|if False:|tests/test_idle_release.py::test_the_hook_runs_once_after_work_with_nothing_running_or_queued"
+  "compare: a head given another model's backbone without comparing the weights|ocr_viz/analysis/compare.py|if model.backbone is donor.backbone or not same_backbone(model, donor):|if model.backbone is donor.backbone:|tests/test_compare_memory.py::test_share_backbone_refuses_different_weights"
+  "labels kept in a byte whatever the number of classes|ocr_viz/model/arrays.py|np.uint8 if num_classes <= 256 else np.int32|np.uint8|tests/test_arrays.py::test_label_maps_are_kept_in_the_smallest_type_and_equal_the_models"
 )
 
 replace() {  # replace(file, old, new): exactly one occurrence, or fail

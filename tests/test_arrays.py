@@ -8,7 +8,7 @@ import pytest
 from conftest import assert_structured, sample_batch, sample_image, structured_model
 
 from ocr_viz.analysis import stats
-from ocr_viz.model.arrays import trace_arrays
+from ocr_viz.model.arrays import labels as labels_of, trace_arrays
 from ocr_viz.figures import Scale, class_bars, map_figure, pipeline_dot
 from ocr_viz.figures.scales import apply
 from ocr_viz.figures.titles import plain
@@ -40,6 +40,19 @@ def test_per_pixel_and_per_region_values_land_on_the_right_cells(arrays):
     np.testing.assert_allclose(a.w.sum(0), 1, atol=1e-5)
     np.testing.assert_allclose(a.m_tilde.sum((1, 2)), 1, atol=1e-5)
     assert a.shapes["w"] == (1, h * w, 11) and not a.w.flags.writeable
+
+
+def test_label_maps_are_kept_in_the_smallest_type_and_equal_the_models(arrays):
+    a, trace = arrays
+    for kept, labels in ((a.pred, trace.pred), (a.aux_pred, trace.aux_pred)):
+        assert kept.dtype == np.uint8 and not kept.flags.writeable
+        np.testing.assert_array_equal(kept, labels[0].numpy())
+    assert labels_of(trace.pred, 256).dtype == np.uint8  # K classes are 0..K-1
+    many = trace.pred + 300  # a 400-class model's labels do not fit a byte
+    assert labels_of(many, 400).dtype == np.int32 and labels_of(many, 400).max() == many.max()
+    # scoring a uint8 map against uint8 truth must not wrap around at 256 (t * K + p)
+    truth = np.full(a.pred.shape, 20, np.uint8)
+    assert stats.accuracy(np.full(a.pred.shape, 20, np.uint8), truth, 21, 255)["pixel_accuracy"] == 1.0
 
 
 def test_contributions_along_f_k_add_up_to_its_length(arrays):

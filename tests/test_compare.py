@@ -317,10 +317,10 @@ def test_a_refused_attention_head_is_explained_not_fatal(app, monkeypatch):
     real = model_choice.comparison
 
     def refused_nonlocal():
-        c = real()
+        key, c = real()
         run = compare.HeadRun("nonlocal", c.runs["nonlocal"].meta, refused="attention over 99999 feature pixels "
                               "exceeds MAX_PIXELS")
-        return dataclasses.replace(c, runs={**c.runs, "nonlocal": run})
+        return key + "|refused", dataclasses.replace(c, runs={**c.runs, "nonlocal": run})
 
     monkeypatch.setattr(model_choice, "comparison", refused_nonlocal)
     open_page(app, "compare")

@@ -45,3 +45,28 @@ def test_a_head_on_another_backbone_keeps_its_own_features(models, image):
     comparison = compare.run_all({"ocr": models["ocr"], "fcn": (other, models["fcn"][1])}, image)
     ocr, fcn = (comparison.runs[n].arrays.features for n in ("ocr", "fcn"))
     assert comparison.backbone_runs == 2 and fcn is not ocr and not np.array_equal(fcn, ocr)
+
+
+def test_share_backbone_holds_one_module_and_changes_no_output(image):
+    donor, model = structured_model("ocr"), structured_model("fcn")
+    x = preprocess(image)
+    before = model.trace(x).logits
+    assert compare.share_backbone(model, donor)
+    assert model.backbone is donor.backbone and compare.same_backbone(model, donor)
+    torch.testing.assert_close(model.trace(x).logits, before, rtol=1e-5, atol=1e-5)
+    assert not compare.share_backbone(model, donor)  # already one module: nothing to do
+
+
+def test_share_backbone_refuses_different_weights():
+    donor, model = structured_model("ocr"), structured_model("fcn")
+    with torch.no_grad():
+        next(model.backbone.parameters()).add_(1.0)
+    assert not compare.share_backbone(model, donor)
+    assert model.backbone is not donor.backbone
+
+
+def test_the_app_holds_one_backbone_for_the_shipped_heads():
+    from ocr_viz.app import model_choice
+    ocr = model_choice.shipped_model("ocr")[1]
+    heads = [model_choice.shipped_model(name)[1] for name in compare.HEADS if name != "ocr"]
+    assert all(head.backbone is ocr.backbone for head in heads)

@@ -293,38 +293,38 @@ def test_the_apps_caches_evict_by_the_bytes_the_readme_gives(the_apps_caches_emp
 
     queue = the_apps_caches_emptied
     mib = 2**20
-    # the README's bounds ("images 64 MB, traces 384 MB, comparisons 256 MB, head reruns 192 MB,
-    # summaries 192 MB, about 1.1 GB at most"): 1088 MiB
-    readme = {"image": 64, "trace": 384, "comparison": 256, "experiment": 192, "derived": 192}
+    # the README's bounds ("images 48 MB, traces 288 MB, comparisons 192 MB, head reruns 120 MB,
+    # summaries 120 MB, 768 MB in all"): MiB
+    readme = {"image": 48, "trace": 288, "comparison": 192, "experiment": 120, "derived": 120}
     assert {kind: c.max_bytes for kind, c in queue.caches().items()} == {k: v * mib for k, v in readme.items()}
 
     # decoded photos, as _image keeps them: an 800x600 RGB photo holds 800 * 600 * 3 = 1,440,000 bytes;
-    # 64 MiB = 67,108,864 bytes holds 46 of them (47 would be 67,680,000)
+    # 48 MiB = 50,331,648 bytes holds 34 of them (35 would be 50,400,000)
     png = io.BytesIO()
     Image.new("RGB", (800, 600), (200, 40, 90)).save(png, "PNG")
-    for i in range(50):
+    for i in range(40):
         model_choice._image(f"photo{i}", png.getvalue())
     images = queue.caches()["image"]
-    assert [f"photo{i}" in images for i in range(50)] == [False] * 4 + [True] * 46
-    assert images.total == 46 * 1_440_000
+    assert [f"photo{i}" in images for i in range(40)] == [False] * 6 + [True] * 34
+    assert images.total == 34 * 1_440_000
 
     # a real 640x480 trace of the shipped model, by its shapes (H,W = 480,640; h,w = 60,80; backbone
-    # C_in = 472, x/y/z c = 512, K = 11): the photo 921,600 bytes, two int64 label maps 2 x 2,457,600,
+    # C_in = 472, x/y/z c = 512, K = 11): the photo 921,600 bytes, two uint8 label maps 2 x 307,200,
     # features 472 x 4800 x 4 = 9,062,400, x, y, z 3 x 9,830,400, five K-maps (logits, M, m~, kappa, w)
-    # 5 x 211,200, confidence 19,200, f 11 x 512 x 4 = 22,528: 45,488,128 bytes (the README's "45 MB");
-    # 384 MiB = 402,653,184 bytes holds 8 (8.85) of them
+    # 5 x 211,200, confidence 19,200, f 11 x 512 x 4 = 22,528: 41,187,328 bytes (the README's "41 MB");
+    # 288 MiB = 301,989,888 bytes holds 7 (7.33) of them
     model, _ = ocr_viz.load_model("ocr", device="cpu")
     arrays = run(model, ocr_viz.open_image(ROOT / "assets" / "samples" / "camvid" / "0001TP_008550.png"), "ocr")
     assert arrays.image.shape == (480, 640, 3) and arrays.x.shape == (512, 60, 80) and arrays.features.shape[0] == 472
     for i in range(15):
         queue.run("trace", f"trace{i}", lambda: arrays)
     traces = queue.caches()["trace"]
-    assert [f"trace{i}" in traces for i in range(15)] == [False] * 7 + [True] * 8
-    assert 8 * 45_488_128 <= traces.total <= 8 * (45_488_128 + 16384)  # the objects around the arrays
+    assert [f"trace{i}" in traces for i in range(15)] == [False] * 8 + [True] * 7
+    assert 7 * 41_187_328 <= traces.total <= 7 * (41_187_328 + 16384)  # the objects around the arrays
 
     # the other kinds through the queue, with arrays of 5,000,000 bytes: bound // 5e6 kept, the oldest dropped
     block = np.zeros(5_000_000, np.uint8)
-    for kind, kept in {"comparison": 53, "experiment": 40, "derived": 40}.items():  # 268,435,456 and 201,326,592 bytes
+    for kind, kept in {"comparison": 40, "experiment": 25, "derived": 25}.items():  # 201,326,592 and 125,829,120 bytes
         for i in range(kept + 3):
             queue.run(kind, (kind, i), lambda: block)
         cache = queue.caches()[kind]

@@ -86,8 +86,20 @@ def same_backbone(a: Segmentor, b: Segmentor) -> bool:
     """Whether two segmentors compute the same features: same fused stages, equal weights and buffers."""
     if a.feature_names != b.feature_names or type(a.backbone) is not type(b.backbone):
         return False
+    if a.backbone is b.backbone:
+        return True
     sa, sb = a.backbone.state_dict(), b.backbone.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def share_backbone(model: Segmentor, donor: Segmentor) -> bool:
+    """Point `model` at `donor`'s backbone module when their weights are equal (the shipped heads were
+    trained on OCR's frozen backbone): one copy in memory, not one per head. For inference only:
+    training either model would change both."""
+    if model.backbone is donor.backbone or not same_backbone(model, donor):
+        return False
+    model.backbone = donor.backbone
+    return True
 
 
 def backbone_groups(models: dict[str, Segmentor]) -> list[list[str]]:

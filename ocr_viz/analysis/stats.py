@@ -118,7 +118,7 @@ def changes(before: np.ndarray, after: np.ndarray, truth: np.ndarray | None = No
 def accuracy(pred: np.ndarray, truth: np.ndarray, num_classes: int, ignore: int) -> dict:
     """Pixel accuracy and mean IoU over the classes present in truth or prediction (one image)."""
     valid = truth != ignore
-    p, t = pred[valid], truth[valid]
+    p, t = pred[valid].astype(np.int64), truth[valid].astype(np.int64)  # labels may be uint8: t * K + p must not wrap
     confusion = np.bincount(t * num_classes + p, minlength=num_classes**2).reshape(num_classes, num_classes)
     intersection = np.diag(confusion)
     union = confusion.sum(0) + confusion.sum(1) - intersection

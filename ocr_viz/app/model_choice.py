@@ -42,7 +42,10 @@ def _shipped_model(name: str, weights_stamp: float | None):
     weights that land while the app runs are picked up."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ocr_viz.UntrainedWarning)  # meta["trained"] says it, and the app shows it
-        return ocr_viz.load_model(name)
+        model, meta = ocr_viz.load_model(name)
+    if meta.get("backbone_from"):  # a head-only checkpoint: hold its backbone once, with the model it came from
+        compare.share_backbone(model, shipped_model(Path(meta["backbone_from"]).stem)[1])
+    return model, meta
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the uploaded checkpoint...")
@@ -73,13 +76,14 @@ def tidy_memory() -> None:
 # Results computed per image go through one queue (ocr_viz/app/compute.py): at most
 # compute.default_slots() jobs run at once, however many students wait, and a key being
 # computed is joined, not recomputed. Each kind is kept in its own cache, bounded by bytes
-# (a 640 x 480 trace of the default holds about 45 MB of arrays, a seven-head comparison about 100 MB).
+# (a 640 x 480 trace of the default holds about 41 MB of arrays, a seven-head comparison about 87 MB).
 QUEUE = compute.ComputeQueue(on_idle=tidy_memory, busy_seconds=5.0)
 # OCR_VIZ_PREFETCH_COMPARISON=0 turns the idle-time comparison off (the tests do: it would run
 # four heads in the background of every AppTest)
 PREFETCH_COMPARISON = os.environ.get("OCR_VIZ_PREFETCH_COMPARISON", "1") != "0"
-# OCR_VIZ_CACHE_MB sets the caches' total (default 1,088 MB), split in these proportions
-CACHE_BOUNDS_MB = compute.scaled_bounds({"image": 64, "trace": 384, "comparison": 256, "experiment": 192, "derived": 192},
+# OCR_VIZ_CACHE_MB sets the caches' total (default 768 MB: 7 traces of 41 MB, 2 comparisons of 87 MB; with the
+# models and ten open sessions a server stays under 1.5 GB, README), split in these proportions
+CACHE_BOUNDS_MB = compute.scaled_bounds({"image": 48, "trace": 288, "comparison": 192, "experiment": 120, "derived": 120},
                                         os.environ.get("OCR_VIZ_CACHE_MB"))
 for _kind, _mb in CACHE_BOUNDS_MB.items():
     QUEUE.cache(_kind, _mb * compute.MB)
@@ -244,9 +248,10 @@ def comparison_job(image: np.ndarray) -> tuple[str, Callable[[], compare.Compari
     return key, lambda: compare.run_all(models, Image.fromarray(image))
 
 
-def comparison() -> compare.Comparison:
-    """Every shipped head on the current image, computed once per (image, weights)."""
-    return queued("comparison", *comparison_job(current().arrays.image))
+def comparison() -> tuple[str, compare.Comparison]:
+    """(key, comparison): every shipped head on the current image, computed once per key (image, weights)."""
+    key, compute_value = comparison_job(current().arrays.image)
+    return key, queued("comparison", key, compute_value)
 
 
 def prefetch_comparison(image: np.ndarray) -> None:

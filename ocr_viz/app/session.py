@@ -35,7 +35,7 @@ UPLOAD, SHIPPED = "upload", "shipped"
 CONVERTED = "models:"  # + a file name in the models folder
 SHIPPED_NAME = "ocr"
 # Other shipped OCR models, offered beside the default (the comparison heads share the default's backbone)
-SHIPPED_VARIANTS = {"ocr_paper_widths": "shipped OCR before its 480 px fine-tune (CamVid; the default's parent)"}
+SHIPPED_VARIANTS = {"ocr_paper_widths": "shipped OCR before its two 480 px fine-tunes (CamVid; the default's grandparent)"}
 DEFAULT_IMAGE, DEFAULT_CLASS = gallery.default_image(), "Road"  # a CamVid frame with ground truth
 FIGURE_FORMAT = "figure_format"
 PALETTE = "state.palette"  # class colours on label maps: palettes.CONTRAST (default) or palettes.DATASET

@@ -220,7 +220,7 @@ def scores(pred: np.ndarray, truth: np.ndarray, num_classes: int) -> dict:
     """Pixel accuracy and IoU over classes 0..num_classes-1 of predictions that may hold other values
     (a class without counterpart: wrong for every labelled pixel); truth NOT_SCORED pixels ignored."""
     valid = truth != NOT_SCORED
-    p, t = np.asarray(pred)[valid], np.asarray(truth)[valid]
+    p, t = np.asarray(pred, dtype=np.int64)[valid], np.asarray(truth, dtype=np.int64)[valid]  # uint8 labels: no wrap
     p = np.where((p >= 0) & (p < num_classes), p, num_classes)  # every other value: one "no counterpart" column
     k = num_classes + 1
     confusion = np.bincount(t * k + p, minlength=k * k).reshape(k, k)[:num_classes]

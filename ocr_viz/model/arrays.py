@@ -30,7 +30,7 @@ class TraceArrays:
     image: np.ndarray          # (H,W,3) uint8, the resized RGB image the model saw
     features: np.ndarray       # (C_in,h,w) fused backbone features, the head's input
     logits: np.ndarray         # (K,h,w) final class logits
-    pred: np.ndarray           # (H,W) final labels
+    pred: np.ndarray           # (H,W) final labels (uint8 up to 256 classes: see `labels`)
     confidence: np.ndarray     # (h,w) the top class probability at the feature-map resolution
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # the real tensor shapes, by name
     # The OCR head's stages; None for other heads.
@@ -66,6 +66,14 @@ def numpy(tensor) -> np.ndarray:
     return array
 
 
+def labels(tensor, num_classes: int) -> np.ndarray:
+    """First batch item of class indices, uint8 up to 256 classes: a 640 x 480 label map is 0.3 MB,
+    2.5 MB as argmax's int64, and a trace keeps two, a comparison eight."""
+    array = numpy(tensor).astype(np.uint8 if num_classes <= 256 else np.int32)
+    array.flags.writeable = False
+    return array
+
+
 def maps(tensor, grid: tuple[int, int], layout: str) -> np.ndarray:
     """Per-region values (layout "k n", like m~) or per-pixel values ("n k", like w) -> (K,h,w)."""
     array = numpy(tensor)
@@ -83,10 +91,10 @@ def shapes_of(trace: Trace) -> dict[str, tuple[int, ...]]:
 
 
 def trace_arrays(trace: Trace, image: np.ndarray, head: str) -> TraceArrays:
-    grid = tuple(trace.logits.shape[-2:])
+    grid, K = tuple(trace.logits.shape[-2:]), trace.logits.shape[1]
     common = dict(
         head=head, image=image, features=numpy(trace.features), logits=numpy(trace.logits),
-        pred=numpy(trace.pred), confidence=numpy(trace.logits.softmax(1).amax(1)), shapes=shapes_of(trace),
+        pred=labels(trace.pred, K), confidence=numpy(trace.logits.softmax(1).amax(1)), shapes=shapes_of(trace),
     )
     t = trace.head
     if not hasattr(t, "w"):
@@ -94,7 +102,7 @@ def trace_arrays(trace: Trace, image: np.ndarray, head: str) -> TraceArrays:
     return TraceArrays(
         **common, x=numpy(t.x), M=numpy(t.M), m_tilde=maps(t.m_tilde, grid, "k n"), f=numpy(t.f),
         kappa=maps(t.kappa, grid, "n k"), w=maps(t.w, grid, "n k"), y=numpy(t.y), z=numpy(t.z),
-        aux_pred=numpy(trace.aux_pred),
+        aux_pred=labels(trace.aux_pred, K),
     )
 
 
@@ -137,5 +145,5 @@ def segmentor_trace(arrays: TraceArrays) -> Trace:
     return Trace(
         images=input_tensor(arrays), backbone=None, features=batch(arrays.features), head=head_trace(arrays),
         logits=logits, probs=torch.softmax(upsample(logits, arrays.image.shape[:2]), dim=1),
-        pred=batch(arrays.pred), aux_pred=batch(arrays.aux_pred),
+        pred=batch(arrays.pred).long(), aux_pred=batch(arrays.aux_pred).long(),
     )

@@ -16,7 +16,7 @@ EVAL_DIR = WEIGHTS_DIR / "eval"
 HEAD_ORDER = (*table.NAMES[:-1], "ocr_frozen", "ocr")
 HEAD_TITLES = {h.name: h.long_title for h in table.HEADS} | {
     "ocr_frozen": "OCR (frozen backbone, same recipe as the others)",
-    "ocr_paper_widths": "OCR before its 400 steps on 480x480 crops (the default's parent)",
+    "ocr_paper_widths": "OCR before its 1,600 steps on 480x480 crops (the default's grandparent)",
 }
 
 
