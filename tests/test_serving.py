@@ -435,3 +435,24 @@ def test_three_protocol_students_upload_and_click_without_errors():
     assert result["uploads_done"] >= 3 and result["click_seconds"]["count"] >= 6
     assert result["click_bytes_median"] < 200_000  # a fragment's figures, not the page's
     assert 0 < result["rss_mb"]["max"] < RSS_LIMIT_MB
+
+
+def test_students_who_keep_their_session_upload_into_it_every_round(monkeypatch):
+    """--keep-session: a student opens one session (a tab) and uploads each round's image into it, so a
+    soak can tell what closed tabs cost the server from what open ones do."""
+    from ocr_viz.serving import benchmarks as serving
+    from ocr_viz.serving import wire_client
+
+    opened = []
+    real_open = wire_client.open_page
+
+    async def counting_open(*args, **kwargs):
+        opened.append(args[1])
+        return await real_open(*args, **kwargs)
+
+    monkeypatch.setattr(wire_client, "open_page", counting_open)
+    args = serving.parser().parse_args(["load", "--users", "2", "--minutes", "0.4", "--clicks", "1",
+                                        "--uploads", "4", "--sample-seconds", "2", "--keep-session"])
+    result = serving.run_load(args)
+    assert result["keep_session"] is True and result["errors"] == []
+    assert result["uploads_done"] >= 4 and len(opened) == 2  # more rounds than sessions: each kept its tab

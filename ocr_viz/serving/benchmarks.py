@@ -403,15 +403,17 @@ async def upload_round(page, wire: Wire, url: str, index: int, tally: Tally, rel
 
 
 async def protocol_student(url: str, number: int, deadline: float, clicks: int, uploads: UploadCounter | None,
-                           tally: Tally, think: float = 0.0) -> None:
+                           tally: Tally, think: float = 0.0, keep_session: bool = False) -> None:
     """`student` without a browser (see wire_client): the same rounds, timed to the server's
-    script-finished message; each click is checked to redraw the chosen pixel's chart."""
+    script-finished message; each click is checked to redraw the chosen pixel's chart. With
+    `keep_session` (and uploads) a student uploads every round's image into one session, as a student
+    who keeps the tab open does, instead of opening a new session (a new tab) each round."""
     from . import wire_client
 
     rng = np.random.default_rng(number)
     round_, started = 0, time.monotonic()
+    session = None
     while time.monotonic() < deadline:
-        session = None
         try:
             if uploads is None:
                 query = f"image={SAMPLE_IMAGES[(number + round_) % len(SAMPLE_IMAGES)]}"
@@ -419,7 +421,8 @@ async def protocol_student(url: str, number: int, deadline: float, clicks: int, 
                 tally.pages.append(seconds)
             else:
                 query = ""
-                session, _ = await wire_client.open_page(url, "", "", TIMEOUT_S)
+                if session is None:
+                    session, _ = await wire_client.open_page(url, "", "", TIMEOUT_S)
                 index = uploads.take()
                 tally.pages.append(await wire_client.upload(session, url, f"upload{index:03d}.png", upload_png(index),
                                                             TIMEOUT_S))
@@ -441,22 +444,28 @@ async def protocol_student(url: str, number: int, deadline: float, clicks: int, 
             tally.rounds += 1
         except Exception as e:  # a timeout or a broken session: counted, and the student goes on
             tally.failed(number, started, e)
-        finally:
-            if session is not None:
-                with suppress(Exception):
-                    await session.socket.close()
+            keep = False
+        else:
+            keep = keep_session and uploads is not None and time.monotonic() < deadline
+        if session is not None and not keep:
+            with suppress(Exception):
+                await session.socket.close()
+            session = None
         round_ += 1
         if think and time.monotonic() + think < deadline:  # a student reading the page before the next round
             await asyncio.sleep(think)
+    if session is not None:
+        with suppress(Exception):
+            await session.socket.close()
 
 
 async def load_run(url: str, users: int, minutes: float, clicks: int, uploads: int | None,
-                   client: str = "protocol", think: float = 0.0) -> Tally:
+                   client: str = "protocol", think: float = 0.0, keep_session: bool = False) -> Tally:
     tally = Tally()
     counter = UploadCounter(uploads) if uploads else None
     deadline = time.monotonic() + minutes * 60
     if client == "protocol":
-        outcomes = await asyncio.gather(*(protocol_student(url, n, deadline, clicks, counter, tally, think)
+        outcomes = await asyncio.gather(*(protocol_student(url, n, deadline, clicks, counter, tally, think, keep_session)
                                           for n in range(users)), return_exceptions=True)
     else:
         from playwright.async_api import async_playwright
@@ -489,18 +498,19 @@ def served_app(args: argparse.Namespace):
 
 def run_load(args: argparse.Namespace) -> dict:
     load_before = os.getloadavg()
-    if args.think and args.client != "protocol":
-        raise SystemExit("--think is implemented for the protocol client only")
+    if (args.think or args.keep_session) and args.client != "protocol":
+        raise SystemExit("--think and --keep-session are implemented for the protocol client only")
     with served_app(args) as (url, pids):
         server_cpu, client_cpu = sum(map(cpu_seconds, pids)), time.process_time()
         with RssSampler(pids, every=args.sample_seconds) as sampler:
             tally = asyncio.run(load_run(url, args.users, args.minutes, args.clicks, args.uploads, args.client,
-                                         args.think))
+                                         args.think, args.keep_session))
         server_cpu, client_cpu = sum(map(cpu_seconds, pids)) - server_cpu, time.process_time() - client_cpu
     rss = [s["rss_mb"] for s in sampler.samples if s["rss_mb"] > 0]
     half = rss[len(rss) // 2:] or rss
     return {
         "users": args.users, "minutes": args.minutes, "client": args.client, "think_seconds": args.think,
+        "keep_session": args.keep_session,
         "replicas": args.replicas,
         "allocator": args.allocator or "tcmalloc (python -m ocr_viz.serve's default)", "clicks_per_round": args.clicks, "uploads": args.uploads,
         "rounds": tally.rounds, "uploads_done": tally.uploads,
@@ -558,6 +568,8 @@ def parser() -> argparse.ArgumentParser:
                     help="protocol: Streamlit's websocket protocol, no browser (server time + transfer); browser: a "
                          "Chromium context per student, drawing included, on this machine's cores too")
     ld.add_argument("--think", type=float, default=0.0, help="seconds a student pauses between rounds (a fixed rate)")
+    ld.add_argument("--keep-session", action="store_true",
+                    help="with --uploads: each student keeps one session (tab) and uploads into it every round")
     ld.add_argument("--allocator", choices=("tcmalloc", "jemalloc", "glibc"),
                     help="the server's allocator (default: python -m ocr_viz.serve's)")
     ld.add_argument("--replicas", type=int, default=0,
