@@ -81,8 +81,8 @@ QUEUE = compute.ComputeQueue(on_idle=tidy_memory, busy_seconds=5.0)
 # OCR_VIZ_PREFETCH_COMPARISON=0 turns the idle-time comparison off (the tests do: it would run
 # four heads in the background of every AppTest)
 PREFETCH_COMPARISON = os.environ.get("OCR_VIZ_PREFETCH_COMPARISON", "1") != "0"
-# OCR_VIZ_CACHE_MB sets the caches' total (default 768 MB: 7 traces of 41 MB, 2 comparisons of 87 MB; with the
-# models and ten open sessions a server stays under 1.5 GB, README), split in these proportions
+# OCR_VIZ_CACHE_MB sets the caches' total (default 768 MB: 7 traces of 41 MB, 2 comparisons of 87 MB; the soak
+# with ten uploading students still peaks at 1.9 GB, most of it outside the caches: README), split in these proportions
 CACHE_BOUNDS_MB = compute.scaled_bounds({"image": 48, "trace": 288, "comparison": 192, "experiment": 120, "derived": 120},
                                         os.environ.get("OCR_VIZ_CACHE_MB"))
 for _kind, _mb in CACHE_BOUNDS_MB.items():

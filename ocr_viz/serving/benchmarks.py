@@ -441,6 +441,7 @@ async def protocol_student(url: str, number: int, deadline: float, clicks: int, 
                 tally.click_bytes.append(received)
             if session.exceptions:
                 tally.errors.append(f"student {number}: exception(s) shown: {session.exceptions[:2]}")
+                session.exceptions.clear()  # a kept session reports each exception once, not every round after
             tally.rounds += 1
         except Exception as e:  # a timeout or a broken session: counted, and the student goes on
             tally.failed(number, started, e)
