@@ -32,7 +32,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--no-first-run", "--disable-sync"]
 IMAGES = {"camvid": "", "photo": "sample:leuvenA.jpg"}  # "": the app's default image, a CamVid frame
 WIDTH, MAX_HEIGHT = 1600, 14000
-WAIT_MS = 240_000  # the compare page runs five heads; other helpers may share the CPU
+WAIT_MS = 240_000  # the compare page runs six heads besides the default; other helpers may share the CPU
 README_VIEW = "relation?class=Car&pixel=33,52"
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
-# The app's idle-time comparison would run four heads behind every AppTest (and every test server);
+# The app's idle-time comparison would run six heads behind every AppTest (and every test server);
 # tests/test_prefetch.py turns it on where it is the subject.
 os.environ.setdefault("OCR_VIZ_PREFETCH_COMPARISON", "0")
 

@@ -52,7 +52,7 @@ def test_serve_runs_streamlit_on_the_app_with_the_other_options_and_the_preload(
     monkeypatch.setattr(serve.os, "execve", lambda path, argv, env: calls.append((path, argv, env)))
     serve.main(["--server.headless", "true", "--server.port", "8600"])
     (path, argv, env), = calls
-    assert argv[1] == "-c" and "import pandas" in argv[2] and "streamlit.web.cli" in argv[2]
+    assert argv[1] == "-c" and "warm_start()" in argv[2] and "streamlit.web.cli" in argv[2]
     assert argv[3] == "run" and Path(argv[4]).name == "app.py" and Path(argv[4]).exists()
     assert argv[5:] == ["--server.headless", "true", "--server.port", "8600"]
     assert env["LD_PRELOAD"].startswith(str(tmp_path))
@@ -65,3 +65,19 @@ def test_a_process_started_with_the_serve_environment_runs_on_tcmalloc():
     out = subprocess.run([sys.executable, "-c", "from ocr_viz.serving.allocator import active_allocator as a; print(a())"],
                          env=env, capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == "tcmalloc"
+
+
+def test_the_server_process_freezes_what_it_imports_before_streamlit_starts():
+    """warm_start, run first in the served process: the heavy modules imported and their objects frozen, so
+    the app's queue, imported after it, collects every second while busy (every 5 s in a process that
+    has not frozen them, where each collection walks them all)."""
+    script = ("import gc, sys; from ocr_viz.serve import warm_start; warm_start(); "
+              "print(gc.get_freeze_count(), all(m in sys.modules for m in ('pandas', 'torch', 'streamlit', 'plotly')), end=' '); "
+              "from ocr_viz.app import model_choice; print(model_choice.QUEUE.busy_seconds)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    frozen, imported, busy_seconds = out.stdout.split()
+    assert int(frozen) > 100_000 and imported == "True" and float(busy_seconds) == 1.0
+    from ocr_viz.app import model_choice  # this test process froze nothing
+
+    assert model_choice.QUEUE.busy_seconds == model_choice.RELEASE_EVERY_SECONDS == 5.0

@@ -20,7 +20,7 @@ from browser_helpers import CHROMIUM, CHROMIUM_ARGS, browser, missing_browser  #
 ROOT = Path(__file__).resolve().parent.parent
 CHECK = (Path(__file__).parent / "clipped_text.js").read_text()
 VIEWPORTS = ((1440, 900), (1280, 720))
-WAIT_MS = 240_000  # the compare page runs five heads; a background job may share the CPU
+WAIT_MS = 240_000  # the compare page runs six heads besides the default; a background job may share the CPU
 RAW_PAGE_NAMES = {"app", "layout", "relation truth"}  # what Streamlit's own list of pages/ would show
 # Kinds of problem a page may still show, each with the element and why it is left ({page: (kind, ...)});
 # any other page or kind fails the test, and the test prints the entries that no longer occur.

@@ -23,7 +23,7 @@ from ocr_viz.training import results
 
 @pytest.fixture(scope="module")
 def tiny_models():
-    """The five heads at tiny widths with trained-looking BatchNorm statistics, on the same ImageNet backbone."""
+    """The seven heads at tiny widths with trained-looking BatchNorm statistics, on the same ImageNet backbone."""
     built = {name: structured_model(name) for name in compare.HEADS}
     return {name: (model, {"arch": tiny_arch(name), "trained": False}) for name, model in built.items()}
 

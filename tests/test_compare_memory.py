@@ -70,3 +70,43 @@ def test_the_app_holds_one_backbone_for_the_shipped_heads():
     ocr = model_choice.shipped_model("ocr")[1]
     heads = [model_choice.shipped_model(name)[1] for name in compare.HEADS if name != "ocr"]
     assert all(head.backbone is ocr.backbone for head in heads)
+
+
+def test_a_trace_the_app_holds_already_is_reused_not_computed_again(models, image, monkeypatch):
+    """The default model's trace of the current image (the app's trace cache holds it) goes into the
+    comparison as it is: the same arrays, and the other heads share its features; a trace of another
+    image is not taken."""
+    from ocr_viz.model import arrays as trace_arrays
+
+    model, meta = models["ocr"]
+    current = trace_arrays.run(model, image, meta["arch"]["head"])
+    traced_heads = []
+    real_run_head = compare.run_head
+    monkeypatch.setattr(compare, "run_head", lambda name, *a: traced_heads.append(name) or real_run_head(name, *a))
+    comparison = compare.run_all(models, image, {"ocr": current})
+    assert "ocr" not in traced_heads and len(traced_heads) == len(models) - 1
+    ocr = comparison.runs["ocr"].arrays
+    assert ocr.w is current.w and ocr.x is current.x and ocr.features is current.features
+    assert all(run.arrays.features is current.features for run in comparison.runs.values())
+    fresh = compare.run_all(models, image)  # traced from scratch: the same numbers
+    np.testing.assert_allclose(fresh.runs["ocr"].arrays.logits, ocr.logits, rtol=1e-5, atol=1e-5)
+    other = trace_arrays.run(model, image.transpose(Image.Transpose.FLIP_LEFT_RIGHT), meta["arch"]["head"])
+    traced_heads.clear()
+    assert compare.run_all(models, image, {"ocr": other}).runs["ocr"].arrays.w is not other.w
+    assert "ocr" in traced_heads
+
+
+def test_the_apps_comparison_takes_the_default_models_trace_only(monkeypatch):
+    """model_choice.comparison_job hands run_all the current trace when it is the default model's (the
+    comparison's "ocr" head), and nothing for another model's trace; the cache key is the same either way."""
+    from ocr_viz.app import model_choice
+
+    seen = []
+    monkeypatch.setattr(compare, "run_all", lambda models, image, traced: seen.append(traced) or "done")
+    image = np.zeros((480, 640, 3), np.uint8)
+    arrays = object()
+    default_key = model_choice.shipped_model("ocr")[0]
+    key, job = model_choice.comparison_job(image, default_key, arrays)
+    other_key, other_job = model_choice.comparison_job(image, "shipped:ocr_paper_widths:1", arrays)
+    assert job() == other_job() == "done" and key == other_key == model_choice.comparison_job(image)[0]
+    assert seen == [{"ocr": arrays}, {}]

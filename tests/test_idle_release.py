@@ -78,3 +78,20 @@ def test_a_queue_that_never_empties_still_calls_the_hook_after_a_job_once_busy_s
                                  idle_seconds=1000.0, busy_seconds=1000.0)
     never.cache("job", compute.MB)
     assert never.run("job", "a", lambda: 1) == 1 and 2 not in calls
+
+
+def test_a_busy_queue_calls_its_busy_hook_and_an_idle_one_its_idle_hook():
+    """on_busy (the collection every second while jobs keep coming) replaces on_idle (collection and the
+    allocator's release) after a job once busy_seconds have passed; an idle queue calls on_idle."""
+    def queue(busy_seconds):
+        calls: list[str] = []
+        done = threading.Semaphore(0)
+        hook = lambda name: lambda: calls.append(name) or done.release()  # noqa: E731
+        q = compute.ComputeQueue(slots=1, poll_seconds=0.01, on_idle=hook("idle"), on_busy=hook("busy"),
+                                 idle_seconds=0.2, busy_seconds=busy_seconds)
+        q.cache("job", 10 * compute.MB)
+        assert q.run("job", "a", lambda: "A") == "A" and done.acquire(timeout=30)
+        return calls
+
+    assert queue(busy_seconds=0.0) == ["busy"]  # due right after the job (it counts as the tidy: no idle call)
+    assert queue(busy_seconds=1000.0) == ["idle"]

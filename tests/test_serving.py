@@ -450,9 +450,20 @@ def test_students_who_keep_their_session_upload_into_it_every_round(monkeypatch)
         opened.append(args[1])
         return await real_open(*args, **kwargs)
 
+    deleted = []
+    real_delete = wire_client.delete_file
+
+    def counting_delete(url, delete_url, cookies):
+        deleted.append(delete_url)
+        return real_delete(url, delete_url, cookies)
+
     monkeypatch.setattr(wire_client, "open_page", counting_open)
+    monkeypatch.setattr(wire_client, "delete_file", counting_delete)
     args = serving.parser().parse_args(["load", "--users", "2", "--minutes", "0.4", "--clicks", "1",
                                         "--uploads", "4", "--sample-seconds", "2", "--keep-session"])
     result = serving.run_load(args)
     assert result["keep_session"] is True and result["errors"] == []
     assert result["uploads_done"] >= 4 and len(opened) == 2  # more rounds than sessions: each kept its tab
+    # each replaced file deleted first, as the browser does (the server keeps a session's files until then):
+    # every upload but each student's first, each file once (a failed DELETE would have been an error above)
+    assert len(deleted) == len(set(deleted)) and result["uploads_done"] - 2 <= len(deleted) <= result["uploads_done"]

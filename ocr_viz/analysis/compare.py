@@ -162,19 +162,26 @@ def readonly(tensor: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def run_all(models: dict[str, tuple[Segmentor, dict]], image: Image.Image) -> Comparison:
-    """Every (model, meta) on the RGB image; the backbone runs once per group of equal backbones."""
+def run_all(models: dict[str, tuple[Segmentor, dict]], image: Image.Image,
+            traced: dict[str, TraceArrays] | None = None) -> Comparison:
+    """Every (model, meta) on the RGB image; the backbone runs once per group of equal backbones.
+    `traced`: heads whose trace of this image exists already (the app's current trace of the default
+    model), kept as they are, not traced and stored a second time."""
     segmentors = {name: model for name, (model, _) in models.items()}
     images = preprocess(image).to(next(next(iter(segmentors.values())).parameters()).device)
     seen = np.asarray(resize_for_model(image), dtype=np.uint8)
     seen.flags.writeable = False
     groups = backbone_groups(segmentors)
+    traced = {name: a for name, a in (traced or {}).items() if name in models and np.array_equal(a.image, seen)}
     runs = {}
     for group in groups:
         stages = segmentors[group[0]].stages(images)
-        first = None
+        first = next((traced[name].features for name in group if name in traced), None)
         for name in group:
-            runs[name] = run = run_head(name, segmentors[name], models[name][1], stages, images, seen)
+            if name in traced:
+                runs[name] = run = HeadRun(name, models[name][1], traced[name])
+            else:
+                runs[name] = run = run_head(name, segmentors[name], models[name][1], stages, images, seen)
             if run.arrays is not None:
                 runs[name] = share_features(run, first)
                 first = run.arrays.features if first is None else first

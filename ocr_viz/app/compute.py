@@ -166,13 +166,15 @@ class ComputeQueue:
 
     def __init__(self, slots: int | None = None, poll_seconds: float = 0.25,
                  on_idle: Callable[[], Any] | None = None, idle_seconds: float = 1.0,
-                 busy_seconds: float | None = None):
+                 busy_seconds: float | None = None, on_busy: Callable[[], Any] | None = None):
         self.slots = slots or default_slots()
         self.poll_seconds = poll_seconds
         # called once the queue has stood empty for idle_seconds after work (the server hands the
         # allocator's freed pages back then: done between jobs, it would slow the next one ~8%)
-        # busy_seconds: a queue that never empties still calls it after a job, at most that often
+        # busy_seconds: a queue that never empties still calls it (or on_busy, where given) after a job,
+        # at most that often
         self.on_idle, self.idle_seconds, self.busy_seconds = on_idle, idle_seconds, busy_seconds
+        self.on_busy = on_busy or on_idle
         self.idle_calls = 0
         self._worked_since_idle = False
         self._last_idle_call = time.monotonic()
@@ -320,7 +322,7 @@ class ComputeQueue:
                 self._lock.notify_all()
             job.finished.set()
             if due:  # outside the lock: the waiting callers go on meanwhile
-                self.on_idle()
+                self.on_busy()
 
     def expected_seconds(self, kind: str) -> float:
         return self._durations.get(kind, 1.0)

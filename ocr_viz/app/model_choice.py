@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import time
 import warnings
 from functools import partial
 from typing import Callable
@@ -64,30 +65,48 @@ def _converted_model(path: str, stamp: float):
     return ocr_viz.load_model(Path(path))
 
 
+RELEASE_EVERY_SECONDS = 5.0  # while busy: each release makes the next trace fault its pages in again (~8%)
+_last_release = [0.0]
+
+
 def tidy_memory() -> None:
-    """What the queue calls once idle for a second (and every 5 s while busy): collect the reference
-    cycles finished runs left (page namespaces with their traces; Streamlit's collection after every
-    run is off: it cost a click 0.13 s), then hand the allocator's free pages back to the OS.
-    Measured in `bench load --users 10 --uploads 100`: see the README's memory section."""
+    """What the queue calls once idle for a second: collect the reference cycles finished runs left (a
+    page's namespace holds the trace it drew; Streamlit's collection after every run is off: it cost a
+    click 0.13 s, and 30 students a third of their rounds even with the startup heap frozen), then hand
+    the allocator's free pages back to the OS. Measured in `bench load --uploads 100`: README's memory section."""
     gc.collect()
+    _last_release[0] = time.monotonic()
     release_free_memory()
+
+
+def tidy_while_busy() -> None:
+    """What the queue calls after a job, at most every second, while it never empties: the collection (a
+    replaced trace goes as soon as its pages' namespaces do; ~0.1 ms once `python -m ocr_viz.serve` has
+    frozen the startup heap, 0.12-0.25 s a call in a process that has not), and every
+    RELEASE_EVERY_SECONDS the release."""
+    gc.collect()
+    if time.monotonic() - _last_release[0] >= RELEASE_EVERY_SECONDS:
+        _last_release[0] = time.monotonic()
+        release_free_memory()
 
 
 # Results computed per image go through one queue (ocr_viz/app/compute.py): at most
 # compute.default_slots() jobs run at once, however many students wait, and a key being
 # computed is joined, not recomputed. Each kind is kept in its own cache, bounded by bytes
 # (a 640 x 480 trace of the default holds about 41 MB of arrays, a seven-head comparison about 87 MB).
-QUEUE = compute.ComputeQueue(on_idle=tidy_memory, busy_seconds=5.0)
+QUEUE = compute.ComputeQueue(on_idle=tidy_memory, on_busy=tidy_while_busy,
+                             busy_seconds=1.0 if gc.get_freeze_count() else RELEASE_EVERY_SECONDS)
 # OCR_VIZ_PREFETCH_COMPARISON=0 turns the idle-time comparison off (the tests do: it would run
-# four heads in the background of every AppTest)
+# six heads in the background of every AppTest)
 PREFETCH_COMPARISON = os.environ.get("OCR_VIZ_PREFETCH_COMPARISON", "1") != "0"
-# OCR_VIZ_CACHE_MB sets the caches' total (default 768 MB: 7 traces of 41 MB, 2 comparisons of 87 MB; the soak
-# with ten uploading students still peaks at 1.9 GB, most of it outside the caches: README), split in these proportions
+# OCR_VIZ_CACHE_MB sets the caches' total (default 768 MB: 7 traces of 41 MB, 2 comparisons of 87 MB, or of 46 MB
+# when the default's trace is reused; the soak with ten uploading students levels at ~1.5 GB, ten open sessions'
+# traces included: README), split in these proportions
 CACHE_BOUNDS_MB = compute.scaled_bounds({"image": 48, "trace": 288, "comparison": 192, "experiment": 120, "derived": 120},
                                         os.environ.get("OCR_VIZ_CACHE_MB"))
 for _kind, _mb in CACHE_BOUNDS_MB.items():
     QUEUE.cache(_kind, _mb * compute.MB)
-WAIT_TEXT = {"trace": "Running the model on the image", "comparison": "Running the five heads on the image",
+WAIT_TEXT = {"trace": "Running the model on the image", "comparison": "Running every shipped head on the image",
              "experiment": "Rerunning the head", "derived": "Summarising the trace"}
 
 
@@ -232,7 +251,7 @@ def load_current() -> Current:
     truth = ground.labels if ground is not None and ground.map.exact else None
     current = Current(model_key, meta, str(next(model.parameters()).device), image_key, label, trace_key, arrays, truth,
                       model, "No ground truth for this image: " + why + "." if why else "", ground)
-    prefetch_comparison(arrays.image)
+    prefetch_comparison(current)
     settle_choices(arrays, current.classes)
     write_url(image_key, model_key, current.classes[chosen_class()], chosen_pixel())
     st.session_state[DOWNLOADS] = 0
@@ -240,22 +259,27 @@ def load_current() -> Current:
     return current
 
 
-def comparison_job(image: np.ndarray) -> tuple[str, Callable[[], compare.Comparison]]:
-    """The key and the computation of every shipped head (compare.HEADS) on `image`."""
+def comparison_job(image: np.ndarray, model_key: str = "", arrays: TraceArrays | None = None
+                   ) -> tuple[str, Callable[[], compare.Comparison]]:
+    """The key and the computation of every shipped head (compare.HEADS) on `image`. `arrays`, the trace
+    of `image` by the model of `model_key`, is reused for the head that is that model (the default's
+    trace: not computed and kept twice)."""
     loaded = {name: shipped_model(name) for name in compare.HEADS}
     key = "|".join(k for k, _, _ in loaded.values()) + "|" + digest(image.tobytes())
     models = {name: (model, meta) for name, (_, model, meta) in loaded.items()}
-    return key, lambda: compare.run_all(models, Image.fromarray(image))
+    traced = {name: arrays for name, (k, _, _) in loaded.items() if arrays is not None and k == model_key}
+    return key, lambda: compare.run_all(models, Image.fromarray(image), traced)
 
 
 def comparison() -> tuple[str, compare.Comparison]:
     """(key, comparison): every shipped head on the current image, computed once per key (image, weights)."""
-    key, compute_value = comparison_job(current().arrays.image)
+    now = current()
+    key, compute_value = comparison_job(now.arrays.image, now.model_key, now.arrays)
     return key, queued("comparison", key, compute_value)
 
 
-def prefetch_comparison(image: np.ndarray) -> None:
-    """Start the comparison of `image` while the server is idle, at the lowest priority, so that
-    the Compare page's first visit finds it ready (it runs four more heads: seconds of CPU)."""
+def prefetch_comparison(now: Current) -> None:
+    """Start the comparison of the current image while the server is idle, at the lowest priority, so
+    that the Compare page's first visit finds it ready (it runs six more heads: seconds of CPU)."""
     if PREFETCH_COMPARISON:
-        QUEUE.prefetch("comparison", *comparison_job(image))
+        QUEUE.prefetch("comparison", *comparison_job(now.arrays.image, now.model_key, now.arrays))

@@ -42,6 +42,7 @@ class Session:
     uploader_id: str = ""  # the latest image uploader's widget id
     widgets: dict[str, object] = field(default_factory=dict)  # states this client set, resent with every run
     file_urls: object = None  # the latest FileURLsResponse
+    upload_delete_url: str = ""  # where the image uploader's current file is deleted (a replacement deletes it first)
     grid: tuple[int, int] = (0, 0)  # (h, w) of the feature map, from the pixel row and column inputs
     cookies: dict[str, str] = field(default_factory=dict)  # from the health check: XSRF, a load balancer's replica
 
@@ -187,9 +188,22 @@ def put_file(url: str, upload_url: str, name: str, data: bytes, cookies: dict[st
     urllib.request.urlopen(urllib.request.Request(target, data=body, method="PUT", headers=headers), timeout=60).read()
 
 
+def delete_file(url: str, delete_url: str, cookies: dict[str, str]) -> None:
+    """DELETE an uploaded file, as the frontend does when a single-file uploader's file is replaced
+    or removed: the server keeps every file of a session until then (or until the session ends)."""
+    import urllib.request
+
+    headers = {"Cookie": cookie_header(cookies)} if cookies else {}
+    if cookies.get("_streamlit_xsrf"):
+        headers["X-Xsrftoken"] = cookies["_streamlit_xsrf"]
+    target = delete_url if delete_url.startswith("http") else url + delete_url
+    urllib.request.urlopen(urllib.request.Request(target, method="DELETE", headers=headers), timeout=60).read()
+
+
 async def upload(session: Session, url: str, name: str, data: bytes, timeout: float) -> float:
-    """Choose "Upload" in the sidebar, send the file as the frontend does (ask for an upload URL, PUT
-    the file, set the uploader's state), and wait for the run that traces it: seconds for that run."""
+    """Choose "Upload" in the sidebar, send the file as the frontend does (ask for an upload URL, delete
+    the uploader's previous file, PUT the new one, set the uploader's state), and wait for the run that
+    traces it: seconds for that run."""
     radio_id = session.radios["source"]
     runs = session.finished_runs
     await session.rerun("", "", [WidgetState(id=radio_id, string_value="Upload")])  # a radio sends its option text
@@ -203,7 +217,11 @@ async def upload(session: Session, url: str, name: str, data: bytes, timeout: fl
     while session.file_urls is None or session.file_urls.response_id != name:
         await session.receive(max(0.1, deadline - time.monotonic()))
     urls = session.file_urls.file_urls[0]
+    if session.upload_delete_url:  # the frontend's order for a single-file uploader: new URLs, delete, upload
+        await asyncio.to_thread(delete_file, url, session.upload_delete_url, session.cookies)
+        session.upload_delete_url = ""
     await asyncio.to_thread(put_file, url, urls.upload_url, name, data, session.cookies)
+    session.upload_delete_url = urls.delete_url
     state = WidgetState(id=session.uploader_id)
     info = state.file_uploader_state_value.uploaded_file_info.add()
     info.name, info.size, info.file_id = name, len(data), urls.file_id
