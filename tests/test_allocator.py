@@ -71,7 +71,7 @@ def test_the_server_process_freezes_what_it_imports_before_streamlit_starts():
     """warm_start, run first in the served process: the heavy modules imported and their objects frozen, so
     the app's queue, imported after it, collects every second while busy (every 5 s in a process that
     has not frozen them, where each collection walks them all)."""
-    script = ("import gc, sys; from ocr_viz.serve import warm_start; warm_start(); "
+    script = ("import gc, sys; from ocr_viz.serving.startup import warm_start; warm_start(); "
               "print(gc.get_freeze_count(), all(m in sys.modules for m in ('pandas', 'torch', 'streamlit', 'plotly')), end=' '); "
               "from ocr_viz.app import model_choice; print(model_choice.QUEUE.busy_seconds)")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
