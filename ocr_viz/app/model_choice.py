@@ -100,8 +100,8 @@ QUEUE = compute.ComputeQueue(on_idle=tidy_memory, on_busy=tidy_while_busy,
 # six heads in the background of every AppTest)
 PREFETCH_COMPARISON = os.environ.get("OCR_VIZ_PREFETCH_COMPARISON", "1") != "0"
 # OCR_VIZ_CACHE_MB sets the caches' total (default 768 MB: 7 traces of 41 MB, 2 comparisons of 87 MB, or of 46 MB
-# when the default's trace is reused; the soak with ten uploading students levels at ~1.5 GB, ten open sessions'
-# traces included: README), split in these proportions
+# when the default's trace is reused; the soak with ten uploading students swings between 1.2 and 1.9 GB, ten open
+# sessions' traces included: README), split in these proportions
 CACHE_BOUNDS_MB = compute.scaled_bounds({"image": 48, "trace": 288, "comparison": 192, "experiment": 120, "derived": 120},
                                         os.environ.get("OCR_VIZ_CACHE_MB"))
 for _kind, _mb in CACHE_BOUNDS_MB.items():
