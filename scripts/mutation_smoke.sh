@@ -59,6 +59,9 @@ MUTATIONS=(
   "queue: the idle hook never called once the queue empties|ocr_viz/app/compute.py|if left <= 0:|if False:|tests/test_idle_release.py::test_the_hook_runs_once_after_work_with_nothing_running_or_queued"
   "compare: a head given another model's backbone without comparing the weights|ocr_viz/analysis/compare.py|if model.backbone is donor.backbone or not same_backbone(model, donor):|if model.backbone is donor.backbone:|tests/test_compare_memory.py::test_share_backbone_refuses_different_weights"
   "labels kept in a byte whatever the number of classes|ocr_viz/model/arrays.py|np.uint8 if num_classes <= 256 else np.int32|np.uint8|tests/test_arrays.py::test_label_maps_are_kept_in_the_smallest_type_and_equal_the_models"
+  "compare: a trace of another image reused as this image's|ocr_viz/analysis/compare.py|if name in models and np.array_equal(a.image, seen)}|if name in models}|tests/test_compare_memory.py::test_a_trace_the_app_holds_already_is_reused_not_computed_again"
+  "load client: the replaced upload never deleted|ocr_viz/serving/wire_client.py|    if session.upload_delete_url:  # the frontend's order|    if False:  # the frontend's order|tests/test_serving.py::test_students_who_keep_their_session_upload_into_it_every_round"
+  "server start: the startup heap not frozen|ocr_viz/serving/startup.py|    gc.freeze()|    pass|tests/test_allocator.py::test_the_server_process_freezes_what_it_imports_before_streamlit_starts"
 )
 
 replace() {  # replace(file, old, new): exactly one occurrence, or fail
