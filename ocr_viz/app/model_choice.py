@@ -66,7 +66,13 @@ def _converted_model(path: str, stamp: float):
 
 
 RELEASE_EVERY_SECONDS = 5.0  # while busy: each release makes the next trace fault its pages in again (~8%)
+COLLECT_EVERY_SECONDS_FROZEN = 1.0  # while busy, once `python -m ocr_viz.serve` froze the startup heap
 _last_release = [0.0]
+
+
+def _release() -> None:
+    _last_release[0] = time.monotonic()
+    release_free_memory()
 
 
 def tidy_memory() -> None:
@@ -75,19 +81,16 @@ def tidy_memory() -> None:
     click 0.13 s, and 30 students a third of their rounds even with the startup heap frozen), then hand
     the allocator's free pages back to the OS. Measured in `bench load --uploads 100`: README's memory section."""
     gc.collect()
-    _last_release[0] = time.monotonic()
-    release_free_memory()
+    _release()
 
 
 def tidy_while_busy() -> None:
-    """What the queue calls after a job, at most every second, while it never empties: the collection (a
-    replaced trace goes as soon as its pages' namespaces do; ~0.1 ms once `python -m ocr_viz.serve` has
-    frozen the startup heap, 0.12-0.25 s a call in a process that has not), and every
-    RELEASE_EVERY_SECONDS the release."""
+    """What the queue calls after a job, at most every busy_seconds, while it never empties: the collection
+    (a replaced trace goes as soon as its pages' namespaces do; ~0.1 ms once the startup heap is frozen,
+    0.12-0.25 s a call in a process that has not), and every RELEASE_EVERY_SECONDS the release."""
     gc.collect()
     if time.monotonic() - _last_release[0] >= RELEASE_EVERY_SECONDS:
-        _last_release[0] = time.monotonic()
-        release_free_memory()
+        _release()
 
 
 # Results computed per image go through one queue (ocr_viz/app/compute.py): at most
@@ -95,7 +98,7 @@ def tidy_while_busy() -> None:
 # computed is joined, not recomputed. Each kind is kept in its own cache, bounded by bytes
 # (a 640 x 480 trace of the default holds about 41 MB of arrays, a seven-head comparison about 87 MB).
 QUEUE = compute.ComputeQueue(on_idle=tidy_memory, on_busy=tidy_while_busy,
-                             busy_seconds=1.0 if gc.get_freeze_count() else RELEASE_EVERY_SECONDS)
+                             busy_seconds=COLLECT_EVERY_SECONDS_FROZEN if gc.get_freeze_count() else RELEASE_EVERY_SECONDS)
 # OCR_VIZ_PREFETCH_COMPARISON=0 turns the idle-time comparison off (the tests do: it would run
 # six heads in the background of every AppTest)
 PREFETCH_COMPARISON = os.environ.get("OCR_VIZ_PREFETCH_COMPARISON", "1") != "0"

@@ -172,32 +172,33 @@ def health_cookies(url: str, cookies: dict[str, str]) -> dict[str, str]:
     return cookies | {k: m.value for k, m in jar.items()}
 
 
-def put_file(url: str, upload_url: str, name: str, data: bytes, cookies: dict[str, str]) -> None:
-    """PUT one file as multipart form data to the upload URL the server gave."""
+def file_request(url: str, file_url: str, method: str, cookies: dict[str, str], body: bytes | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+    """One request to an upload or delete URL the server gave, with the cookies and the XSRF token
+    Streamlit checks on both (the URL may be relative to the app's)."""
     import urllib.request
 
-    boundary = "ocrvizboundary7MA4YWxkTrZu0gW"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
-            f"Content-Type: image/png\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    headers = dict(headers or {})
     if cookies:
         headers["Cookie"] = cookie_header(cookies)
     if cookies.get("_streamlit_xsrf"):
         headers["X-Xsrftoken"] = cookies["_streamlit_xsrf"]
-    target = upload_url if upload_url.startswith("http") else url + upload_url
-    urllib.request.urlopen(urllib.request.Request(target, data=body, method="PUT", headers=headers), timeout=60).read()
+    target = file_url if file_url.startswith("http") else url + file_url
+    urllib.request.urlopen(urllib.request.Request(target, data=body, method=method, headers=headers), timeout=60).read()
+
+
+def put_file(url: str, upload_url: str, name: str, data: bytes, cookies: dict[str, str]) -> None:
+    """PUT one file as multipart form data to the upload URL the server gave."""
+    boundary = "ocrvizboundary7MA4YWxkTrZu0gW"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+            f"Content-Type: image/png\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    file_request(url, upload_url, "PUT", cookies, body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
 
 
 def delete_file(url: str, delete_url: str, cookies: dict[str, str]) -> None:
     """DELETE an uploaded file, as the frontend does when a single-file uploader's file is replaced
     or removed: the server keeps every file of a session until then (or until the session ends)."""
-    import urllib.request
-
-    headers = {"Cookie": cookie_header(cookies)} if cookies else {}
-    if cookies.get("_streamlit_xsrf"):
-        headers["X-Xsrftoken"] = cookies["_streamlit_xsrf"]
-    target = delete_url if delete_url.startswith("http") else url + delete_url
-    urllib.request.urlopen(urllib.request.Request(target, method="DELETE", headers=headers), timeout=60).read()
+    file_request(url, delete_url, "DELETE", cookies)
 
 
 async def upload(session: Session, url: str, name: str, data: bytes, timeout: float) -> float:
