@@ -104,6 +104,28 @@ def test_median_weights_with_few_classes_present_are_finite():
     assert weights[0] > weights[1]  # class 0 is the rarer
 
 
+def test_ohem_trains_on_the_hard_pixels_only():
+    # four pixels of class 0, true-class probabilities ~0.98, 0.88, 0.5 and 0.27; one ignored
+    logits = torch.tensor([[4.0, 2.0, 0.0, -1.0, 0.0]]).reshape(1, 1, 1, 5)
+    logits = torch.cat([logits, torch.zeros_like(logits)], 1)
+    labels = torch.tensor([[[0, 0, 0, 0, IGNORE_INDEX]]])
+    per_pixel = torch.nn.functional.cross_entropy(logits, labels.clamp(max=1), reduction="none")[0, 0]
+    hard = train.ohem_cross_entropy(logits, labels, None, thresh=0.7, min_kept=1)
+    assert hard.item() == pytest.approx(per_pixel[2:4].mean().item(), rel=1e-5)  # p < 0.7: the last two
+    more = train.ohem_cross_entropy(logits, labels, None, thresh=0.7, min_kept=3)
+    assert more.item() == pytest.approx(per_pixel[1:4].mean().item(), rel=1e-5)  # the 3 least confident
+    everything = train.ohem_cross_entropy(logits, labels, None, thresh=1.0, min_kept=1)
+    assert everything.item() == pytest.approx(per_pixel[:4].mean().item(), rel=1e-5)
+    ignored = train.ohem_cross_entropy(logits, torch.full_like(labels, IGNORE_INDEX), None, 0.7, 1)
+    assert ignored.item() == 0.0
+
+
+def test_a_run_with_ohem_learns(data, tmp_path):
+    train.main(tiny_run(data, tmp_path, "--iters", "12", "--ohem", "0.7", "--ohem-min-kept", "500"))
+    losses = [entry["loss"] for entry in read_log(tmp_path)]
+    assert all(np.isfinite(losses)) and np.mean(losses[-3:]) < np.mean(losses[:3])
+
+
 def test_resume_restores_the_weights_and_the_optimizer_state(data, tmp_path):
     """A run resumed at the step it saved trains no further step, so what it writes is exactly what it
     restored: the final weights are the saved ones (not a fresh initialisation), and the momentum

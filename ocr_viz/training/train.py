@@ -5,7 +5,8 @@
     python -m ocr_viz.train --head aspp --init runs/ocr/final.safetensors --freeze-backbone --out runs/aspp
 
 Loss: cross-entropy on the logits + aux_weight x cross-entropy on the soft regions M
-(OCR only), both with optional median-frequency class weights. SGD with momentum,
+(OCR only), both with optional median-frequency class weights and, with --ohem, over the hard
+pixels only (the official code's OHEM). SGD with momentum,
 linear warm-up, then poly decay. `--out` holds `state.pt` (resumable, written every
 `--checkpoint-every` steps), `log.jsonl` (one {"step", "loss"} line per step, rank 0's
 batch loss; appended to on resume) and, at the end, `final.safetensors` with its metadata.
@@ -64,6 +65,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--aux-weight", type=float, default=0.4)
     p.add_argument("--class-weights", choices=("none", "median", "sqrt-median"), default="sqrt-median",
                    help="median-frequency weights (SegNet), or their square root (milder)")
+    p.add_argument("--ohem", type=float, default=None, metavar="THRESH",
+                   help="online hard example mining: train on pixels whose true-class probability < THRESH (official: 0.7)")
+    p.add_argument("--ohem-min-kept", type=int, default=100_000, help="with --ohem, at least this many pixels per batch")
     p.add_argument("--init", help="checkpoint whose backbone starts this run (default: ImageNet)")
     p.add_argument("--init-head", action="store_true",
                    help="start the head from --init too (same head and widths): fine-tune a trained model")
@@ -133,11 +137,30 @@ def agree(value: float, world: int, device: torch.device) -> float:
     return float(t.item())
 
 
-def loss_fn(logits, aux, labels, weight, aux_weight):
+def ohem_cross_entropy(logits, labels, weight, thresh: float, min_kept: int):
+    """Cross-entropy over the hard pixels only (OHEM, as the official OCR code trains): those whose
+    true-class probability is below `thresh`, or, if fewer, the `min_kept` least confident."""
+    pixel_loss = F.cross_entropy(logits, labels, weight=weight, ignore_index=IGNORE_INDEX, reduction="none")
+    valid = labels != IGNORE_INDEX
+    if not valid.any():
+        return pixel_loss.sum()  # zero, and still part of the graph
+    with torch.no_grad():
+        p_true = logits.softmax(1).gather(1, labels.masked_fill(~valid, 0).unsqueeze(1)).squeeze(1)
+        ranked = p_true[valid].sort().values
+        threshold = max(thresh, ranked[min(min_kept, ranked.numel()) - 1].item())
+        hard = valid & (p_true <= threshold)
+    return pixel_loss[hard].mean()
+
+
+def loss_fn(logits, aux, labels, weight, aux_weight, ohem=None):
+    """ohem: None for plain (class-weighted) cross-entropy, else (thresh, min_kept)."""
     size = labels.shape[-2:]
 
     def ce(x):
-        return F.cross_entropy(F.interpolate(x, size, mode="bilinear", align_corners=False), labels, weight=weight, ignore_index=IGNORE_INDEX)
+        x = F.interpolate(x, size, mode="bilinear", align_corners=False)
+        if ohem is None:
+            return F.cross_entropy(x, labels, weight=weight, ignore_index=IGNORE_INDEX)
+        return ohem_cross_entropy(x, labels, weight, *ohem)
 
     loss = ce(logits)
     return loss + aux_weight * ce(aux) if aux is not None and aux_weight > 0 else loss
@@ -280,7 +303,8 @@ def main(argv=None) -> Path:
             images, labels = images.to(device, memory_format=torch.channels_last), labels.to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp):
                 logits, aux = net(images)
-            loss = loss_fn(logits.float(), None if aux is None else aux.float(), labels, weight, args.aux_weight)
+            ohem = None if args.ohem is None else (args.ohem, args.ohem_min_kept)
+            loss = loss_fn(logits.float(), None if aux is None else aux.float(), labels, weight, args.aux_weight, ohem)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
