@@ -110,3 +110,28 @@ def test_the_apps_comparison_takes_the_default_models_trace_only(monkeypatch):
     other_key, other_job = model_choice.comparison_job(image, "shipped:ocr_paper_widths:1", arrays)
     assert job() == other_job() == "done" and key == other_key == model_choice.comparison_job(image)[0]
     assert seen == [{"ocr": arrays}, {}]
+
+
+def test_a_new_image_lets_go_of_the_sessions_old_trace_before_its_own_is_computed(monkeypatch):
+    """While a session's new trace waits in the queue (seconds, with a class uploading), its old one is not
+    held by the session; the same image's rerun keeps it."""
+    import streamlit as st
+    from app_helpers import start
+
+    from ocr_viz.app import model_choice, session
+
+    at = start({"image": "sample:home.jpg"})
+    held_while_computing = []
+    real = model_choice._arrays
+
+    def spy(trace_key, *args):
+        held_while_computing.append(session.CURRENT in st.session_state)
+        return real(trace_key, *args)
+
+    monkeypatch.setattr(model_choice, "_arrays", spy)
+    at.run()
+    at.session_state[session.IMAGE] = session.DEFAULT_IMAGE
+    at.run()
+    assert not at.exception
+    assert held_while_computing == [True, False]
+    assert at.session_state[session.CURRENT].image_key == session.DEFAULT_IMAGE

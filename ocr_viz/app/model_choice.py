@@ -246,6 +246,10 @@ def load_current() -> Current:
     model_key, model, meta = load_model()
     image_key, label, data, image, entry = load_image()
     trace_key = f"{model_key}|{digest(data)}"
+    if getattr(st.session_state.get(CURRENT), "trace_key", trace_key) != trace_key:
+        # a new image or model: the old trace is not held while the new one waits its turn in the queue
+        # (seconds, with a class uploading), unless a cache keeps it
+        del st.session_state[CURRENT]
     arrays = _arrays(trace_key, model, image, meta["arch"]["head"])
     labels = None
     if entry is not None and entry.label_path is not None:  # the gallery's labels are CamVid's
