@@ -19,6 +19,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from typing import Any, Callable
 
@@ -74,24 +75,36 @@ def scaled_bounds(bounds_mb: dict[str, int], total_mb: str | None) -> dict[str, 
 
 class ByteCache:
     """Least recently used entries dropped once the total exceeds `max_bytes` (or `max_entries`).
-    A value larger than the whole budget is returned to its caller but not kept."""
+    A value larger than the whole budget is returned to its caller but not kept.
 
-    def __init__(self, name: str, max_bytes: int, max_entries: int = 1_000_000):
+    With `while_held`, a dropped entry is still found while something else holds it (a session
+    showing that trace, a page drawing that comparison): thirty students on one image share one
+    trace whatever the budget, which then pays only for values nobody holds. A value found that
+    way counts as used again: it goes back in the budget."""
+
+    def __init__(self, name: str, max_bytes: int, max_entries: int = 1_000_000, while_held: bool = False):
         self.name, self.max_bytes, self.max_entries = name, max_bytes, max_entries
         self._entries: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self._held = weakref.WeakValueDictionary() if while_held else None
         self._lock = threading.Lock()
         self.total = 0
+        self.found_held = 0  # lookups answered by a value held elsewhere, not by the budget
 
     def get(self, key, default=None):
         with self._lock:
-            if key not in self._entries:
-                return default
-            self._entries.move_to_end(key)
-            return self._entries[key][0]
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key][0]
+        value = None if self._held is None else self._held.get(key)
+        if value is None:
+            return default
+        self.found_held += 1
+        self.put(key, value)
+        return value
 
     def __contains__(self, key) -> bool:
         with self._lock:
-            return key in self._entries
+            return key in self._entries or (self._held is not None and self._held.get(key) is not None)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -99,6 +112,11 @@ class ByteCache:
     def put(self, key, value, size: int | None = None) -> None:
         size = nbytes(value) if size is None else size
         with self._lock:
+            if self._held is not None:
+                try:
+                    self._held[key] = value
+                except TypeError:  # not weakly referenceable (e.g. a tuple): kept by the budget only
+                    pass
             if key in self._entries:
                 self.total -= self._entries.pop(key)[1]
             if size > self.max_bytes:
@@ -111,6 +129,8 @@ class ByteCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            if self._held is not None:
+                self._held.clear()
             self.total = 0
 
 
@@ -190,11 +210,11 @@ class ComputeQueue:
         self.computed: dict[str, int] = {}  # jobs run per kind (for tests and the load test)
         self.peak_running = 0
 
-    def cache(self, kind: str, max_bytes: int, max_entries: int = 1_000_000) -> ByteCache:
-        """The cache of one kind of result, created on first use with these bounds."""
+    def cache(self, kind: str, max_bytes: int, max_entries: int = 1_000_000, while_held: bool = False) -> ByteCache:
+        """The cache of one kind of result, created on first use with these bounds (see ByteCache)."""
         with self._lock:
             if kind not in self._caches:
-                self._caches[kind] = ByteCache(kind, max_bytes, max_entries)
+                self._caches[kind] = ByteCache(kind, max_bytes, max_entries, while_held)
             return self._caches[kind]
 
     def caches(self) -> dict[str, ByteCache]:
@@ -350,7 +370,7 @@ class ComputeQueue:
             return {"slots": self.slots, "running": len(self._running), "queued": len(self._waiting),
                     "prefetching": len(self._background),
                     "computed": dict(self.computed), "peak_running": self.peak_running, "idle_calls": self.idle_calls,
-                    "caches": {k: {"entries": len(c), "bytes": c.total, "max_bytes": c.max_bytes}
+                    "caches": {k: {"entries": len(c), "bytes": c.total, "max_bytes": c.max_bytes, "found_held": c.found_held}
                                for k, c in self._caches.items()}}
 
 

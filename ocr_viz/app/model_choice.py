@@ -26,8 +26,8 @@ from ocr_viz.serving.allocator import release_free_memory
 from . import compute, gallery
 from .session import (
     CONVERTED, CURRENT, DOWNLOADS, IMAGE, LINK_NOTICE, MODEL, SHIPPED, SHIPPED_NAME, SHIPPED_VARIANTS, UPLOAD, UPLOADED_IMAGE,
-    UPLOADED_MODEL, DEFAULT_IMAGE, SHA_DIGITS, Current, chosen_class, chosen_pixel, current, digest, file_sha, settle_choices,
-    upload_key, write_url,
+    UPLOADED_MODEL, DEFAULT_IMAGE, SHA_DIGITS, Current, chosen_class, chosen_pixel, current, digest, file_sha, forget_fragments,
+    settle_choices, upload_key, write_url,
 )
 from ocr_viz.data.class_maps import ground_truth
 from ocr_viz.model import arrays
@@ -102,13 +102,14 @@ QUEUE = compute.ComputeQueue(on_idle=tidy_memory, on_busy=tidy_while_busy,
 # OCR_VIZ_PREFETCH_COMPARISON=0 turns the idle-time comparison off (the tests do: it would run
 # six heads in the background of every AppTest)
 PREFETCH_COMPARISON = os.environ.get("OCR_VIZ_PREFETCH_COMPARISON", "1") != "0"
-# OCR_VIZ_CACHE_MB sets the caches' total (default 768 MB: 7 traces of 41 MB, 2 comparisons of 87 MB, or of 46 MB
-# when the default's trace is reused; the soak with ten uploading students swings between 1.2 and 1.9 GB, ten open
-# sessions' traces included: README), split in these proportions
-CACHE_BOUNDS_MB = compute.scaled_bounds({"image": 48, "trace": 288, "comparison": 192, "experiment": 120, "derived": 120},
+# OCR_VIZ_CACHE_MB sets the caches' total (default 512 MB: 3 traces of 41 MB, 1 comparison of 87 MB, or of 46 MB
+# when the default's trace is reused), split in these proportions. Traces and comparisons are also found while a
+# session or a page still holds them (ByteCache's while_held), so the budget pays only for those nobody shows: a
+# class on one image shares one trace, and ten students uploading their own photos hold ten traces, not 10 + 7.
+CACHE_BOUNDS_MB = compute.scaled_bounds({"image": 48, "trace": 128, "comparison": 96, "experiment": 120, "derived": 120},
                                         os.environ.get("OCR_VIZ_CACHE_MB"))
 for _kind, _mb in CACHE_BOUNDS_MB.items():
-    QUEUE.cache(_kind, _mb * compute.MB)
+    QUEUE.cache(_kind, _mb * compute.MB, while_held=_kind in ("trace", "comparison"))
 WAIT_TEXT = {"trace": "Running the model on the image", "comparison": "Running every shipped head on the image",
              "experiment": "Rerunning the head", "derived": "Summarising the trace"}
 
@@ -250,6 +251,7 @@ def load_current() -> Current:
         # a new image or model: the old trace is not held while the new one waits its turn in the queue
         # (seconds, with a class uploading), unless a cache keeps it
         del st.session_state[CURRENT]
+        forget_fragments()
     arrays = _arrays(trace_key, model, image, meta["arch"]["head"])
     labels = None
     if entry is not None and entry.label_path is not None:  # the gallery's labels are CamVid's

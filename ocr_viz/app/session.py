@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from . import gallery
 from ocr_viz.model.paths import models_dir
@@ -303,6 +304,15 @@ def fragment(draw):
         return result
 
     return st.fragment(run)
+
+
+def forget_fragments() -> None:
+    """Drop the previous run's fragments now. Streamlit drops them at the end of this run; until then each
+    holds its page's namespace, and with it the trace the page drew (41 MB), while this run may wait
+    seconds in the queue for a new one. This run registers its own fragments as its page draws them."""
+    ctx = get_script_run_ctx()
+    if ctx is not None:
+        ctx.fragment_storage.clear()
 
 
 def lecture_step(count: int) -> int:

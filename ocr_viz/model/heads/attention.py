@@ -13,11 +13,13 @@ from torch.utils.checkpoint import checkpoint
 
 # 128 x 128 feature pixels (a 1024 x 1024 image at output stride 8, the paper's
 # efficiency setting). The whole matrix would be n^2 * 4 B = 1 GiB per image, plus
-# each copy autograd keeps; in chunks, attention at the cap adds 0.27 GiB for a
-# forward and 0.53 GiB for forward + backward (measured: one image, d = 128, CPU).
-# Time still grows with n^2: about 0.14 TFLOP per image at the cap.
+# each copy autograd keeps; in chunks of 32 MiB, attention at the cap adds 0.09 GiB
+# for a forward and 0.24 GiB for forward + backward (0.27 and 0.53 GiB in chunks of
+# 128 MiB; measured: one image, d = 128, CPU, peak RSS). At the app's 60 x 80 maps a
+# chunk is a third of the matrix: a served head comparison's buffers 310 -> 215 MB,
+# no slower. Time still grows with n^2: about 0.14 TFLOP per image at the cap.
 MAX_PIXELS = 128 * 128
-CHUNK_FLOATS = 32 * 2**20  # a chunk's (b x rows x n) attention block: 128 MiB of float32
+CHUNK_FLOATS = 8 * 2**20  # a chunk's (b x rows x n) attention block: 32 MiB of float32
 
 
 def check_pixels(n: int) -> None:
