@@ -62,6 +62,9 @@ MUTATIONS=(
   "compare: a trace of another image reused as this image's|ocr_viz/analysis/compare.py|if name in models and np.array_equal(a.image, seen)}|if name in models}|tests/test_compare_memory.py::test_a_trace_the_app_holds_already_is_reused_not_computed_again"
   "load client: the replaced upload never deleted|ocr_viz/serving/wire_client.py|    if session.upload_delete_url:  # the frontend's order|    if False:  # the frontend's order|tests/test_serving.py::test_students_who_keep_their_session_upload_into_it_every_round"
   "server start: the startup heap not frozen|ocr_viz/serving/startup.py|    gc.freeze()|    pass|tests/test_allocator.py::test_the_server_process_freezes_what_it_imports_before_streamlit_starts"
+  "new image: the previous run's fragments kept until the run ends|ocr_viz/app/model_choice.py|        forget_fragments()|        pass|tests/test_compare_memory.py::test_a_new_image_lets_go_of_the_sessions_old_trace_before_its_own_is_computed"
+  "cache: a result another holds not found once out of the budget|ocr_viz/app/compute.py|        value = None if self._held is None else self._held.get(key)|        value = None|tests/test_serving.py::test_a_cache_while_held_finds_what_others_still_hold_and_pays_only_for_the_rest"
+  "training: OHEM keeps every pixel|ocr_viz/training/train.py|        hard = valid & (p_true <= threshold)|        hard = valid|tests/test_training.py::test_ohem_trains_on_the_hard_pixels_only"
 )
 
 replace() {  # replace(file, old, new): exactly one occurrence, or fail

@@ -80,4 +80,4 @@ def test_the_server_process_freezes_what_it_imports_before_streamlit_starts():
     assert int(frozen) > 100_000 and imported == "True" and float(busy_seconds) == 1.0
     from ocr_viz.app import model_choice  # this test process froze nothing
 
-    assert model_choice.QUEUE.busy_seconds == model_choice.RELEASE_EVERY_SECONDS == 5.0
+    assert model_choice.QUEUE.busy_seconds == model_choice.BUSY_TIDY_SECONDS == 5.0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import os
-import time
 import warnings
 from functools import partial
 from typing import Callable
@@ -65,48 +64,37 @@ def _converted_model(path: str, stamp: float):
     return ocr_viz.load_model(Path(path))
 
 
-RELEASE_EVERY_SECONDS = 5.0  # while busy: each release makes the next trace fault its pages in again (~8%)
-COLLECT_EVERY_SECONDS_FROZEN = 1.0  # while busy, once `python -m ocr_viz.serve` froze the startup heap
-_last_release = [0.0]
-
-
-def _release() -> None:
-    _last_release[0] = time.monotonic()
+def tidy_memory() -> None:
+    """What the queue calls once idle for a second, and every BUSY_TIDY_SECONDS while it never empties: collect
+    the reference cycles finished runs left (a page's namespace holds the trace it drew; Streamlit's collection
+    after every run is off: it cost a click 0.13 s, and 30 students a third of their rounds even with the startup
+    heap frozen), then hand the allocator's free pages back to the OS (the next job faults its buffers in again).
+    Measured in `bench load --uploads 100`: README's memory section."""
+    gc.collect()
     release_free_memory()
 
 
-def tidy_memory() -> None:
-    """What the queue calls once idle for a second: collect the reference cycles finished runs left (a
-    page's namespace holds the trace it drew; Streamlit's collection after every run is off: it cost a
-    click 0.13 s, and 30 students a third of their rounds even with the startup heap frozen), then hand
-    the allocator's free pages back to the OS. Measured in `bench load --uploads 100`: README's memory section."""
-    gc.collect()
-    _release()
-
-
-def tidy_while_busy() -> None:
-    """What the queue calls after a job, at most every busy_seconds, while it never empties: the collection
-    (a replaced trace goes as soon as its pages' namespaces do; ~0.1 ms once the startup heap is frozen,
-    0.12-0.25 s a call in a process that has not), and every RELEASE_EVERY_SECONDS the release."""
-    gc.collect()
-    if time.monotonic() - _last_release[0] >= RELEASE_EVERY_SECONDS:
-        _release()
+# Once `python -m ocr_viz.serve` froze the startup heap, a collection costs ~0.1 ms: tidy every second while busy
+# (the soak's free pages 335 -> 244 MB on average, rounds not fewer); in a process that has not (`streamlit run`,
+# AppTest), each collection walks ~300,000 objects (0.12-0.25 s): every 5 s.
+BUSY_TIDY_SECONDS = 1.0 if gc.get_freeze_count() else 5.0
 
 
 # Results computed per image go through one queue (ocr_viz/app/compute.py): at most
 # compute.default_slots() jobs run at once, however many students wait, and a key being
 # computed is joined, not recomputed. Each kind is kept in its own cache, bounded by bytes
 # (a 640 x 480 trace of the default holds about 41 MB of arrays, a seven-head comparison about 87 MB).
-QUEUE = compute.ComputeQueue(on_idle=tidy_memory, on_busy=tidy_while_busy,
-                             busy_seconds=COLLECT_EVERY_SECONDS_FROZEN if gc.get_freeze_count() else RELEASE_EVERY_SECONDS)
+QUEUE = compute.ComputeQueue(on_idle=tidy_memory, on_busy=tidy_memory, busy_seconds=BUSY_TIDY_SECONDS)
 # OCR_VIZ_PREFETCH_COMPARISON=0 turns the idle-time comparison off (the tests do: it would run
 # six heads in the background of every AppTest)
 PREFETCH_COMPARISON = os.environ.get("OCR_VIZ_PREFETCH_COMPARISON", "1") != "0"
-# OCR_VIZ_CACHE_MB sets the caches' total (default 512 MB: 3 traces of 41 MB, 1 comparison of 87 MB, or of 46 MB
-# when the default's trace is reused), split in these proportions. Traces and comparisons are also found while a
+# OCR_VIZ_CACHE_MB sets the caches' total (default 560 MB: 2 traces of 41 MB, 2 comparisons of 87 MB, or of 46 MB
+# when the default's trace is reused: with room for one, the idle-time comparisons of two images evicted each other
+# and thirty students lost a fifth of their rounds), split in these proportions. Traces and comparisons are also found while a
 # session or a page still holds them (ByteCache's while_held), so the budget pays only for those nobody shows: a
-# class on one image shares one trace, and ten students uploading their own photos hold ten traces, not 10 + 7.
-CACHE_BOUNDS_MB = compute.scaled_bounds({"image": 48, "trace": 128, "comparison": 96, "experiment": 120, "derived": 120},
+# class on one image shares one trace, and ten students uploading their own photos hold ten traces, not 10 + 7
+# (README: Many students on one server).
+CACHE_BOUNDS_MB = compute.scaled_bounds({"image": 32, "trace": 96, "comparison": 192, "experiment": 120, "derived": 120},
                                         os.environ.get("OCR_VIZ_CACHE_MB"))
 for _kind, _mb in CACHE_BOUNDS_MB.items():
     QUEUE.cache(_kind, _mb * compute.MB, while_held=_kind in ("trace", "comparison"))

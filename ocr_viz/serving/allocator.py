@@ -61,9 +61,9 @@ def active_allocator(maps: str | None = None) -> str:
 
 def release_free_memory() -> str:
     """Hand the pages the allocator keeps for reuse back to the OS; returns what was called.
-    A trace frees ~100 MB of buffers and a head comparison ~300 MB: tcmalloc keeps them in its
+    A trace frees ~120 MB of buffers and a head comparison ~215 MB: tcmalloc keeps them in its
     page heap (RSS 1.8 GB with 0.9 GB in use), glibc in its arenas. The server calls it when its
-    compute queue has been idle a second (and every 5 s while busy): the next trace re-faults them."""
+    compute queue has been idle a second (and every second while busy): the next job re-faults them."""
     import ctypes
 
     process = ctypes.CDLL(None)
