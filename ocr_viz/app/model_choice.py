@@ -89,11 +89,11 @@ QUEUE = compute.ComputeQueue(on_idle=tidy_memory, on_busy=tidy_memory, busy_seco
 # six heads in the background of every AppTest)
 PREFETCH_COMPARISON = os.environ.get("OCR_VIZ_PREFETCH_COMPARISON", "1") != "0"
 # OCR_VIZ_CACHE_MB sets the caches' total (default 560 MB: 2 traces of 41 MB, 2 comparisons of 87 MB, or of 46 MB
-# when the default's trace is reused: with room for one, the idle-time comparisons of two images evicted each other
-# and thirty students lost a fifth of their rounds), split in these proportions. Traces and comparisons are also found while a
-# session or a page still holds them (ByteCache's while_held), so the budget pays only for those nobody shows: a
-# class on one image shares one trace, and ten students uploading their own photos hold ten traces, not 10 + 7
-# (README: Many students on one server).
+# when the default's trace is reused: with room for one, the idle-time comparisons of two images evicted each
+# other and thirty students lost a fifth of their rounds), split in these proportions. Traces and comparisons are
+# also found while a session or a page still holds them (ByteCache's while_held), so the budget pays only for those
+# nobody shows: a class on one image shares one trace, and ten students uploading their own photos hold ten
+# traces, not 10 + 7 (README: Many students on one server).
 CACHE_BOUNDS_MB = compute.scaled_bounds({"image": 32, "trace": 96, "comparison": 192, "experiment": 120, "derived": 120},
                                         os.environ.get("OCR_VIZ_CACHE_MB"))
 for _kind, _mb in CACHE_BOUNDS_MB.items():

@@ -10,8 +10,9 @@ def warm_start() -> None:
     collector's sight with gc.freeze(). They live as long as the process anyway; frozen, a full
     collection takes ~0.1 ms instead of 0.12-0.25 s, so the app's compute queue collects (and releases the
     allocator's free pages) every second while busy instead of every 5 s (`model_choice.BUSY_TIDY_SECONDS`:
-    read from the freeze count when model_choice is first imported, after this) and a page's namespace, a reference cycle that pins the trace it drew,
-    goes soon after it is replaced: in the soak up to ten replaced traces (400 MB) waited for the collection.
+    read from the freeze count when model_choice is first imported, after this) and a page's namespace,
+    a reference cycle that pins the trace it drew, goes soon after it is replaced: in the soak up to ten
+    replaced traces (400 MB) waited for the collection.
     pandas is imported here for another reason: Streamlit imports it lazily in the script threads,
     and two sessions doing so at once on a fresh server got "partially initialized module 'pandas'"
     (found by three students through nginx, tests/test_replicas.py)."""
