@@ -270,13 +270,17 @@ def comparison_job(image: np.ndarray, model_key: str = "", arrays: TraceArrays |
 
 def comparison() -> tuple[str, compare.Comparison]:
     """(key, comparison): every shipped head on the current image, computed once per key (image, weights)."""
-    now = current()
-    key, compute_value = comparison_job(now.arrays.image, now.model_key, now.arrays)
+    key, compute_value = current_comparison_job(current())
     return key, queued("comparison", key, compute_value)
+
+
+def current_comparison_job(now: Current) -> tuple[str, Callable[[], compare.Comparison]]:
+    """comparison_job for the image of `now`, reusing its trace where it is the default model's."""
+    return comparison_job(now.arrays.image, now.model_key, now.arrays)
 
 
 def prefetch_comparison(now: Current) -> None:
     """Start the comparison of the current image while the server is idle, at the lowest priority, so
     that the Compare page's first visit finds it ready (it runs six more heads: seconds of CPU)."""
     if PREFETCH_COMPARISON:
-        QUEUE.prefetch("comparison", *comparison_job(now.arrays.image, now.model_key, now.arrays))
+        QUEUE.prefetch("comparison", *current_comparison_job(now))

@@ -285,6 +285,7 @@ def main(argv=None) -> Path:
     bar = tqdm(total=total, initial=step, disable=rank != 0 or args.no_progress, dynamic_ncols=True, mininterval=5)
     running, first, probe_started, stopped = None, step, None, None
     epoch = step // max(1, len(loader))
+    ohem = None if args.ohem is None else (args.ohem, args.ohem_min_kept)
     while step < total and stopped is None:
         if sampler is not None:
             sampler.set_epoch(epoch)
@@ -303,7 +304,6 @@ def main(argv=None) -> Path:
             images, labels = images.to(device, memory_format=torch.channels_last), labels.to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp):
                 logits, aux = net(images)
-            ohem = None if args.ohem is None else (args.ohem, args.ohem_min_kept)
             loss = loss_fn(logits.float(), None if aux is None else aux.float(), labels, weight, args.aux_weight, ohem)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
