@@ -48,7 +48,7 @@ if current.truth is None:
 
 model = current.model
 fcn_key, fcn, fcn_meta = model_choice.shipped_model("fcn")
-base = model_choice.derived("replay.head_trace", lambda: head_trace(arrays, current.device))
+base = model_choice.derived("replay.head_trace", lambda: head_trace(arrays, current.model.head, current.device))
 trained = bool(current.meta.get("trained"))
 variants = ablations.recorded_variants(arrays, trained)
 variants += model_choice.experiment(("ablations.head",),

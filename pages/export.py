@@ -31,11 +31,11 @@ if not arrays.is_ocr:
 else:
     file_name = "ocr-trace-" + re.sub(r"[^A-Za-z0-9]+", "-", current.image_key).strip("-") + ".npz"
     meta = {**current.meta, "image": current.image_key, "image_label": current.image_label}
-    st.download_button("Download the trace (.npz)", data=partial(downloads.npz_bytes, arrays, meta), file_name=file_name,
+    st.download_button("Download the trace (.npz)", data=partial(downloads.npz_bytes, arrays, current.model.head, meta), file_name=file_name,
                        mime="application/octet-stream", key="export.npz", on_click="ignore", type="primary",
                        icon=":material/download:",
                        help="every array from the input to the labels, compressed; made on click")
-    shapes = model_choice.derived("npz.shapes", lambda: downloads.npz_shapes(arrays))
+    shapes = model_choice.derived("npz.shapes", lambda: downloads.npz_shapes(arrays, current.model.head))
     st.dataframe([{"key": key, "shape in this file": explain.shape_text(shapes[key]) if key in shapes else "()",
                    "layout": layout, "meaning": meaning}
                   for key, (layout, meaning) in export.SCHEMA.items() if key in shapes or key in ("schema", "meta")],

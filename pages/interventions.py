@@ -27,7 +27,7 @@ if not arrays.is_ocr:
     st.stop()
 
 head = current.model.head
-base = model_choice.derived("replay.head_trace", lambda: head_trace(arrays, current.device))
+base = model_choice.derived("replay.head_trace", lambda: head_trace(arrays, current.model.head, current.device))
 KINDS = {"temperature": "spatial-softmax temperature (Eq. 4)", "suppress": "suppress a region: m~_k := 0 (Eq. 4)",
          "override": "set w_i by hand for one pixel (Eq. 5)"}
 TEMPERATURES = [0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0]

@@ -158,7 +158,7 @@ else:
     st.page_link("pages/ablations.py", label="The same variants on one image: Ablations", icon=":material/science:")
 
 st.subheader("What follows for y_i")
-base = model_choice.derived("replay.head_trace", lambda: head_trace(arrays, current.device))
+base = model_choice.derived("replay.head_trace", lambda: head_trace(arrays, current.model.head, current.device))
 uniform = model_choice.experiment(("relation_truth.uniform",), lambda: interventions.uniform_relation(current.model.head, base))
 share = relation.share_beyond_global_mix(interventions.context_of(current.model.head, base)[0].cpu().numpy(),
                                         interventions.context_of(current.model.head, uniform)[0].cpu().numpy())

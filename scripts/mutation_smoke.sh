@@ -64,6 +64,13 @@ MUTATIONS=(
   "server start: the startup heap not frozen|ocr_viz/serving/startup.py|    gc.freeze()|    pass|tests/test_allocator.py::test_the_server_process_freezes_what_it_imports_before_streamlit_starts"
   "new image: the previous run's fragments kept until the run ends|ocr_viz/app/model_choice.py|        forget_fragments()|        pass|tests/test_compare_memory.py::test_a_new_image_lets_go_of_the_sessions_old_trace_before_its_own_is_computed"
   "cache: a result another holds not found once out of the budget|ocr_viz/app/compute.py|        value = None if self._held is None else self._held.get(key)|        value = None|tests/test_serving.py::test_a_cache_while_held_finds_what_others_still_hold_and_pays_only_for_the_rest"
+  "prefetch: an idle-time result pushes out what a user asked for|ocr_viz/app/compute.py|            cache.put(job.key, job.value, spare=job.background)|            cache.put(job.key, job.value)|tests/test_prefetch.py::test_a_spare_gives_way_to_a_newer_prefetch_only_once_it_is_older_than_spare_seconds"
+  "prefetch: queued whether or not its cache has room|ocr_viz/app/compute.py| or self._background or not cache.fits():| or self._background:|tests/test_prefetch.py::test_a_prefetch_never_pushes_out_what_a_user_asked_for"
+  "cache: a spare read by a user still replaceable|ocr_viz/app/compute.py|                self._spare.pop(key, None)  # read by a user: no longer a spare|                pass|tests/test_prefetch.py::test_a_spare_read_by_a_user_is_theirs"
+  "replay: y and z read from the float16 copy, not recomputed|ocr_viz/model/arrays.py|    y, z = context(head, x, w, f)|    y, z = batch(arrays.y, device).float(), batch(arrays.z, device).float()|tests/test_teaching.py::test_a_replayed_head_trace_is_the_recorded_one"
+  "norms: a float16 map summed in float16|ocr_viz/analysis/stats.py|np.linalg.norm(maps.astype(np.promote_types(maps.dtype, np.float32), copy=False), axis=0)|np.linalg.norm(maps, axis=0)|tests/test_arrays.py::test_y_and_z_are_kept_at_half_precision_and_summarised_in_full"
+  "server: tcmalloc's free pages never handed back between jobs|ocr_viz/serving/allocator.py|            if free_pages_bytes() > above:|            if False:|tests/test_allocator.py::test_the_server_hands_tcmalloc_free_pages_back_past_the_threshold_without_waiting_for_a_job"
+  "server start: the free-page watch not started|ocr_viz/serving/startup.py|    watch_free_pages()|    pass|tests/test_allocator.py::test_the_server_hands_tcmalloc_free_pages_back_past_the_threshold_without_waiting_for_a_job"
   "training: OHEM keeps every pixel|ocr_viz/training/train.py|        hard = valid & (p_true <= threshold)|        hard = valid|tests/test_training.py::test_ohem_trains_on_the_hard_pixels_only"
 )
 

@@ -81,3 +81,28 @@ def test_the_server_process_freezes_what_it_imports_before_streamlit_starts():
     from ocr_viz.app import model_choice  # this test process froze nothing
 
     assert model_choice.QUEUE.busy_seconds == model_choice.BUSY_TIDY_SECONDS == 5.0
+
+
+@needs_tcmalloc
+def test_the_server_hands_tcmalloc_free_pages_back_past_the_threshold_without_waiting_for_a_job():
+    """Buffers freed between the queue's tidies (page runs, a long comparison) go back to the OS within
+    a watch period: 200 MB freed leave at most the 64 MB threshold. The served process starts the watch."""
+    script = ("import time; from ocr_viz.serving import allocator as a; "
+              "blocks = [bytearray(8 * 2**20) for _ in range(25)]; del blocks; "
+              "print(a.free_pages_bytes() > 150 * 2**20, end=' '); "
+              "assert a.watch_free_pages(every=0.1) is not None; time.sleep(1.0); print(a.free_pages_bytes() // 2**20)")
+    env, _ = allocator.allocator_env("tcmalloc")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True, cwd=root)
+    freed, left_mb = out.stdout.split()
+    assert freed == "True" and int(left_mb) <= 64
+    script = ("import threading; from ocr_viz.serving.startup import warm_start; warm_start(); "
+              "print([t.name for t in threading.enumerate()])")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True, cwd=root)
+    assert "ocr-viz-free-pages" in out.stdout
+
+
+def test_no_watch_under_another_allocator():
+    assert allocator.active_allocator() != "tcmalloc" or allocator.free_pages_bytes() is not None
+    if allocator.active_allocator() != "tcmalloc":  # this test process, unless started with the preload
+        assert allocator.free_pages_bytes() is None and allocator.watch_free_pages() is None

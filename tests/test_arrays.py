@@ -64,6 +64,21 @@ def test_contributions_along_f_k_add_up_to_its_length(arrays):
     assert (norm >= along - 1e-6).all()
 
 
+def test_y_and_z_are_kept_at_half_precision_and_summarised_in_full(arrays):
+    a, trace = arrays
+    assert a.y.dtype == a.z.dtype == np.float16 and a.x.dtype == a.features.dtype == np.float32
+    assert not a.y.flags.writeable
+    exact = trace.head.y[0].numpy()
+    assert np.abs(a.y - exact).max() <= 1e-3 * np.abs(exact).max()  # float16 keeps 11 significant bits
+    # ||y_i|| of a float16 map: summed in float32, not float16, whose largest number is 65,504
+    big = np.full((512, 2, 3), 20.0, np.float16)  # a sum of squares of 204,800
+    np.testing.assert_allclose(stats.norms(big), np.sqrt(512) * 20, rtol=1e-6)
+    np.testing.assert_allclose(stats.norms(a.y), np.linalg.norm(exact, axis=0), rtol=2e-3)
+    _, share = stats.pca_rgb(a.y)
+    _, exact_share = stats.pca_rgb(exact)
+    np.testing.assert_allclose(share, exact_share, atol=1e-3)
+
+
 def test_summaries():
     assert stats.entropy(np.full((11, 2, 2), 1 / 11)).mean() == pytest.approx(np.log(11))
     rng = np.random.default_rng(0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
+
 from ocr_viz.app import compute
 
 
@@ -78,6 +80,59 @@ def test_a_user_asking_for_a_queued_prefetch_gets_its_priority_and_one_computati
     release.set()
     asker.join(30)
     assert result == ["comparison"] and order == ["blocker", "comparison"]
+
+
+def value_of(order: list[str], name: str, done: threading.Event | None = None):
+    """A job computing a 4,000-byte array (a cache of 4,500 bytes keeps one)."""
+    def compute_value():
+        order.append(name)
+        if done is not None:
+            done.set()
+        return np.full(1000, len(order), np.float32)
+    return compute_value
+
+
+def queue_with_room_for_one(spare_seconds: float) -> compute.ComputeQueue:
+    queue = compute.ComputeQueue(slots=1, poll_seconds=0.01)
+    queue.cache("job", 4500).spare_seconds = spare_seconds
+    return queue
+
+
+def test_a_prefetch_never_pushes_out_what_a_user_asked_for():
+    queue, order = queue_with_room_for_one(spare_seconds=0), []
+    asked = queue.run("job", "asked", value_of(order, "asked"))
+    assert not queue.prefetch("job", "idle", value_of(order, "idle"))  # no room beside it: not even computed
+    assert order == ["asked"] and queue.caches()["job"].get("asked") is asked
+
+
+def prefetched(queue: compute.ComputeQueue, key: str, order: list[str]) -> bool:
+    """Prefetch `key`; if queued, wait until its result is in the cache."""
+    done = threading.Event()
+    if not queue.prefetch("job", key, value_of(order, key, done)):
+        return False
+    assert done.wait(30)
+    while queue.status()["running"]:  # cached just after `done`
+        threading.Event().wait(0.01)
+    return True
+
+
+def test_a_spare_gives_way_to_a_newer_prefetch_only_once_it_is_older_than_spare_seconds():
+    fresh, order = queue_with_room_for_one(spare_seconds=3600), []
+    assert prefetched(fresh, "a", order) and not prefetched(fresh, "b", order)  # a is a spare, but a fresh one
+    stale = queue_with_room_for_one(spare_seconds=0)
+    assert prefetched(stale, "a", order) and prefetched(stale, "b", order)
+    cache = stale.caches()["job"]
+    assert order == ["a", "a", "b"] and "b" in cache and "a" not in cache and cache.total == 4000
+
+
+def test_a_spare_read_by_a_user_is_theirs():
+    cache = compute.ByteCache("job", 4500, spare_seconds=0)
+    cache.put("prefetched", np.zeros(1000, np.float32), spare=True)
+    assert cache.fits()  # a stale spare: room for another prefetch
+    cache.get("prefetched")  # a user opened the Compare page
+    assert not cache.fits()
+    cache.put("next", np.zeros(1000, np.float32), spare=True)
+    assert "prefetched" in cache and "next" not in cache and cache.total == 4000
 
 
 def test_the_compare_page_finds_the_comparison_that_the_idle_server_prepared(monkeypatch):

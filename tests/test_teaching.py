@@ -31,7 +31,7 @@ def tiny():
 
 def test_a_replayed_head_trace_is_the_recorded_one(tiny):
     model, trace, arrays = tiny
-    replayed = head_trace(arrays)
+    replayed = head_trace(arrays, model.head)
     for name in export.HEAD_KEYS:
         assert torch.equal(getattr(replayed, name), getattr(trace.head, name)), name
     again = interventions.with_temperature(model.head, replayed, 1.0)  # the head rerun from the replayed M
@@ -42,7 +42,7 @@ def test_a_replayed_head_trace_is_the_recorded_one(tiny):
 
 def test_an_intervention_outcome_is_zero_for_no_change_and_local_for_one_pixel(tiny):
     model, trace, arrays = tiny
-    base, size, classes = head_trace(arrays), arrays.image.shape[:2], [str(k) for k in range(11)]
+    base, size, classes = head_trace(arrays, model.head), arrays.image.shape[:2], [str(k) for k in range(11)]
     same = whatif.outcome(model.head, base, whatif.Temperature(1.0), size, classes)
     assert all(not m.any() for m in same.change.values()) and not same.changed.any() and not same.f_change.any()
     one = whatif.outcome(model.head, base, whatif.Override((2, 3), tuple(np.eye(11)[4])), size, classes)

@@ -57,26 +57,29 @@ def test_the_terms_of_eq3_add_up_to_the_sum_inside_rho_and_give_y(tiny, cell):
     w = worked_pixel.work(model.head, arrays, *cell)
     row, col = cell
     # the head's own Eq. 3 (every pixel at once, another code path) at this pixel
-    inside = interventions.context_of(model.head, head_trace(arrays))[0, w.index].double().numpy()
+    inside = interventions.context_of(model.head, head_trace(arrays, model.head))[0, w.index].double().numpy()
     assert relative(w.parts.sum(0), inside) < 1e-5
     assert relative(w.context, inside) < 1e-5
     np.testing.assert_allclose(w.sizes, np.linalg.norm(w.parts, axis=1))
-    # each term is w_ik times that region's value, and rho of the sum is the recorded y_i
+    # each term is w_ik times that region's value, and rho of the sum is the head's y_i (every pixel at
+    # once), and the trace's half-precision copy to its rounding (float16: 11 significant bits)
     k = int(np.argmax(w.w))
     np.testing.assert_allclose(w.parts[k], w.w[k] * w.delta_f[k])
-    assert relative(w.y_again, arrays.y[:, row, col]) < 1e-5
+    assert relative(w.y_again, head_trace(arrays, model.head).y[0, :, row, col]) < 1e-5
+    assert relative(w.y_again, arrays.y[:, row, col]) < 1e-3 and arrays.y.dtype == np.float16
 
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_g_split_by_its_input_rebuilds_z(tiny, cell):
-    """ReLU(BN(W_x x_i + W_y y_i + b)) is the recorded z_i: the split follows g's concatenation order."""
+    """ReLU(BN(W_x x_i + W_y y_i + b)) is the head's z_i: the split follows g's concatenation order."""
     model, arrays = tiny
     w = worked_pixel.work(model.head, arrays, *cell)
     conv, bn = model.head.g[0][0], model.head.g[0][1]
     before = w.from_x + w.from_y + (conv.bias.detach().double().numpy() if conv.bias is not None else 0)
     with torch.no_grad():
         z = torch.relu(bn(torch.from_numpy(before).float()[None, :, None, None]))[0, :, 0, 0].numpy()
-    assert relative(z, arrays.z[:, cell[0], cell[1]]) < 1e-5
+    assert relative(z, head_trace(arrays, model.head).z[0, :, cell[0], cell[1]]) < 1e-5
+    assert relative(w.z, z) < 1e-5 and relative(z, arrays.z[:, cell[0], cell[1]]) < 1e-3
     assert np.linalg.norm(w.from_x) > 0 and np.linalg.norm(w.from_y) > 0
 
 

@@ -8,7 +8,8 @@ import numpy as np
 def pca(vectors: np.ndarray, components: int) -> tuple[np.ndarray, np.ndarray]:
     """(n,c) vectors -> (n,components) projections onto the top principal axes, and the share
     of variance each axis explains. Signs are fixed so the largest loading is positive."""
-    centred = (vectors - vectors.mean(0)).astype(np.float64)
+    vectors = vectors.astype(np.float64)  # before centring: y and z are kept in float16
+    centred = vectors - vectors.mean(0)
     # the eigenvectors of the c x c covariance: much cheaper than an SVD of the n x c data
     variance, axes = np.linalg.eigh(centred.T @ centred)
     order = np.argsort(variance)[::-1][:components]
@@ -33,8 +34,9 @@ def pca_rgb(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def norms(maps: np.ndarray) -> np.ndarray:
-    """(c,h,w) -> (h,w) Euclidean norm of each pixel's vector."""
-    return np.linalg.norm(maps, axis=0)
+    """(c,h,w) -> (h,w) Euclidean norm of each pixel's vector (in float32 at least: a float16 sum of
+    squares loses digits and overflows past 65,504)."""
+    return np.linalg.norm(maps.astype(np.promote_types(maps.dtype, np.float32), copy=False), axis=0)
 
 
 def channels_by_mean(maps: np.ndarray) -> np.ndarray:

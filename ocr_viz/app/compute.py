@@ -80,20 +80,31 @@ class ByteCache:
     With `while_held`, a dropped entry is still found while something else holds it (a session
     showing that trace, a page drawing that comparison): thirty students on one image share one
     trace whatever the budget, which then pays only for values nobody holds. A value found that
-    way counts as used again: it goes back in the budget."""
+    way counts as used again: it goes back in the budget.
 
-    def __init__(self, name: str, max_bytes: int, max_entries: int = 1_000_000, while_held: bool = False):
+    A spare value (`put(..., spare=True)`: an idle-time prefetch nobody asked for yet) never pushes out
+    what a user asked for: it is kept where it fits, in place of spare values older than `spare_seconds`
+    if need be (two images' prefetches replacing each other without pause cost 30 students a fifth of
+    their rounds), and is a user's once read. `fits` says whether a value as large as the largest so far
+    would be kept that way."""
+
+    def __init__(self, name: str, max_bytes: int, max_entries: int = 1_000_000, while_held: bool = False,
+                 spare_seconds: float = 30.0):
         self.name, self.max_bytes, self.max_entries = name, max_bytes, max_entries
         self._entries: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self._spare: dict[Any, float] = {}  # key -> when a prefetch put it; gone once a user reads it
+        self.spare_seconds = spare_seconds
         self._held = weakref.WeakValueDictionary() if while_held else None
         self._lock = threading.Lock()
         self.total = 0
+        self.largest = 0  # bytes of the largest value put so far
         self.found_held = 0  # lookups answered by a value held elsewhere, not by the budget
 
     def get(self, key, default=None):
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)
+                self._spare.pop(key, None)  # read by a user: no longer a spare
                 return self._entries[key][0]
         value = None if self._held is None else self._held.get(key)
         if value is None:
@@ -109,26 +120,48 @@ class ByteCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def put(self, key, value, size: int | None = None) -> None:
+    def fits(self) -> bool:
+        """Whether a spare value as large as the largest so far would be kept."""
+        with self._lock:
+            return self.total - sum(self._entries[k][1] for k in self._stale_spares()) + self.largest <= self.max_bytes
+
+    def _stale_spares(self) -> list:
+        now = time.monotonic()
+        return [k for k, t in self._spare.items() if now - t >= self.spare_seconds]
+
+    def put(self, key, value, size: int | None = None, spare: bool = False) -> None:
         size = nbytes(value) if size is None else size
         with self._lock:
+            self.largest = max(self.largest, size)
             if self._held is not None:
                 try:
                     self._held[key] = value
                 except TypeError:  # not weakly referenceable (e.g. a tuple): kept by the budget only
                     pass
-            if key in self._entries:
-                self.total -= self._entries.pop(key)[1]
-            if size > self.max_bytes:
+            self._drop(key)
+            if spare:
+                for stale in self._stale_spares():
+                    if self.total + size <= self.max_bytes:
+                        break
+                    self._drop(stale)
+            if size > self.max_bytes or (spare and self.total + size > self.max_bytes):
                 return
             self._entries[key] = (value, size)
             self.total += size
+            if spare:
+                self._spare[key] = time.monotonic()
             while self.total > self.max_bytes or len(self._entries) > self.max_entries:
-                self.total -= self._entries.popitem(last=False)[1][1]
+                self._drop(next(iter(self._entries)))
+
+    def _drop(self, key) -> None:
+        if key in self._entries:
+            self.total -= self._entries.pop(key)[1]
+            self._spare.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._spare.clear()
             if self._held is not None:
                 self._held.clear()
             self.total = 0
@@ -163,6 +196,7 @@ class Job:
     finished: threading.Event = dataclasses.field(default_factory=threading.Event, repr=False)
     value: Any = dataclasses.field(default=None, repr=False)
     error: BaseException | None = None
+    background: bool = False  # a prefetch no user has asked for yet: its result is a spare (ByteCache)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,6 +261,8 @@ class ComputeQueue:
             if job is not None and job in self._background:  # a user asks for it now: their priority
                 self._background.remove(job)
                 self._waiting.append(job)
+            if job is not None:
+                job.background = False
             if job is None:
                 job = self._jobs[(kind, key)] = Job(key, kind, compute)
                 self._waiting.append(job)
@@ -235,14 +271,16 @@ class ComputeQueue:
             return job
 
     def prefetch(self, kind: str, key, compute: Callable[[], Any]) -> bool:
-        """Queue (kind, key) at the lowest priority, only while nothing else waits: a worker takes
-        it when no user's job is queued (a running job is not interrupted, so a user may wait up to
-        its remainder). Asked for by `run` before it starts, it joins the users' queue. Returns
-        whether it was queued."""
+        """Queue (kind, key) at the lowest priority, only while nothing else waits and its cache has room:
+        a worker takes it when no user's job is queued (a running job is not interrupted, so a user may
+        wait up to its remainder), and its result is kept only beside what users asked for, never in
+        place of it (two images' prefetches evicting each other in turn cost 30 students a fifth of their
+        rounds). Asked for by `run` before it finishes, it is a user's job. Returns whether it was queued."""
         with self._lock:
-            if key in self._caches[kind] or (kind, key) in self._jobs or self._waiting or self._background:
+            cache = self._caches[kind]
+            if key in cache or (kind, key) in self._jobs or self._waiting or self._background or not cache.fits():
                 return False
-            job = self._jobs[(kind, key)] = Job(key, kind, compute)
+            job = self._jobs[(kind, key)] = Job(key, kind, compute, background=True)
             self._background.append(job)
             self._start_workers()
             self._lock.notify_all()
@@ -323,7 +361,7 @@ class ComputeQueue:
         cache = self._caches[job.kind]
         try:
             job.value = job.compute()
-            cache.put(job.key, job.value)
+            cache.put(job.key, job.value, spare=job.background)
         except Exception as error:  # handed to every waiter
             job.error = error
         finally:

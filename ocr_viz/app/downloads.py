@@ -44,16 +44,17 @@ def figure_downloads(figure) -> None:
                                key=f"download.{count}.{fmt}", on_click="ignore", help=FORMAT_HELP[fmt])
 
 
-def npz_bytes(arrays: TraceArrays, meta: dict, compress: bool = True) -> bytes:
-    """The whole trace as an .npz file (layout: export.SCHEMA), for a download button."""
+def npz_bytes(arrays: TraceArrays, head, meta: dict, compress: bool = True) -> bytes:
+    """The whole trace as an .npz file (layout: export.SCHEMA), for a download button; `head`, the
+    model's, recomputes y and z in float32 (the cached arrays keep them at half precision)."""
     buffer = io.BytesIO()
-    export.trace_to_npz(segmentor_trace(arrays), meta, buffer, compress=compress)
+    export.trace_to_npz(segmentor_trace(arrays, head), meta, buffer, compress=compress)
     return buffer.getvalue()
 
 
-def npz_shapes(arrays: TraceArrays) -> dict[str, tuple[int, ...]]:
+def npz_shapes(arrays: TraceArrays, head) -> dict[str, tuple[int, ...]]:
     """The shape of every array the .npz of this trace holds, by key."""
-    return {k: v.shape for k, v in export.trace_arrays(segmentor_trace(arrays)).items()}
+    return {k: v.shape for k, v in export.trace_arrays(segmentor_trace(arrays, head)).items()}
 
 
 def notebook_snippet(file_name: str) -> str:

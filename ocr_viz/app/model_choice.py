@@ -83,18 +83,19 @@ BUSY_TIDY_SECONDS = 1.0 if gc.get_freeze_count() else 5.0
 # Results computed per image go through one queue (ocr_viz/app/compute.py): at most
 # compute.default_slots() jobs run at once, however many students wait, and a key being
 # computed is joined, not recomputed. Each kind is kept in its own cache, bounded by bytes
-# (a 640 x 480 trace of the default holds about 41 MB of arrays, a seven-head comparison about 87 MB).
+# (a 640 x 480 trace of the default holds about 31 MB of arrays, a seven-head comparison about 78 MB).
 QUEUE = compute.ComputeQueue(on_idle=tidy_memory, on_busy=tidy_memory, busy_seconds=BUSY_TIDY_SECONDS)
 # OCR_VIZ_PREFETCH_COMPARISON=0 turns the idle-time comparison off (the tests do: it would run
 # six heads in the background of every AppTest)
 PREFETCH_COMPARISON = os.environ.get("OCR_VIZ_PREFETCH_COMPARISON", "1") != "0"
-# OCR_VIZ_CACHE_MB sets the caches' total (default 560 MB: 2 traces of 41 MB, 2 comparisons of 87 MB, or of 46 MB
-# when the default's trace is reused: with room for one, the idle-time comparisons of two images evicted each
-# other and thirty students lost a fifth of their rounds), split in these proportions. Traces and comparisons are
-# also found while a session or a page still holds them (ByteCache's while_held), so the budget pays only for those
-# nobody shows: a class on one image shares one trace, and ten students uploading their own photos hold ten
-# traces, not 10 + 7 (README: Many students on one server).
-CACHE_BOUNDS_MB = compute.scaled_bounds({"image": 32, "trace": 96, "comparison": 192, "experiment": 120, "derived": 120},
+# OCR_VIZ_CACHE_MB sets the caches' total (default 372 MB: 2 traces of 31 MB, 1 comparison of 78 MB, or of 46 MB
+# of its own when it reuses the default's trace), split in these proportions. An idle-time comparison is a spare: it
+# never evicts what a user asked for, and replaces only a spare older than 30 s (ByteCache), so the prefetches of a
+# class's two images do not evict each other in turn. Traces and comparisons are also found while a session or a page
+# still holds them (ByteCache's while_held), so the budget pays only for those nobody shows: a class on one image
+# shares one trace, and ten students uploading their own photos hold ten traces, not 10 + 7 (README: Many students
+# on one server). Every MB here is RSS at the soak's peaks, when ten students' new traces arrive at once.
+CACHE_BOUNDS_MB = compute.scaled_bounds({"image": 32, "trace": 64, "comparison": 96, "experiment": 120, "derived": 60},
                                         os.environ.get("OCR_VIZ_CACHE_MB"))
 for _kind, _mb in CACHE_BOUNDS_MB.items():
     QUEUE.cache(_kind, _mb * compute.MB, while_held=_kind in ("trace", "comparison"))

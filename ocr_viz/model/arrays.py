@@ -4,6 +4,9 @@ its inverse, torch traces rebuilt from those arrays, so head-only experiments an
 never rerun the network either (everything from the head's input on; the backbone's stage
 outputs are not kept). The rebuilt values are the recorded ones, bit for bit: rerunning a head
 stage on them (e.g. interventions.with_temperature(head, trace, 1.0)) reproduces the arrays.
+y and z, the largest maps and only ever drawn, are kept at half precision (a 640 x 480 trace 41 -> 32 MB,
+and a class uploading photos holds one per student); the rebuilt torch trace recomputes them from x, w
+and f with the head, in float32, so what is fed back into the model is exact.
 
 Layout: batch dimension dropped; every per-pixel map is (..., h, w) at the feature-map size
 (h, w); per-class maps are (K, h, w), so maps[k] is one region's map and maps[:, r, c] one
@@ -40,8 +43,8 @@ class TraceArrays:
     f: np.ndarray | None = None        # (K,c) object region representations
     kappa: np.ndarray | None = None    # (K,h,w) relation logits kappa(x_i, f_k)
     w: np.ndarray | None = None        # (K,h,w) relation: w[:, r, c] sums to 1
-    y: np.ndarray | None = None        # (c,h,w) object contextual representations
-    z: np.ndarray | None = None        # (c,h,w) augmented representations
+    y: np.ndarray | None = None        # (c,h,w) object contextual representations (float16: see above)
+    z: np.ndarray | None = None        # (c,h,w) augmented representations (float16)
     aux_pred: np.ndarray | None = None  # (H,W) labels of the soft regions (coarse segmentation)
 
     @property
@@ -62,6 +65,13 @@ class TraceArrays:
 def numpy(tensor) -> np.ndarray:
     """First batch item as a read-only float32 (or integer) array: cached arrays are shared."""
     array = tensor[0].detach().float().cpu().numpy() if tensor.is_floating_point() else tensor[0].cpu().numpy()
+    array.flags.writeable = False
+    return array
+
+
+def half(tensor) -> np.ndarray:
+    """First batch item as a read-only float16 array (y and z: drawn, never fed back into the model)."""
+    array = tensor[0].detach().to("cpu", torch.float16).numpy()
     array.flags.writeable = False
     return array
 
@@ -101,7 +111,7 @@ def trace_arrays(trace: Trace, image: np.ndarray, head: str) -> TraceArrays:
         return TraceArrays(**common)
     return TraceArrays(
         **common, x=numpy(t.x), M=numpy(t.M), m_tilde=maps(t.m_tilde, grid, "k n"), f=numpy(t.f),
-        kappa=maps(t.kappa, grid, "n k"), w=maps(t.w, grid, "n k"), y=numpy(t.y), z=numpy(t.z),
+        kappa=maps(t.kappa, grid, "n k"), w=maps(t.w, grid, "n k"), y=half(t.y), z=half(t.z),
         aux_pred=labels(trace.aux_pred, K),
     )
 
@@ -120,18 +130,28 @@ def batch(array: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor
     return torch.from_numpy(np.array(array))[None].to(device)
 
 
-def head_trace(arrays: TraceArrays, device: str | torch.device = "cpu") -> OCRHeadTrace:
-    """The OCR head's trace in the head's own layout: m~ (b,K,n), kappa and w (b,n,K)."""
+def head_trace(arrays: TraceArrays, head, device: str | torch.device = "cpu") -> OCRHeadTrace:
+    """The OCR head's trace in the head's own layout: m~ (b,K,n), kappa and w (b,n,K); y and z
+    recomputed by `head` (the model that made the trace, in eval mode) in float32."""
     if not arrays.is_ocr:
         raise TypeError(f"the trace is of a {arrays.head!r} head; head experiments need the OCR head")
     per_region = lambda a: rearrange(batch(a, device), "b k h w -> b k (h w)")  # noqa: E731
     # contiguous, so that a replayed head multiplies the same memory layout as the traced one
     per_pixel = lambda a: rearrange(batch(a, device), "b k h w -> b (h w) k").contiguous()  # noqa: E731
+    x, f, w = batch(arrays.x, device), batch(arrays.f, device), per_pixel(arrays.w)
+    y, z = context(head, x, w, f)
     return OCRHeadTrace(
-        x=batch(arrays.x, device), M=batch(arrays.M, device), m_tilde=per_region(arrays.m_tilde),
-        f=batch(arrays.f, device), kappa=per_pixel(arrays.kappa), w=per_pixel(arrays.w),
-        y=batch(arrays.y, device), z=batch(arrays.z, device), logits=batch(arrays.logits, device),
+        x=x, M=batch(arrays.M, device), m_tilde=per_region(arrays.m_tilde), f=f, kappa=per_pixel(arrays.kappa),
+        w=w, y=y, z=z, logits=batch(arrays.logits, device),
     )
+
+
+@torch.no_grad()
+def context(head, x: torch.Tensor, w: torch.Tensor, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """y (Eq. 3) and z (Eq. 6), (b,c,h,w) in float32, from x (b,c,h,w), w (b,n,K) and f (b,K,c), as the
+    head's trace computes them."""
+    y = head.y(w, f, x.shape[-2])
+    return y, head.z(x, y)
 
 
 def input_tensor(arrays: TraceArrays) -> torch.Tensor:
@@ -139,11 +159,11 @@ def input_tensor(arrays: TraceArrays) -> torch.Tensor:
     return normalize(to_tensor(Image.fromarray(np.asarray(arrays.image))))[None]
 
 
-def segmentor_trace(arrays: TraceArrays) -> Trace:
+def segmentor_trace(arrays: TraceArrays, head) -> Trace:
     """A Segmentor Trace of the cached arrays, without the backbone's stage outputs (on the CPU)."""
     logits = batch(arrays.logits)
     return Trace(
-        images=input_tensor(arrays), backbone=None, features=batch(arrays.features), head=head_trace(arrays),
+        images=input_tensor(arrays), backbone=None, features=batch(arrays.features), head=head_trace(arrays, head),
         logits=logits, probs=torch.softmax(upsample(logits, arrays.image.shape[:2]), dim=1),
         pred=batch(arrays.pred).long(), aux_pred=batch(arrays.aux_pred).long(),
     )

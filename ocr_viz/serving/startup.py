@@ -15,7 +15,8 @@ def warm_start() -> None:
     replaced traces (400 MB) waited for the collection.
     pandas is imported here for another reason: Streamlit imports it lazily in the script threads,
     and two sessions doing so at once on a fresh server got "partially initialized module 'pandas'"
-    (found by three students through nginx, tests/test_replicas.py)."""
+    (found by three students through nginx, tests/test_replicas.py).
+    Last, under tcmalloc, a thread starts that hands its free pages back past 64 MB (allocator.watch_free_pages)."""
     import gc
 
     import pandas  # noqa: F401
@@ -26,6 +27,9 @@ def warm_start() -> None:
     import ocr_viz.analysis.compare  # noqa: F401
     import ocr_viz.teaching.lecture  # noqa: F401
 
+    from ocr_viz.serving.allocator import watch_free_pages
+
     assert "ocr_viz.app.model_choice" not in sys.modules, "the app's queue must see the freeze"
     gc.collect()
     gc.freeze()
+    watch_free_pages()

@@ -28,7 +28,7 @@ import torch
 from einops import einsum, rearrange
 
 from ocr_viz.analysis.interventions import evaluating
-from ocr_viz.model.arrays import TraceArrays
+from ocr_viz.model.arrays import TraceArrays, context
 
 
 def attention(Q: torch.Tensor, K: torch.Tensor, scale: float,
@@ -93,6 +93,16 @@ def encoder_qkv(head, arrays: TraceArrays) -> tuple[torch.Tensor, torch.Tensor, 
     return Q, K, V, Q.shape[-1] ** -0.5
 
 
+def head_context(head, arrays: TraceArrays) -> tuple[torch.Tensor, torch.Tensor]:
+    """y and z (C, h, w) as the head computes them from the trace's x, w and f, in float32: the cached
+    arrays keep a float16 copy, too coarse to measure the reading against."""
+    x, f = array(arrays.x, head)[None], array(arrays.f, head)[None]
+    w = rearrange(array(arrays.w, head), "k h w -> 1 (h w) k").contiguous()
+    with evaluating(head):
+        y, z = context(head, x, w, f)
+    return y[0], z[0]
+
+
 def y_from(head, output: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     """rho, the output projection: the encoder's output A V (n, d) -> y (C, h, w)."""
     with evaluating(head):
@@ -101,7 +111,7 @@ def y_from(head, output: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
 
 # ---- z_i = g([x_i; y_i]) against a Transformer block's residual + feed-forward ---------------------
 
-def g_split(head, arrays: TraceArrays) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def g_split(head, arrays: TraceArrays, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """g's first 1x1 conv split by its input: W [x; y] + b = W_x x + W_y y + b. Returns W_x x, W_y y
     (C, n each) and z = ReLU(BN(W_x x + W_y y + b)) rebuilt from them (C, h, w); a residual block would
     instead add x + y, i.e. W_x = W_y = identity and no BN-ReLU."""
@@ -110,7 +120,7 @@ def g_split(head, arrays: TraceArrays) -> tuple[torch.Tensor, torch.Tensor, torc
     c = arrays.x.shape[0]
     W_x, W_y = (weight[:, c:], weight[:, :c]) if head.context_first else (weight[:, :c], weight[:, c:])
     x = rearrange(array(arrays.x, head), "c h w -> c (h w)")
-    y = rearrange(array(arrays.y, head), "c h w -> c (h w)")
+    y = rearrange(y, "c h w -> c (h w)")
     from_x, from_y = W_x @ x, W_y @ y
     total = from_x + from_y + (conv.bias.detach()[:, None] if conv.bias is not None else 0)
     with evaluating(head):
@@ -182,6 +192,7 @@ def read(model, arrays: TraceArrays) -> Reading:
     keys_recorded = getattr(model, "aux_feature", None) is None
     M = rearrange(array(arrays.M, head), "k h w -> k (h w)")
     V_dec = pixel_values(arrays, head)
+    y, z = head_context(head, arrays)  # what the readings of Eq. 3 and 6 are measured against
     errors = {}
     if keys_recorded:
         K_dec = aux_keys(head, arrays.features)
@@ -217,14 +228,14 @@ def read(model, arrays: TraceArrays) -> Reading:
         {"kappa = Q K^T / sqrt(d)": relative_error(scale * einsum(Q, K_enc, "n d, k d -> n k"),
                                                    rearrange(np.asarray(arrays.kappa), "k h w -> (h w) k")),
          "w = softmax(Q K^T / sqrt(d))": relative_error(A_enc, rearrange(np.asarray(arrays.w), "k h w -> (h w) k")),
-         "y = rho(A V)": relative_error(y_from(head, output, arrays.grid), arrays.y)})
+         "y = rho(A V)": relative_error(y_from(head, output, arrays.grid), y.numpy(force=True))})
 
-    from_x, from_y, z = g_split(head, arrays)
+    from_x, from_y, z_again = g_split(head, arrays, y)
     fusion = Block(
         "z_i = g([x_i; y_i]) (Eq. 6) where a Transformer block has x + Attention(x) and a feed-forward layer",
         (Role("the block's input", "x_i", tuple(arrays.x.shape)), Role("the attention's output", "y_i", tuple(arrays.y.shape)),
          Role("residual + FFN", "g: 1x1 conv of the concatenation, BN, ReLU (and dropout when training)", tuple(arrays.z.shape))),
-        "", 1.0, "", {"z = ReLU(BN(W_x x + W_y y + b))": relative_error(z, arrays.z)})
+        "", 1.0, "", {"z = ReLU(BN(W_x x + W_y y + b))": relative_error(z_again, z.numpy(force=True))})
 
     return Reading(
         decoder=decoder, encoder=encoder, fusion=fusion,

@@ -4,8 +4,9 @@ delta(f_k)) term by term; ||x_i|| beside ||y_i||; z_i; the logits, and the class
 
 The trace records x, f, kappa, w, y, z, M and the logits; it does not record phi(x_i), psi(f_k),
 delta(f_k) or the sum inside rho. Those are computed here with the loaded head's own modules (eval
-mode, no gradients) from the recorded x and f; everything else is read from the trace. The tests
-check that the recomputed parts lead back to the recorded kappa, w and y.
+mode, no gradients) from the recorded x and f, and so are y_i and z_i (the trace keeps y and z at half
+precision); everything else is read from the trace. The tests check that the recomputed parts lead
+back to the recorded kappa and w, and to the head's own y and z.
 """
 from __future__ import annotations
 
@@ -62,6 +63,12 @@ def g_parts(head, x_i: np.ndarray, y_i: np.ndarray) -> tuple[np.ndarray, np.ndar
     return W_x @ np.asarray(x_i, np.float64), W_y @ np.asarray(y_i, np.float64)
 
 
+def z_i(head, x_i: np.ndarray, y_i: np.ndarray) -> np.ndarray:
+    """Eq. 6 for one pixel: g applied to its concatenation (in g's order, see g_parts)."""
+    pair = (y_i, x_i) if head.context_first else (x_i, y_i)
+    return transform(head.g, np.concatenate(pair)[None])[0]
+
+
 @dataclass(frozen=True)
 class WorkedPixel:
     """Pixel i = row * width + col worked through Eq. 5, 3, 6. Arrays over the K regions are in class order."""
@@ -79,8 +86,8 @@ class WorkedPixel:
     delta_f: np.ndarray    # (K, d) delta(f_k), recomputed
     y_again: np.ndarray    # (C,) rho(sum_k w_ik delta(f_k)), recomputed
     x: np.ndarray          # (C,) x_i, the trace's
-    y: np.ndarray          # (C,) y_i, the trace's
-    z: np.ndarray          # (C,) z_i, the trace's
+    y: np.ndarray          # (C,) y_i = y_again: the trace keeps y and z at half precision, too coarse for these sums
+    z: np.ndarray          # (C,) z_i = g([x_i; y_i]), recomputed
     from_x: np.ndarray     # (C,) W_x x_i, g's first conv on the pixel's own part
     from_y: np.ndarray     # (C,) W_y y_i, on the context's part
     logits: np.ndarray     # (K,) the final class logits at the pixel, the trace's
@@ -117,17 +124,17 @@ def work(head, arrays: TraceArrays, row: int, col: int) -> WorkedPixel:
     h, w = arrays.grid
     if not (0 <= row < h and 0 <= col < w):
         raise ValueError(f"pixel ({row}, {col}) is outside the {h} x {w} feature map")
-    x_i, y_i = arrays.x[:, row, col], arrays.y[:, row, col]
+    x_i = arrays.x[:, row, col]
     w_i = np.asarray(arrays.w[:, row, col], dtype=np.float64)
     dots, scale = kappa_i(head, x_i, arrays.f)
     terms, total, shift = softmax_terms(arrays.kappa[:, row, col])
     delta_f = transform(head.delta, arrays.f)
+    y_i = transform(head.rho, contributions(w_i, delta_f).sum(0)[None])[0]
     from_x, from_y = g_parts(head, x_i, y_i)
     return WorkedPixel(
         row=row, col=col, index=row * w + col, dots=dots, scale=scale,
         kappa=np.asarray(arrays.kappa[:, row, col], np.float64), terms=terms, total=total, shift=shift, w=w_i,
-        delta_f=delta_f, y_again=transform(head.rho, contributions(w_i, delta_f).sum(0)[None])[0],
-        x=np.asarray(x_i, np.float64), y=np.asarray(y_i, np.float64), z=np.asarray(arrays.z[:, row, col], np.float64),
+        delta_f=delta_f, y_again=y_i, x=np.asarray(x_i, np.float64), y=y_i, z=z_i(head, x_i, y_i),
         from_x=from_x, from_y=from_y, logits=np.asarray(arrays.logits[:, row, col], np.float64),
         soft=np.asarray(arrays.M[:, row, col], np.float64),
     )
