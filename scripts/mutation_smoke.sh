@@ -71,6 +71,7 @@ MUTATIONS=(
   "norms: a float16 map summed in float16|ocr_viz/analysis/stats.py|np.linalg.norm(maps.astype(np.promote_types(maps.dtype, np.float32), copy=False), axis=0)|np.linalg.norm(maps, axis=0)|tests/test_arrays.py::test_y_and_z_are_kept_at_half_precision_and_summarised_in_full"
   "server: tcmalloc's free pages never handed back between jobs|ocr_viz/serving/allocator.py|            if free_pages_bytes() > above:|            if False:|tests/test_allocator.py::test_the_server_hands_tcmalloc_free_pages_back_past_the_threshold_without_waiting_for_a_job"
   "server start: the free-page watch not started|ocr_viz/serving/startup.py|    watch_free_pages()|    pass|tests/test_allocator.py::test_the_server_hands_tcmalloc_free_pages_back_past_the_threshold_without_waiting_for_a_job"
+  "prefetch: a spare still shown never refreshed, so two images' comparisons replace each other|ocr_viz/app/compute.py|                cache.refresh(key)|                pass|tests/test_prefetch.py::test_a_spare_that_sessions_still_prefetch_stays_fresh"
   "training: OHEM keeps every pixel|ocr_viz/training/train.py|        hard = valid & (p_true <= threshold)|        hard = valid|tests/test_training.py::test_ohem_trains_on_the_hard_pixels_only"
 )
 

@@ -102,7 +102,8 @@ def test_the_server_hands_tcmalloc_free_pages_back_past_the_threshold_without_wa
     assert "ocr-viz-free-pages" in out.stdout
 
 
-def test_no_watch_under_another_allocator():
+def test_no_watch_under_another_allocator_or_when_turned_off():
+    assert allocator.watch_free_pages(above=0) is None  # OCR_VIZ_FREE_PAGES_MB=0
     assert allocator.active_allocator() != "tcmalloc" or allocator.free_pages_bytes() is not None
     if allocator.active_allocator() != "tcmalloc":  # this test process, unless started with the preload
         assert allocator.free_pages_bytes() is None and allocator.watch_free_pages() is None

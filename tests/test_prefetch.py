@@ -135,6 +135,22 @@ def test_a_spare_read_by_a_user_is_theirs():
     assert "prefetched" in cache and "next" not in cache and cache.total == 4000
 
 
+def test_a_spare_that_sessions_still_prefetch_stays_fresh():
+    """Two images shown at once: each session's rerun prefetches its image's comparison again, so the one
+    kept is refreshed and the other image's waits, instead of replacing it every spare_seconds."""
+    now = [0.0]
+    queue = compute.ComputeQueue(slots=1, poll_seconds=0.01)
+    queue._caches["job"] = cache = compute.ByteCache("job", 4500, spare_seconds=30, clock=lambda: now[0])
+    order = []
+    assert prefetched(queue, "a", order)
+    for second in (20, 40, 60):  # a's students rerun their pages
+        now[0] = second
+        assert not prefetched(queue, "a", order) and not prefetched(queue, "b", order)
+    now[0] = 95  # nobody has shown a for 35 s
+    assert prefetched(queue, "b", order)
+    assert order == ["a", "b"] and "b" in cache and "a" not in cache
+
+
 def test_the_compare_page_finds_the_comparison_that_the_idle_server_prepared(monkeypatch):
     """In the app: opening an image prefetches its comparison; the Compare page then computes nothing."""
     from app_helpers import open_page, problems, start

@@ -83,17 +83,18 @@ class ByteCache:
     way counts as used again: it goes back in the budget.
 
     A spare value (`put(..., spare=True)`: an idle-time prefetch nobody asked for yet) never pushes out
-    what a user asked for: it is kept where it fits, in place of spare values older than `spare_seconds`
-    if need be (two images' prefetches replacing each other without pause cost 30 students a fifth of
-    their rounds), and is a user's once read. `fits` says whether a value as large as the largest so far
-    would be kept that way."""
+    what a user asked for: it is kept where it fits, in place of spares left `spare_seconds` without a
+    `refresh` if need be, and is a user's once read. The queue refreshes a spare whenever a session
+    prefetches it again (someone still shows that image), so a class's two images do not replace each
+    other's comparison in turn: each time cost thirty students the CPU of a comparison. `fits` says
+    whether a value as large as the largest so far would be kept that way."""
 
     def __init__(self, name: str, max_bytes: int, max_entries: int = 1_000_000, while_held: bool = False,
-                 spare_seconds: float = 30.0):
+                 spare_seconds: float = 30.0, clock: Callable[[], float] = time.monotonic):
         self.name, self.max_bytes, self.max_entries = name, max_bytes, max_entries
         self._entries: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
         self._spare: dict[Any, float] = {}  # key -> when a prefetch put it; gone once a user reads it
-        self.spare_seconds = spare_seconds
+        self.spare_seconds, self.clock = spare_seconds, clock
         self._held = weakref.WeakValueDictionary() if while_held else None
         self._lock = threading.Lock()
         self.total = 0
@@ -125,8 +126,14 @@ class ByteCache:
         with self._lock:
             return self.total - sum(self._entries[k][1] for k in self._stale_spares()) + self.largest <= self.max_bytes
 
+    def refresh(self, key) -> None:
+        """A spare still wanted: its `spare_seconds` start again."""
+        with self._lock:
+            if key in self._spare:
+                self._spare[key] = self.clock()
+
     def _stale_spares(self) -> list:
-        now = time.monotonic()
+        now = self.clock()
         return [k for k, t in self._spare.items() if now - t >= self.spare_seconds]
 
     def put(self, key, value, size: int | None = None, spare: bool = False) -> None:
@@ -149,7 +156,7 @@ class ByteCache:
             self._entries[key] = (value, size)
             self.total += size
             if spare:
-                self._spare[key] = time.monotonic()
+                self._spare[key] = self.clock()
             while self.total > self.max_bytes or len(self._entries) > self.max_entries:
                 self._drop(next(iter(self._entries)))
 
@@ -273,12 +280,15 @@ class ComputeQueue:
     def prefetch(self, kind: str, key, compute: Callable[[], Any]) -> bool:
         """Queue (kind, key) at the lowest priority, only while nothing else waits and its cache has room:
         a worker takes it when no user's job is queued (a running job is not interrupted, so a user may
-        wait up to its remainder), and its result is kept only beside what users asked for, never in
-        place of it (two images' prefetches evicting each other in turn cost 30 students a fifth of their
-        rounds). Asked for by `run` before it finishes, it is a user's job. Returns whether it was queued."""
+        wait up to its remainder), and its result is a spare (ByteCache): kept only beside what users asked
+        for, never in place of it. A key cached already is refreshed, as still wanted. Asked for by `run`
+        before it finishes, it is a user's job. Returns whether it was queued."""
         with self._lock:
             cache = self._caches[kind]
-            if key in cache or (kind, key) in self._jobs or self._waiting or self._background or not cache.fits():
+            if key in cache:
+                cache.refresh(key)
+                return False
+            if (kind, key) in self._jobs or self._waiting or self._background or not cache.fits():
                 return False
             job = self._jobs[(kind, key)] = Job(key, kind, compute, background=True)
             self._background.append(job)

@@ -4,7 +4,7 @@ its inverse, torch traces rebuilt from those arrays, so head-only experiments an
 never rerun the network either (everything from the head's input on; the backbone's stage
 outputs are not kept). The rebuilt values are the recorded ones, bit for bit: rerunning a head
 stage on them (e.g. interventions.with_temperature(head, trace, 1.0)) reproduces the arrays.
-y and z, the largest maps and only ever drawn, are kept at half precision (a 640 x 480 trace 41 -> 32 MB,
+y and z, the largest maps and only ever drawn, are kept at half precision (a 640 x 480 trace 41 -> 31 MB,
 and a class uploading photos holds one per student); the rebuilt torch trace recomputes them from x, w
 and f with the head, in float32, so what is fed back into the model is exact.
 

@@ -79,9 +79,12 @@ def release_free_memory() -> str:
     return "none"  # e.g. jemalloc, which returns dirty pages itself after its decay time
 
 
+_PROCESS = ctypes.CDLL(None)  # the process's own symbols: tcmalloc's, where it is preloaded
+
+
 def free_pages_bytes() -> int | None:
     """Bytes tcmalloc keeps freed but not handed back (its page heap's free pages); None under another allocator."""
-    read = getattr(ctypes.CDLL(None), "MallocExtension_GetNumericProperty", None)
+    read = getattr(_PROCESS, "MallocExtension_GetNumericProperty", None)
     value = ctypes.c_size_t()
     if read is None or not read(b"tcmalloc.pageheap_free_bytes", ctypes.byref(value)):
         return None
@@ -90,15 +93,17 @@ def free_pages_bytes() -> int | None:
 
 # Between the queue's tidies (after a job, at most every second), ten students' page runs and one long
 # comparison freed up to 330 MB into tcmalloc's page heap, a fifth of the soak's RSS at its peaks; checked
-# every half second, pages past 64 MB go back: a trace runs ~4% slower (0.355 s against 0.34 s: it
-# faults freed buffers in again), where giving back everything as it is freed runs it 2x slower.
-WATCH_SECONDS, WATCH_ABOVE_BYTES = 0.5, 64 * 2**20
+# every half second, pages past 64 MB go back: a trace runs 0-4% slower (0.331-0.355 s against 0.335-0.343 s:
+# it faults freed buffers in again), where giving back everything as it is freed runs it 2x slower.
+# OCR_VIZ_FREE_PAGES_MB sets the threshold (0: no watch).
+WATCH_SECONDS = 0.5
+WATCH_ABOVE_BYTES = int(os.environ.get("OCR_VIZ_FREE_PAGES_MB", "64").strip() or 64) * 2**20
 
 
 def watch_free_pages(every: float = WATCH_SECONDS, above: int = WATCH_ABOVE_BYTES) -> threading.Thread | None:
     """A daemon thread that hands tcmalloc's free pages back whenever they exceed `above` bytes, looking
-    every `every` seconds; None (nothing started) under another allocator."""
-    if free_pages_bytes() is None:
+    every `every` seconds; None (nothing started) under another allocator or with `above` 0."""
+    if free_pages_bytes() is None or above <= 0:
         return None
 
     def watch() -> None:

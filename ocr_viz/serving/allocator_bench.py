@@ -19,9 +19,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .allocator import allocator_env, active_allocator
+from .allocator import active_allocator, allocator_env, watch_free_pages
 
-SETUPS = ("glibc", "glibc-mmap-1MB", "tcmalloc", "jemalloc")
+SETUPS = ("glibc", "glibc-mmap-1MB", "tcmalloc", "tcmalloc-served", "jemalloc")
 SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "samples" / "camvid" / "0001TP_008550.jpg"
 
 
@@ -49,6 +49,8 @@ def child(setup: str, repeats: int, uploads: int) -> dict:
 
     if setup == "glibc-mmap-1MB":
         fixed_mmap_threshold()
+    if setup == "tcmalloc-served":  # as python -m ocr_viz.serve runs: free pages handed back past 64 MB
+        watch_free_pages()
     model, _ = load_model("ocr", "cpu")
     image = Image.open(SAMPLE).convert("RGB")
     x = preprocess(image)
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> dict:
     load_before = os.getloadavg()
     for _ in range(args.rounds):
         for setup in args.setups:
-            name = "glibc" if setup.startswith("glibc") else setup
+            name = setup.split("-")[0]  # glibc-mmap-1MB runs on glibc, tcmalloc-served on tcmalloc
             env, notice = allocator_env(name)
             if notice:
                 print(f"skipping {setup}: {notice}", file=sys.stderr)
