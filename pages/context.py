@@ -19,8 +19,9 @@ for column, (name, maps, what) in zip(columns, [("x", arrays.x, "pixel represent
         rgb, share = model_choice.derived(f"pca.{name}", lambda maps=maps: stats.pca_rgb(maps))
         transport.chart(narrow(rgb_figure(rgb, f"PCA of {what}", pca_caption(share), height=340)))
 st.caption("y_i is built only from the K region vectors, so it is smooth where w_i varies slowly: "
-           "pixels related to the same regions get the same context. (The server keeps y and z in float16 for these "
-           "pictures, 3 significant digits; the model computed them in float32, and every experiment recomputes them so.)")
+           "pixels related to the same regions get the same context. (The server keeps y and z in float16 for "
+           "these pictures, 3 significant digits; the model computed them in float32, and every experiment "
+           "recomputes them so.)")
 
 controls, norm = st.columns([1, 2])
 with controls:

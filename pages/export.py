@@ -31,7 +31,8 @@ if not arrays.is_ocr:
 else:
     file_name = "ocr-trace-" + re.sub(r"[^A-Za-z0-9]+", "-", current.image_key).strip("-") + ".npz"
     meta = {**current.meta, "image": current.image_key, "image_label": current.image_label}
-    st.download_button("Download the trace (.npz)", data=partial(downloads.npz_bytes, arrays, current.model.head, meta), file_name=file_name,
+    st.download_button("Download the trace (.npz)", data=partial(downloads.npz_bytes, arrays, current.model.head, meta),
+                       file_name=file_name,
                        mime="application/octet-stream", key="export.npz", on_click="ignore", type="primary",
                        icon=":material/download:",
                        help="every array from the input to the labels, compressed; made on click")

@@ -38,9 +38,10 @@ def roles(block: transformer.Block) -> None:
 
 
 def checks(block: transformer.Block) -> None:
-    st.caption("Recomputed from the roles above and compared with the trace (max |difference| / max |recorded|; y and "
-               "z with the head's own Eq. 3 and 6 on the trace's x, w and f, in float32: the server keeps only a float16 "
-               "copy of them, for the pictures): " + "; ".join(f"{name}: {error:.1e}" for name, error in block.errors.items()))
+    st.caption("Recomputed from the roles above and compared with the trace (max |difference| / max |recorded|; y "
+               "and z with the head's own Eq. 3 and 6 on the trace's x, w and f, in float32: the server keeps only a "
+               "float16 copy of them, for the pictures): "
+               + "; ".join(f"{name}: {error:.1e}" for name, error in block.errors.items()))
 
 
 st.subheader("(a) " + reading.decoder.name)

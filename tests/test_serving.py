@@ -357,7 +357,8 @@ def test_the_apps_caches_evict_by_the_bytes_the_readme_gives(the_apps_caches_emp
 
     # the other kinds through the queue, with arrays of 5,000,000 bytes: bound // 5e6 kept, the oldest dropped
     block = np.zeros(5_000_000, np.uint8)
-    for kind, kept in {"comparison": 20, "experiment": 25, "derived": 12}.items():  # 100,663,296, 125,829,120, 62,914,560
+    # bounds 100,663,296, 125,829,120 and 62,914,560 bytes
+    for kind, kept in {"comparison": 20, "experiment": 25, "derived": 12}.items():
         for i in range(kept + 3):
             queue.run(kind, (kind, i), block.copy)  # a copy each: nothing else holds it
         cache = queue.caches()[kind]

@@ -89,12 +89,13 @@ QUEUE = compute.ComputeQueue(on_idle=tidy_memory, on_busy=tidy_memory, busy_seco
 # six heads in the background of every AppTest)
 PREFETCH_COMPARISON = os.environ.get("OCR_VIZ_PREFETCH_COMPARISON", "1") != "0"
 # OCR_VIZ_CACHE_MB sets the caches' total (default 372 MB: 2 traces of 31 MB, 1 comparison of 78 MB, or of 46 MB
-# of its own when it reuses the default's trace), split in these proportions. An idle-time comparison is a spare: it
-# never evicts what a user asked for, and replaces only a spare whose image no session has opened for 30 s
-# (ByteCache), so the prefetches of a class's two images do not evict each other in turn. Traces and comparisons are also found while a session or a page
-# still holds them (ByteCache's while_held), so the budget pays only for those nobody shows: a class on one image
-# shares one trace, and ten students uploading their own photos hold ten traces, not 10 + 7 (README: Many students
-# on one server). Every MB here is RSS at the soak's peaks, when ten students' new traces arrive at once.
+# of its own when it reuses the default's trace), split in these proportions. An idle-time comparison is a spare:
+# it never evicts what a user asked for, and replaces only a spare whose image no session has opened for 30 s
+# (ByteCache), so the prefetches of a class's two images do not evict each other in turn. Traces and comparisons
+# are also found while a session or a page still holds them (ByteCache's while_held), so the budget pays only for
+# those nobody shows: a class on one image shares one trace, and ten students uploading their own photos hold ten
+# traces, not 10 + 7 (README: Many students on one server). Every MB here is RSS at the soak's peaks, when ten
+# students' new traces arrive at once.
 CACHE_BOUNDS_MB = compute.scaled_bounds({"image": 32, "trace": 64, "comparison": 96, "experiment": 120, "derived": 60},
                                         os.environ.get("OCR_VIZ_CACHE_MB"))
 for _kind, _mb in CACHE_BOUNDS_MB.items():
