@@ -16,8 +16,12 @@ export OCR_VIZ_DATA="${OCR_VIZ_DATA:-${OCR_VIZ_CAMVID:-$(dirname "$repo")/shared
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 work="$(mktemp -d /tmp/ocr-viz-mutants.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
-git -C "$repo" archive HEAD | tar -x -C "$work"
-cd "$work"
+mkdir "$work/copy"
+git -C "$repo" archive HEAD | tar -x -C "$work/copy"
+# the tests find ../shared (the official checkpoint fixtures) beside the repository, as in CI; without it
+# they skip, and a skipped guard would let its mutation pass as MISSED
+[ -e "$repo/../shared" ] && ln -s "$(cd "$repo/../shared" && pwd)" "$work/shared"
+cd "$work/copy"
 
 # name | file | text in the code | its replacement | tests that must fail
 MUTATIONS=(
