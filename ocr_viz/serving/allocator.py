@@ -62,14 +62,16 @@ def active_allocator(maps: str | None = None) -> str:
     return "glibc"
 
 
+_PROCESS = ctypes.CDLL(None)  # the process's own symbols: tcmalloc's, where it is preloaded
+
+
 def release_free_memory() -> str:
     """Hand the pages the allocator keeps for reuse back to the OS; returns what was called.
     A trace frees ~120 MB of buffers and a head comparison ~215 MB: tcmalloc keeps them in its
     page heap (RSS 1.8 GB with 0.9 GB in use), glibc in its arenas. The server calls it when its
     compute queue has been idle a second (and every second while busy): the next job re-faults them."""
-    process = ctypes.CDLL(None)
     for function in ("MallocExtension_ReleaseFreeMemory", "malloc_trim"):  # tcmalloc's, glibc's
-        release = getattr(process, function, None)
+        release = getattr(_PROCESS, function, None)
         if release is not None:
             if function == "malloc_trim":
                 release(0)  # 0: keep no padding at the top of the heap
@@ -77,9 +79,6 @@ def release_free_memory() -> str:
                 release()
             return function
     return "none"  # e.g. jemalloc, which returns dirty pages itself after its decay time
-
-
-_PROCESS = ctypes.CDLL(None)  # the process's own symbols: tcmalloc's, where it is preloaded
 
 
 def free_pages_bytes() -> int | None:

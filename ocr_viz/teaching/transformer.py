@@ -28,7 +28,7 @@ import torch
 from einops import einsum, rearrange
 
 from ocr_viz.analysis.interventions import evaluating
-from ocr_viz.model.arrays import TraceArrays, context
+from ocr_viz.model.arrays import TraceArrays, head_trace
 
 
 def attention(Q: torch.Tensor, K: torch.Tensor, scale: float,
@@ -96,11 +96,9 @@ def encoder_qkv(head, arrays: TraceArrays) -> tuple[torch.Tensor, torch.Tensor, 
 def head_context(head, arrays: TraceArrays) -> tuple[torch.Tensor, torch.Tensor]:
     """y and z (C, h, w) as the head computes them from the trace's x, w and f, in float32: the cached
     arrays keep a float16 copy, too coarse to measure the reading against."""
-    x, f = array(arrays.x, head)[None], array(arrays.f, head)[None]
-    w = rearrange(array(arrays.w, head), "k h w -> 1 (h w) k").contiguous()
     with evaluating(head):
-        y, z = context(head, x, w, f)
-    return y[0], z[0]
+        replayed = head_trace(arrays, head, device_of(head))
+    return replayed.y[0], replayed.z[0]
 
 
 def y_from(head, output: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
